@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` (the portal with the demo story) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+
+.PHONY: run test test-fast bench lint clean
+
+$(VENV)/.app: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.app
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+run: $(VENV)/.app
+	WATCHTOWER_DEMO=1 $(VENV)/bin/watchtower serve --port $(PORT)
+
+test: $(VENV)/.test
+	$(PY) -m pytest -q
+
+test-fast: $(VENV)/.test
+	$(PY) -m pytest -q -m "not e2e"
+
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.test
+	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache

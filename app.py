@@ -1,0 +1,15 @@
+"""Watchtower portal: sign in, then the navigation of the pages the persona uses."""
+
+import streamlit as st
+
+from ui import session as ui_session
+
+st.set_page_config(page_title="Watchtower", page_icon=":material/visibility:", layout="wide")
+
+user = ui_session.current_user()
+if user is None:
+    nav = st.navigation([st.Page(ui_session.sign_in_page, title="Sign in", icon=":material/login:")])
+else:
+    ui_session.sidebar(user)
+    nav = st.navigation(ui_session.navigation_for(user))
+nav.run()

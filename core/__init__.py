@@ -1,0 +1,1 @@
+"""Watchtower core: the domain services shared by the pages, the CLI, the worker and the API."""

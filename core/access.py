@@ -1,0 +1,76 @@
+"""Who may do what: permissions by role, checked in core so no entry point can skip them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.entities import ROLES
+from core.errors import Forbidden
+
+ALL = frozenset(ROLES)
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "portfolio.view": ALL,
+    "project.view": ALL,
+    "project.create": frozenset({"admin", "risk_manager", "data_scientist", "ml_engineer"}),
+    "model.register": frozenset({"admin", "data_scientist", "ml_engineer"}),
+    "evaluation.view": frozenset({"admin", "data_scientist", "ml_engineer", "risk_manager", "business"}),
+    "evaluation.write": frozenset({"admin", "data_scientist", "ml_engineer"}),
+    "monitoring.manage": frozenset({"admin", "ml_engineer", "data_scientist"}),
+    "alerts.view": ALL,
+    "automation.view": frozenset({"admin", "ml_engineer", "data_scientist", "it_ops"}),
+    "automation.run": frozenset({"admin", "ml_engineer", "data_scientist", "it_ops"}),
+    "experiments.run": frozenset({"admin", "data_scientist", "ml_engineer"}),
+    "registry.view": frozenset({"admin", "data_scientist", "ml_engineer", "risk_manager", "it_ops"}),
+    "validation.view": frozenset({"admin", "data_scientist", "ml_engineer", "risk_manager"}),
+    "deploy": frozenset({"admin", "ml_engineer", "it_ops"}),
+    "deployer.view": frozenset({"admin", "ml_engineer", "it_ops", "data_scientist"}),
+    "governance.view": frozenset({"admin", "risk_manager", "business", "it_ops", "ml_engineer", "data_scientist"}),
+    "blueprint.manage": frozenset({"admin", "risk_manager"}),
+    "review.request": frozenset({"admin", "ml_engineer", "data_scientist"}),
+    "users.manage": frozenset({"admin"}),
+    "settings.manage": frozenset({"admin"}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person acting: a username and the roles they hold."""
+
+    username: str
+    roles: tuple[str, ...]
+
+    def has(self, permission: str) -> bool:
+        return bool(set(self.roles) & PERMISSIONS[permission])
+
+
+SYSTEM = Actor(username="system", roles=("admin",))
+
+
+def require(actor: Actor, permission: str) -> None:
+    """Raise Forbidden unless one of the actor's roles grants the permission."""
+    if not actor.has(permission):
+        allowed = ", ".join(sorted(PERMISSIONS[permission]))
+        raise Forbidden(f"{actor.username} may not {permission.replace('.', ' ')} (allowed roles: {allowed})")
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    title: str
+    section: str
+    permission: str
+    icon: str = ""
+
+
+# The navigation, by persona section. Pages import nothing from here but their own permission.
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("pages/portfolio.py", "Portfolio", "Overview", "portfolio.view", ":material/dashboard:"),
+    PageSpec("pages/project.py", "Project", "Overview", "project.view", ":material/folder_open:"),
+)
+
+
+def pages_for(roles: tuple[str, ...] | list[str]) -> list[PageSpec]:
+    """The pages a holder of these roles may open, in navigation order."""
+    actor = Actor(username="?", roles=tuple(roles))
+    return [p for p in PAGES if actor.has(p.permission)]

@@ -1,0 +1,415 @@
+"""All tables of Watchtower's domain. Datetimes are naive UTC (see core.clock), hence NaiveDatetime."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import NaiveDatetime
+from sqlalchemy import JSON, Column, ForeignKey, ForeignKeyConstraint, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from core.clock import now
+
+ROLES = ("business", "data_scientist", "ml_engineer", "risk_manager", "it_ops", "admin")
+RISK_LEVELS = ("low", "medium", "high")
+TASKS = ("binary", "regression")
+VERSION_STATUSES = ("candidate", "active", "archived")
+VERSION_ORIGINS = ("manual", "scheduled_retrain", "imported", "external")
+POLICIES = ("block", "warn", "allow")
+REVIEW_STATES = ("NOT_STARTED", "WAITING_FOR_FEEDBACK", "WAITING_FOR_APPROVAL", "APPROVED", "REJECTED", "ABANDONED")
+VERDICTS = ("APPROVED", "MINOR_ISSUE", "MAJOR_ISSUE")
+
+
+def _json(default: Any = None) -> Any:
+    factory = (lambda: list(default)) if isinstance(default, list) else (lambda: dict(default or {}))
+    return Field(default_factory=factory, sa_column=Column(JSON, nullable=False))
+
+
+def _text() -> Any:
+    return Field(default="", sa_column=Column(Text, nullable=False))
+
+
+# --- people and the audit trail -------------------------------------------------------------
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True, max_length=64)
+    name: str
+    email: str
+    roles: list[str] = _json([])
+    password_hash: str | None = None
+    active: bool = True
+    created_at: NaiveDatetime = Field(default_factory=now)
+
+
+class AuditHead(SQLModel, table=True):
+    """One row: the chain's length and last hash. Updating it first serializes writers of the chain."""
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    last_hash: str = ""
+
+
+class AuditEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True, index=True)
+    at: NaiveDatetime = Field(default_factory=now)
+    actor: str
+    action: str = Field(index=True)
+    entity_type: str
+    entity_id: str
+    project_id: int | None = Field(default=None, index=True)
+    details: dict = _json({})
+    prev_hash: str
+    hash: str
+
+
+# --- portfolio --------------------------------------------------------------------------------
+
+class BusinessInitiative(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    description: str = _text()
+
+
+class Blueprint(SQLModel, table=True):
+    """A governance workflow: ordered stages, each with sign-off roles and checks that must pass."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    description: str = _text()
+    risk_levels: list[str] = _json([])
+    # [{"name": "Review", "signoff_roles": ["it_ops", ...], "final_approver": "risk_manager",
+    #   "required_checks": ["auc"], "auto_deploy": true}, ...]
+    stages: list[dict] = _json([])
+    auto_deploy: bool = False
+
+
+class Project(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True, max_length=32)
+    name: str
+    description: str = _text()
+    sponsor: str = ""
+    owner: str = ""
+    contacts: list[dict] = _json([])  # [{"name", "email", "role"}]
+    initiative_id: int | None = Field(default=None, foreign_key="businessinitiative.id")
+    scope: str = _text()
+    risk_level: str = "medium"
+    blueprint_id: int | None = Field(default=None, foreign_key="blueprint.id")
+    stage: str = "Exploration"
+    tags: list[str] = _json([])
+    created_at: NaiveDatetime = Field(default_factory=now)
+
+
+# --- models and versions --------------------------------------------------------------------
+
+class Model(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    name: str = Field(unique=True, index=True)
+    task: str = "binary"
+    target: str
+    features: list[dict] = _json([])  # [{"name": "amount", "type": "numeric"|"categorical"}]
+    decision_threshold: float = 0.5
+    # [{"name": "fraud_missed_amount", "kind": "amount_sum", "column": "amount", "label": 1, "prediction": 0,
+    #   "label_text": "Fraud missed (amount)", "better": "lower"},
+    #  {"name": "net_value", "kind": "cost_matrix", "tp": 100, "fp": -5, "fn": -100, "tn": 0, "better": "higher"}]
+    business_metrics: list[dict] = _json([])
+    description: str = _text()
+    created_at: NaiveDatetime = Field(default_factory=now)
+
+
+class TrainingRun(SQLModel, table=True):
+    """One tracked experiment: a recipe trained on a data window, evaluated on a held-out split."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="model.id", index=True)
+    algorithm: str
+    recipe: dict = _json({})
+    params: dict = _json({})
+    data_start: NaiveDatetime | None = None
+    data_end: NaiveDatetime | None = None
+    data_fingerprint: str = ""
+    rows: int = 0
+    metrics: dict = _json({})
+    duration_s: float = 0.0
+    status: str = "succeeded"
+    error: str = _text()
+    artifact_path: str | None = None
+    artifact_sha256: str | None = None
+    created_by: str
+    created_at: NaiveDatetime = Field(default_factory=now)
+
+
+class ModelVersion(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("model_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="model.id", index=True)
+    number: int
+    status: str = "candidate"
+    origin: str = "manual"
+    training_start: NaiveDatetime | None = None
+    training_end: NaiveDatetime | None = None
+    data_fingerprint: str = ""
+    recipe: dict = _json({})
+    params: dict = _json({})
+    training_metrics: dict = _json({})
+    reference_path: str
+    reference_sha256: str
+    reference_rows: int = 0
+    artifact_path: str | None = None
+    artifact_sha256: str | None = None
+    training_run_id: int | None = Field(default=None, foreign_key="trainingrun.id")
+    # The failed check that caused a scheduled retrain (a cycle in the FK graph, so added after create).
+    triggered_by_check_result_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("checkresult.id", use_alter=True, name="fk_version_checkresult")),
+    )
+    created_by: str
+    created_at: NaiveDatetime = Field(default_factory=now)
+    notes: str = _text()
+
+
+class Environment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    tier: str = "lower"  # lower | higher
+    position: int = 0
+    policy: str = "allow"  # block | warn | allow
+    endpoint_url: str | None = None
+
+
+class Deployment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    environment_id: int = Field(foreign_key="environment.id", index=True)
+    model_version_id: int = Field(foreign_key="modelversion.id", index=True)
+    model_id: int = Field(foreign_key="model.id", index=True)
+    deployed_at: NaiveDatetime = Field(default_factory=now)
+    deployed_by: str
+    active: bool = True
+    ended_at: NaiveDatetime | None = None
+    note: str = _text()
+
+
+# --- the evaluation store -------------------------------------------------------------------
+
+class Prediction(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("model_id", "prediction_id", name="uq_prediction_model_pid"),
+        Index("ix_prediction_version_ts", "model_version_id", "ts"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="model.id")
+    model_version_id: int = Field(foreign_key="modelversion.id")
+    environment_id: int | None = Field(default=None, foreign_key="environment.id")
+    prediction_id: str = Field(max_length=128)
+    ts: NaiveDatetime
+    score: float | None = None
+    predicted: float | None = None
+    features: dict = _json({})
+
+
+class GroundTruth(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("model_id", "prediction_id", name="uq_groundtruth_model_pid"),
+        ForeignKeyConstraint(
+            ["model_id", "prediction_id"], ["prediction.model_id", "prediction.prediction_id"],
+            name="fk_groundtruth_prediction",
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="model.id")
+    prediction_id: str = Field(max_length=128)
+    label: float
+    arrived_at: NaiveDatetime = Field(default_factory=now)
+
+
+class Evaluation(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("model_version_id", "window_start", "window_end", name="uq_evaluation_window"),)
+    id: int | None = Field(default=None, primary_key=True)
+    model_version_id: int = Field(foreign_key="modelversion.id", index=True)
+    environment_id: int | None = Field(default=None, foreign_key="environment.id")
+    window_start: NaiveDatetime
+    window_end: NaiveDatetime
+    granularity: str = "custom"  # 1D | 7D | 1M | custom
+    rows: int = 0
+    labelled_rows: int = 0
+    metrics: dict = _json({})
+    estimated_metrics: dict = _json({})
+    business_metrics: dict = _json({})
+    data_quality: dict = _json({})  # {"missing_rate": {...}, "rows": n}
+    drift_share: float | None = None
+    drifted_fields: int = 0
+    prediction_drift: dict = _json({})
+    field_drift: list[dict] = _json([])  # [{"field", "type", "method", "threshold", "score", "drifted"}]
+    report_path: str | None = None
+    created_at: NaiveDatetime = Field(default_factory=now)
+    created_by: str = "system"
+
+
+# --- monitoring -----------------------------------------------------------------------------
+
+class Channel(SQLModel, table=True):
+    """Where alerts go. Config holds only non-secret values and the names of secret settings."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    kind: str  # inapp | slack | email | webhook
+    config: dict = _json({})
+    enabled: bool = True
+
+
+class Check(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    model_id: int | None = Field(default=None, foreign_key="model.id", index=True)
+    name: str
+    kind: str  # metric | metric_drop | drift_share | field_drift | business | missing_rate | volume | estimated | endpoint
+    metric: str = ""
+    field: str | None = None
+    condition: str = "gte"  # gte | lte
+    threshold: float = 0.0
+    severity: str = "error"  # warning | error
+    audience_roles: list[str] = _json([])
+    audience_users: list[str] = _json([])
+    channels: list[str] = _json([])  # channel names
+    description: str = _text()
+    business_wording: str = _text()
+    enabled: bool = True
+    created_at: NaiveDatetime = Field(default_factory=now)
+
+
+class CheckResult(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("check_id", "evaluation_id", name="uq_checkresult_eval"),)
+    id: int | None = Field(default=None, primary_key=True)
+    check_id: int = Field(foreign_key="check.id", index=True)
+    evaluation_id: int | None = Field(default=None, foreign_key="evaluation.id")
+    at: NaiveDatetime = Field(default_factory=now)
+    value: float | None = None
+    passed: bool | None = None  # None: no data
+    status: str = "pass"  # pass | warning | error | no_data
+    message: str = _text()
+
+
+class Alert(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    check_result_id: int | None = Field(default=None, foreign_key="checkresult.id")
+    review_id: int | None = Field(default=None, foreign_key="review.id")
+    project_id: int | None = Field(default=None, foreign_key="project.id")
+    user_id: int = Field(foreign_key="user.id", index=True)
+    kind: str = "check"  # check | review | governance | scenario
+    severity: str = "error"
+    title: str
+    message: str = _text()
+    link: str = ""
+    created_at: NaiveDatetime = Field(default_factory=now)
+    acknowledged_at: NaiveDatetime | None = None
+    acknowledged_by: str | None = None
+
+
+class AlertDelivery(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", index=True)
+    channel_id: int = Field(foreign_key="channel.id")
+    status: str = "pending"  # pending | sent | failed
+    attempts: int = 0
+    next_attempt_at: NaiveDatetime = Field(default_factory=now)
+    last_error: str = _text()
+    delivered_at: NaiveDatetime | None = None
+
+
+# --- automation -----------------------------------------------------------------------------
+
+class Scenario(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    model_id: int | None = Field(default=None, foreign_key="model.id")
+    name: str
+    description: str = _text()
+    trigger_kind: str = "manual"  # cron | interval | manual
+    trigger_value: str = ""  # "0 6 * * *" | "3600" (seconds)
+    # [{"kind": "evaluate", "mode": "auto"|"needs_approval", "approver_role": "ml_engineer", "params": {...}}]
+    steps: list[dict] = _json([])
+    enabled: bool = True
+    created_at: NaiveDatetime = Field(default_factory=now)
+
+
+class ScenarioRun(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    scenario_id: int = Field(foreign_key="scenario.id", index=True)
+    status: str = "requested"  # requested | running | waiting_approval | succeeded | failed | interrupted
+    trigger: str = "manual"  # schedule | manual
+    requested_by: str = "system"
+    requested_at: NaiveDatetime = Field(default_factory=now)
+    started_at: NaiveDatetime | None = None
+    finished_at: NaiveDatetime | None = None
+    worker_id: str | None = None
+    lease_expires_at: NaiveDatetime | None = None
+    context: dict = _json({})  # values passed between steps
+    error: str = _text()
+
+
+class StepRun(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("run_id", "position"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="scenariorun.id", index=True)
+    position: int
+    kind: str
+    mode: str = "auto"
+    status: str = "pending"  # pending | running | waiting_approval | succeeded | failed | skipped | interrupted
+    started_at: NaiveDatetime | None = None
+    finished_at: NaiveDatetime | None = None
+    log: str = _text()
+    error: str = _text()
+    approved_by: str | None = None
+    approved_at: NaiveDatetime | None = None
+
+
+class Lease(SQLModel, table=True):
+    """A named lock with an expiry, for workers on SQLite (PostgreSQL also has advisory locks)."""
+
+    name: str = Field(primary_key=True)
+    holder: str
+    expires_at: NaiveDatetime
+
+
+# --- governance -----------------------------------------------------------------------------
+
+class Review(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    model_version_id: int = Field(foreign_key="modelversion.id", index=True)
+    stage: str = "Review"
+    state: str = "NOT_STARTED"
+    requested_by: str
+    requested_at: NaiveDatetime = Field(default_factory=now)
+    required_roles: list[str] = _json([])
+    final_approver_role: str = "risk_manager"
+    decided_by: str | None = None
+    decided_at: NaiveDatetime | None = None
+    decision_comment: str = _text()
+
+
+class SignOff(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("review_id", "role"),)
+    id: int | None = Field(default=None, primary_key=True)
+    review_id: int = Field(foreign_key="review.id", index=True)
+    role: str
+    reviewer: str
+    verdict: str
+    comment: str = _text()
+    at: NaiveDatetime = Field(default_factory=now)
+
+
+class Document(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    model_version_id: int = Field(foreign_key="modelversion.id", index=True)
+    review_id: int | None = Field(default=None, foreign_key="review.id")
+    format: str  # md | html | pdf
+    path: str
+    sha256: str
+    generated_at: NaiveDatetime = Field(default_factory=now)
+    generated_by: str = "system"

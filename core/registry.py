@@ -1,0 +1,235 @@
+"""Models and their versions: registration with a reference sample, optional artifact, lineage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from core import artifacts, audit
+from core.access import Actor, require
+from core.entities import TASKS, VERSION_ORIGINS, Model, ModelVersion
+from core.errors import Conflict, InvalidInput, NotFound
+from core.projects import project_row
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: int
+    project_id: int
+    name: str
+    task: str
+    target: str
+    features: list[dict]
+    decision_threshold: float
+    business_metrics: list[dict]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f["name"] for f in self.features]
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    id: int
+    model_id: int
+    number: int
+    status: str
+    origin: str
+    training_start: datetime | None
+    training_end: datetime | None
+    data_fingerprint: str
+    recipe: dict
+    params: dict
+    training_metrics: dict
+    reference_path: str
+    reference_sha256: str
+    reference_rows: int
+    artifact_path: str | None
+    artifact_sha256: str | None
+    triggered_by_check_result_id: int | None
+    created_by: str
+    created_at: datetime
+
+
+def model_info(m: Model) -> ModelInfo:
+    return ModelInfo(id=m.id, project_id=m.project_id, name=m.name, task=m.task, target=m.target,
+                     features=list(m.features), decision_threshold=m.decision_threshold,
+                     business_metrics=list(m.business_metrics))
+
+
+def version_info(v: ModelVersion) -> VersionInfo:
+    return VersionInfo(id=v.id, model_id=v.model_id, number=v.number, status=v.status, origin=v.origin,
+                       training_start=v.training_start, training_end=v.training_end,
+                       data_fingerprint=v.data_fingerprint, recipe=dict(v.recipe), params=dict(v.params),
+                       training_metrics=dict(v.training_metrics), reference_path=v.reference_path,
+                       reference_sha256=v.reference_sha256, reference_rows=v.reference_rows,
+                       artifact_path=v.artifact_path, artifact_sha256=v.artifact_sha256,
+                       triggered_by_check_result_id=v.triggered_by_check_result_id, created_by=v.created_by,
+                       created_at=v.created_at)
+
+
+def model_row(session: Session, name: str) -> Model:
+    model = session.exec(select(Model).where(Model.name == name)).first()
+    if model is None:
+        raise NotFound(f"no model named {name!r}")
+    return model
+
+
+def get_model(*, session: Session, name: str) -> ModelInfo:
+    return model_info(model_row(session, name))
+
+
+def version_row(session: Session, model: Model, number: int | None = None) -> ModelVersion:
+    """A numbered version, or by default the active one (else the newest)."""
+    q = select(ModelVersion).where(ModelVersion.model_id == model.id)
+    if number is not None:
+        found = session.exec(q.where(ModelVersion.number == number)).first()
+        if found is None:
+            raise NotFound(f"model {model.name} has no version {number}")
+        return found
+    found = session.exec(q.where(ModelVersion.status == "active").order_by(ModelVersion.number.desc())).first()
+    found = found or session.exec(q.order_by(ModelVersion.number.desc())).first()
+    if found is None:
+        raise NotFound(f"model {model.name} has no versions")
+    return found
+
+
+def get_version(*, session: Session, model: str, number: int | None = None) -> VersionInfo:
+    return version_info(version_row(session, model_row(session, model), number))
+
+
+def list_versions(*, session: Session, model: str) -> list[VersionInfo]:
+    m = model_row(session, model)
+    rows = session.exec(select(ModelVersion).where(ModelVersion.model_id == m.id).order_by(ModelVersion.number)).all()
+    return [version_info(v) for v in rows]
+
+
+def list_models(*, session: Session, project_key: str | None = None) -> list[ModelInfo]:
+    q = select(Model).order_by(Model.name)
+    if project_key:
+        q = q.where(Model.project_id == project_row(session, project_key).id)
+    return [model_info(m) for m in session.exec(q).all()]
+
+
+def infer_features(frame: pd.DataFrame, *, exclude: set[str]) -> list[dict]:
+    """Numeric columns are numeric features, everything else categorical."""
+    out = []
+    for col in frame.columns:
+        if col in exclude:
+            continue
+        kind = "numeric" if pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col]) \
+            else "categorical"
+        out.append({"name": str(col), "type": kind})
+    return out
+
+
+def read_reference_csv(path: Path | str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"reference file {path} does not exist")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"reference file {path.name} is not a readable CSV: {str(exc).splitlines()[0]}") from exc
+    if frame.empty:
+        raise InvalidInput(f"reference file {path.name} has no rows")
+    return frame
+
+
+def _validate_reference(frame: pd.DataFrame, *, target: str, task: str, features: list[dict], source: str) -> None:
+    if target not in frame.columns:
+        raise InvalidInput(f"target column {target!r} is not in {source} (columns: {', '.join(map(str, frame.columns))})")
+    missing = [f["name"] for f in features if f["name"] not in frame.columns]
+    if missing:
+        raise InvalidInput(f"feature column(s) {', '.join(missing)} are not in {source}")
+    if task == "binary":
+        classes = set(pd.unique(frame[target].dropna()))
+        if not classes <= {0, 1, 0.0, 1.0, True, False}:
+            raise InvalidInput(f"target {target!r} in {source} must hold 0/1 labels for a binary model, "
+                               f"found {sorted(map(str, classes))[:5]}")
+
+
+def add_version(*, session: Session, actor: Actor, model: str, reference: pd.DataFrame,
+                artifact_path: str | None = None, artifact_sha256: str | None = None, origin: str = "manual",
+                status: str = "candidate", training_start: datetime | None = None,
+                training_end: datetime | None = None, recipe: dict | None = None, params: dict | None = None,
+                training_metrics: dict | None = None, training_run_id: int | None = None,
+                triggered_by_check_result_id: int | None = None, notes: str = "") -> VersionInfo:
+    """Register a new version of a model from a reference sample and an (already stored) artifact."""
+    require(actor, "model.register")
+    m = model_row(session, model)
+    if origin not in VERSION_ORIGINS:
+        raise InvalidInput(f"origin {origin!r} is not one of {', '.join(VERSION_ORIGINS)}")
+    _validate_reference(reference, target=m.target, task=m.task, features=m.features, source="the reference data")
+    ref_path, ref_sha = artifacts.save_reference(reference)
+    number = (session.exec(select(func.max(ModelVersion.number)).where(ModelVersion.model_id == m.id)).one() or 0) + 1
+    version = ModelVersion(model_id=m.id, number=number, status=status, origin=origin,
+                           training_start=training_start, training_end=training_end,
+                           data_fingerprint=artifacts.fingerprint_frame(reference), recipe=dict(recipe or {}),
+                           params=_jsonable(params or {}), training_metrics=dict(training_metrics or {}),
+                           reference_path=ref_path, reference_sha256=ref_sha, reference_rows=len(reference),
+                           artifact_path=artifact_path, artifact_sha256=artifact_sha256,
+                           training_run_id=training_run_id,
+                           triggered_by_check_result_id=triggered_by_check_result_id, created_by=actor.username,
+                           notes=notes)
+    session.add(version)
+    session.flush()
+    audit.record(session, actor=actor.username, action="version.register", entity_type="model_version",
+                 entity_id=f"{m.name}:v{number}", project_id=m.project_id,
+                 details={"origin": origin, "artifact_sha256": artifact_sha256, "reference_rows": len(reference)})
+    return version_info(version)
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, (int, float, str, bool, type(None), list, dict)) else repr(v))
+            for k, v in params.items()}
+
+
+def register_model(*, session: Session, actor: Actor, project_key: str, name: str, task: str, target: str,
+                   reference_csv: Path | str, artifact: Path | str | None = None,
+                   artifact_sha256: str | None = None, score_col: str | None = None,
+                   prediction_col: str | None = None, decision_threshold: float = 0.5,
+                   business_metrics: list[dict] | None = None, description: str = "") -> VersionInfo:
+    """Register a model with version 1: from a reference CSV, with a joblib artifact or none (external model)."""
+    require(actor, "model.register")
+    if task not in TASKS:
+        raise InvalidInput(f"task {task!r} is not one of {', '.join(TASKS)}")
+    if not name.strip():
+        raise InvalidInput("a model needs a name")
+    if not 0.0 < decision_threshold < 1.0:
+        raise InvalidInput(f"decision threshold {decision_threshold} must lie strictly between 0 and 1")
+    project = project_row(session, project_key)
+    if session.exec(select(Model).where(Model.name == name)).first():
+        raise Conflict(f"a model named {name!r} already exists")
+    frame = read_reference_csv(reference_csv)
+    if target not in frame.columns:
+        raise InvalidInput(f"target column {target!r} is not in {Path(reference_csv).name} "
+                           f"(columns: {', '.join(map(str, frame.columns))})")
+    for col, what in ((score_col, "score"), (prediction_col, "prediction")):
+        if col and col not in frame.columns:
+            raise InvalidInput(f"{what} column {col!r} is not in {Path(reference_csv).name}")
+    features = infer_features(frame, exclude={target, *(c for c in (score_col, prediction_col) if c)})
+    if not features:
+        raise InvalidInput(f"{Path(reference_csv).name} has no feature columns besides the target")
+    path = sha = None
+    if artifact is not None:
+        path, sha = artifacts.import_artifact(artifact, expected_sha256=artifact_sha256)
+    reference = frame.rename(columns={score_col: "__score__"} if score_col else {})
+    if prediction_col:
+        reference = reference.rename(columns={prediction_col: "__prediction__"})
+    model = Model(project_id=project.id, name=name.strip(), task=task, target=target, features=features,
+                  decision_threshold=decision_threshold, business_metrics=list(business_metrics or []),
+                  description=description)
+    session.add(model)
+    session.flush()
+    audit.record(session, actor=actor.username, action="model.register", entity_type="model", entity_id=name,
+                 project_id=project.id, details={"task": task, "target": target,
+                                                 "features": [f["name"] for f in features]})
+    return add_version(session=session, actor=actor, model=name, reference=reference, artifact_path=path,
+                       artifact_sha256=sha, origin="manual" if path else "external", status="active")

@@ -1,0 +1,125 @@
+"""Shared fixtures: a fresh Watchtower home and database per test, on SQLite and on PostgreSQL.
+
+PostgreSQL tests use a schema of their own inside the `test` database (127.0.0.1:5432, trust auth), so
+parallel runs never collide. With WATCHTOWER_REQUIRE_POSTGRES=1 an unreachable server fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlmodel import SQLModel
+
+from core import db
+
+PG_BASE = os.environ.get("WATCHTOWER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgres"]
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = create_engine(PG_BASE, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return str(exc).splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    """A private schema in the test database for this test session."""
+    problem = _pg_reachable()
+    if problem:
+        if os.environ.get("WATCHTOWER_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    schema = f"wt_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_BASE)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    yield url
+    db.dispose_engines()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def _truncate_all(url: str) -> None:
+    import core.entities  # noqa: F401
+
+    engine = db.get_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A clean Watchtower home and database; yields 'sqlite' or 'postgres'."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("WATCHTOWER_HOME", str(home))
+    monkeypatch.delenv("WATCHTOWER_DEMO", raising=False)
+    if request.param == "sqlite":
+        url = f"sqlite:///{home / 'watchtower.db'}"
+    else:
+        url = request.getfixturevalue("pg_schema_url")
+        _truncate_all(url)
+    monkeypatch.setenv("WATCHTOWER_DATABASE_URL", url)
+    yield request.param
+    if request.param == "sqlite":
+        db.dispose_engines()
+
+
+@pytest.fixture
+def sqlite_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A clean home on SQLite only (for tests about files and processes rather than the backend)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("WATCHTOWER_HOME", str(home))
+    monkeypatch.setenv("WATCHTOWER_DATABASE_URL", f"sqlite:///{home / 'watchtower.db'}")
+    monkeypatch.delenv("WATCHTOWER_DEMO", raising=False)
+    yield home
+    db.dispose_engines()
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo story seeded once per test session into a template home (SQLite)."""
+    home = tmp_path_factory.mktemp("demo-template")
+    old = {k: os.environ.get(k) for k in ("WATCHTOWER_HOME", "WATCHTOWER_DATABASE_URL")}
+    os.environ["WATCHTOWER_HOME"] = str(home)
+    os.environ["WATCHTOWER_DATABASE_URL"] = f"sqlite:///{home / 'watchtower.db'}"
+    try:
+        from core.demo import seed_demo
+
+        seed_demo()
+    finally:
+        db.dispose_engines()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return home
+
+
+@pytest.fixture
+def demo_home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private copy of the seeded demo home, used as the current Watchtower home."""
+    home = tmp_path / "demo"
+    shutil.copytree(demo_template, home)
+    monkeypatch.setenv("WATCHTOWER_HOME", str(home))
+    monkeypatch.setenv("WATCHTOWER_DATABASE_URL", f"sqlite:///{home / 'watchtower.db'}")
+    monkeypatch.setenv("WATCHTOWER_DEMO", "1")
+    yield home
+    db.dispose_engines()

@@ -1,0 +1,112 @@
+"""The signed-in user (kept as primitives in session_state), sign-in, sidebar and navigation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from core import users
+from core.access import Actor, pages_for, require
+from core.config import get_settings
+from core.db import session_scope
+from core.errors import WatchtowerError
+
+ROLE_LABELS = {
+    "business": "Business stakeholder",
+    "data_scientist": "Data scientist",
+    "ml_engineer": "ML engineer",
+    "risk_manager": "Risk manager",
+    "it_ops": "IT & operations",
+    "admin": "Administrator",
+}
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    username: str
+    name: str
+    roles: tuple[str, ...]
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(username=self.username, roles=self.roles)
+
+
+def current_user() -> SignedIn | None:
+    data = st.session_state.get("user")
+    if not data:
+        return None
+    return SignedIn(username=data["username"], name=data["name"], roles=tuple(data["roles"]))
+
+
+def _sign_in(user: users.UserRead) -> None:
+    st.session_state["user"] = {"username": user.username, "name": user.name, "roles": list(user.roles)}
+
+
+def sign_out() -> None:
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+
+
+def sign_in_page() -> None:
+    st.title("Watchtower")
+    st.caption("MLOps analytics and governance portal")
+    settings = get_settings()
+    with session_scope() as s:
+        people = users.list_users(session=s)
+    if settings.demo:
+        st.subheader("Choose a persona")
+        st.caption("Demo mode: personas sign in without a password.")
+        if not people:
+            st.warning("No users yet. Run `watchtower demo` to seed the story.")
+            return
+        labels = {u.username: f"{u.name} — {', '.join(ROLE_LABELS.get(r, r) for r in u.roles)}" for u in people}
+        choice = st.selectbox("Persona", list(labels), format_func=labels.get, key="persona")
+        if st.button("Sign in", key="sign_in", type="primary"):
+            with session_scope() as s:
+                _sign_in(users.authenticate(session=s, username=choice, password=None, demo=True))
+            st.rerun()
+        return
+    with st.form("sign_in_form"):
+        username = st.text_input("Username", key="username")
+        password = st.text_input("Password", type="password", key="password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        try:
+            with session_scope() as s:
+                _sign_in(users.authenticate(session=s, username=username, password=password))
+        except WatchtowerError as exc:
+            st.error(str(exc))
+            return
+        st.rerun()
+
+
+def sidebar(user: SignedIn) -> None:
+    with st.sidebar:
+        st.markdown(f"**{user.name}**  \n{', '.join(ROLE_LABELS.get(r, r) for r in user.roles)}")
+        if st.button("Sign out", key="sign_out"):
+            sign_out()
+            st.rerun()
+
+
+def navigation_for(user: SignedIn) -> dict[str, list[st.Page]]:
+    sections: dict[str, list[st.Page]] = {}
+    for spec in pages_for(user.roles):
+        sections.setdefault(spec.section, []).append(
+            st.Page(spec.path, title=spec.title, icon=spec.icon or None, url_path=spec.path.split("/")[-1][:-3]))
+    return sections
+
+
+def require_page(permission: str) -> SignedIn:
+    """Stop the page unless a signed-in user holds the permission (enforced by core.access)."""
+    user = current_user()
+    if user is None:
+        st.error("Please sign in.")
+        st.stop()
+    try:
+        require(user.actor, permission)
+    except WatchtowerError as exc:
+        st.error(str(exc))
+        st.stop()
+    return user
