@@ -413,3 +413,83 @@ class Document(SQLModel, table=True):
     sha256: str
     generated_at: NaiveDatetime = Field(default_factory=now)
     generated_by: str = "system"
+
+
+# --- the catalog: reusable components, datasets and project templates -------------------------
+
+COMPONENT_KINDS = ("dataset", "recipe", "model", "model_version", "check_template", "scenario_template",
+                   "business_metric")
+
+
+class Component(SQLModel, table=True):
+    """A reusable, searchable thing with an owner to contact; `ref` names what it points at."""
+
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_component_kind_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True)
+    name: str
+    description: str = _text()
+    owner: str = Field(index=True)
+    tags: list[str] = _json([])
+    project_id: int | None = Field(default=None, foreign_key="project.id", index=True)  # where it was built
+    ref: str = ""  # dataset name, model name, "model:vN"; empty for definitions held in spec
+    spec: dict = _json({})  # the definition: a recipe, check or scenario template, business metric
+    search_text: str = _text()  # lower-cased name, description, tags and owner: what search scans
+    tag_text: str = _text()  # "|tag1|tag2|": exact tag filter
+    revision: int = 1
+    created_by: str
+    created_at: NaiveDatetime = Field(default_factory=now)
+    updated_at: NaiveDatetime = Field(default_factory=now, index=True)
+
+
+class ComponentUse(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("component_id", "project_id", name="uq_componentuse"),)
+    id: int | None = Field(default=None, primary_key=True)
+    component_id: int = Field(foreign_key="component.id", index=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    how: str = ""  # "data source of churn-model", "checks of the project"
+    created_by: str
+    created_at: NaiveDatetime = Field(default_factory=now)
+
+
+class Dataset(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    source_kind: str = "csv"  # csv | sql
+    source: str = _text()  # file name or SQL query
+    connection: str = ""  # database URL without its password; empty: the Watchtower database
+    created_by: str
+    created_at: NaiveDatetime = Field(default_factory=now)
+
+
+class DatasetVersion(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("dataset_id", "number", name="uq_datasetversion_number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="dataset.id", index=True)
+    number: int
+    rows: int = 0
+    columns: list[dict] = _json([])  # the schema: [{"name", "type": numeric|categorical|boolean|datetime}]
+    profile: list[dict] = _json([])  # per column: type, missing_rate, distribution summary
+    fingerprint: str
+    data_path: str
+    data_sha256: str
+    schema_changes: dict = _json({})  # {"added": [...], "removed": [...], "changed": [{"column", "from", "to"}]}
+    flagged: bool = False  # schema differs from the previous version and nobody accepted it yet
+    accepted_by: str | None = None
+    accepted_at: NaiveDatetime | None = None
+    created_by: str
+    created_at: NaiveDatetime = Field(default_factory=now)
+
+
+class ProjectTemplate(SQLModel, table=True):
+    """A reusable project setup: model, checks, scenario and the dataset columns they rely on."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    description: str = _text()
+    task: str = "binary"
+    # {"model": {"score_col": ...}, "required_columns": [...], "checks": {...}, "scenario": {...}, "tags": [...]}
+    spec: dict = _json({})
+    source_project_id: int | None = Field(default=None, foreign_key="project.id")
+    created_by: str
+    created_at: NaiveDatetime = Field(default_factory=now)
