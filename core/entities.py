@@ -139,6 +139,9 @@ class TrainingRun(SQLModel, table=True):
     error: str = _text()
     artifact_path: str | None = None
     artifact_sha256: str | None = None
+    # The held-out sample the run was scored on: it becomes the version's reference data on promotion.
+    reference_path: str | None = None
+    reference_sha256: str | None = None
     created_by: str
     created_at: NaiveDatetime = Field(default_factory=now)
 
