@@ -1,0 +1,119 @@
+"""Blueprints: the governance workflow a project follows, chosen by its risk level.
+
+A blueprint is an ordered list of stages (Exploration → Qualification → Review → Production → Retired).
+Each stage says whose sign-off it needs (`signoff_roles`), who gives the final approval
+(`final_approver`, a role, or None when the sign-offs suffice), which project checks must be passing
+(`required_checks`, check names) and whether an approved version is deployed to production at once
+(`auto_deploy`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from core import audit
+from core.entities import Blueprint
+from core.errors import NotFound
+
+STAGES = ("Exploration", "Qualification", "Review", "Production", "Retired")
+
+
+def _stages(review_roles: list[str], final_approver: str | None, auto_deploy: bool) -> list[dict]:
+    """The standard stages; only the Review stage (the gate before production) asks for sign-offs."""
+    out = []
+    for name in STAGES:
+        gate = name == "Review"
+        out.append({"name": name, "signoff_roles": list(review_roles) if gate else [],
+                    "final_approver": final_approver if gate else None, "required_checks": [],
+                    "auto_deploy": auto_deploy if gate else False})
+    return out
+
+
+STANDARD_BLUEPRINTS: tuple[dict, ...] = (
+    {"name": "Low risk", "risk_levels": ["low"], "auto_deploy": True,
+     "description": "Business sign-off before production; an approved version is deployed automatically.",
+     "stages": _stages(["business"], None, True)},
+    {"name": "Medium risk", "risk_levels": ["medium"], "auto_deploy": False,
+     "description": "Sign-off from data science and the business, then final approval by a risk manager; "
+                    "the approved version becomes deployable.",
+     "stages": _stages(["data_scientist", "business"], "risk_manager", False)},
+    {"name": "High risk", "risk_levels": ["high"], "auto_deploy": True,
+     "description": "Feedback from IT & operations, risk and the business, then final approval by a risk "
+                    "manager; on approval the version is deployed to production automatically.",
+     "stages": _stages(["it_ops", "risk_manager", "business"], "risk_manager", True)},
+)
+
+
+@dataclass(frozen=True)
+class StageRead:
+    name: str
+    signoff_roles: tuple[str, ...]
+    final_approver: str | None
+    required_checks: tuple[str, ...]
+    auto_deploy: bool
+
+
+@dataclass(frozen=True)
+class BlueprintRead:
+    id: int
+    name: str
+    description: str
+    risk_levels: tuple[str, ...]
+    stages: tuple[StageRead, ...]
+    auto_deploy: bool
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    def stage(self, name: str) -> StageRead:
+        """The stage called `name`; NotFound when the blueprint has none."""
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise NotFound(f"blueprint {self.name!r} has no stage {name!r}")
+
+
+def blueprint_read(bp: Blueprint) -> BlueprintRead:
+    stages = tuple(StageRead(name=s["name"], signoff_roles=tuple(s.get("signoff_roles") or ()),
+                             final_approver=s.get("final_approver"),
+                             required_checks=tuple(s.get("required_checks") or ()),
+                             auto_deploy=bool(s.get("auto_deploy"))) for s in bp.stages)
+    return BlueprintRead(id=bp.id, name=bp.name, description=bp.description, risk_levels=tuple(bp.risk_levels),
+                         stages=stages, auto_deploy=bp.auto_deploy)
+
+
+def ensure_standard_blueprints(*, session: Session) -> None:
+    """Create the low, medium and high risk blueprints that are missing (never alters existing ones)."""
+    existing = set(session.exec(select(Blueprint.name)).all())
+    for spec in STANDARD_BLUEPRINTS:
+        if spec["name"] in existing:
+            continue
+        session.add(Blueprint(name=spec["name"], description=spec["description"],
+                              risk_levels=list(spec["risk_levels"]), stages=[dict(s) for s in spec["stages"]],
+                              auto_deploy=spec["auto_deploy"]))
+        session.flush()
+        audit.record(session, actor="system", action="blueprint.create", entity_type="blueprint",
+                     entity_id=spec["name"], details={"risk_levels": spec["risk_levels"]})
+
+
+def list_blueprints(*, session: Session) -> list[BlueprintRead]:
+    """Every blueprint, in creation order."""
+    return [blueprint_read(bp) for bp in session.exec(select(Blueprint).order_by(Blueprint.id)).all()]
+
+
+def get_blueprint(*, session: Session, name: str) -> BlueprintRead:
+    bp = session.exec(select(Blueprint).where(Blueprint.name == name)).first()
+    if bp is None:
+        raise NotFound(f"no blueprint named {name!r}")
+    return blueprint_read(bp)
+
+
+def blueprint_for_risk(*, session: Session, risk_level: str) -> BlueprintRead | None:
+    """The first blueprint that applies to a risk level, as new projects take it."""
+    for bp in list_blueprints(session=session):
+        if risk_level in bp.risk_levels:
+            return bp
+    return None
