@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from core import artifacts, audit
 from core.access import Actor, require
-from core.entities import TASKS, VERSION_ORIGINS, Model, ModelVersion
+from core.entities import TASKS, VERSION_ORIGINS, VERSION_STATUSES, Model, ModelVersion
 from core.errors import Conflict, InvalidInput, NotFound
 from core.projects import project_row
 
@@ -191,6 +191,67 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
             for k, v in params.items()}
 
 
+def _validate_model_spec(*, name: str, task: str, decision_threshold: float) -> None:
+    if task not in TASKS:
+        raise InvalidInput(f"task {task!r} is not one of {', '.join(TASKS)}")
+    if not name.strip():
+        raise InvalidInput("a model needs a name")
+    if not 0.0 < decision_threshold < 1.0:
+        raise InvalidInput(f"decision threshold {decision_threshold} must lie strictly between 0 and 1")
+
+
+def create_model(*, session: Session, actor: Actor, project_key: str, name: str, task: str, target: str,
+                 features: list[dict], decision_threshold: float = 0.5, business_metrics: list[dict] | None = None,
+                 description: str = "") -> ModelInfo:
+    """Declare a model (no version yet): its task, target, features and business metrics."""
+    require(actor, "model.register")
+    _validate_model_spec(name=name, task=task, decision_threshold=decision_threshold)
+    project = project_row(session, project_key)
+    if session.exec(select(Model).where(Model.name == name.strip())).first():
+        raise Conflict(f"a model named {name!r} already exists")
+    bad = [f for f in features if not f.get("name") or f.get("type") not in ("numeric", "categorical")]
+    if not features or bad:
+        raise InvalidInput(f"features must be a non-empty list of {{name, type: numeric|categorical}}; bad: {bad}")
+    if target in {f["name"] for f in features}:
+        raise InvalidInput(f"target {target!r} cannot also be a feature")
+    model = Model(project_id=project.id, name=name.strip(), task=task, target=target,
+                  features=[{"name": f["name"], "type": f["type"]} for f in features],
+                  decision_threshold=decision_threshold, business_metrics=list(business_metrics or []),
+                  description=description)
+    session.add(model)
+    session.flush()
+    audit.record(session, actor=actor.username, action="model.register", entity_type="model",
+                 entity_id=model.name, project_id=project.id,
+                 details={"task": task, "target": target, "features": [f["name"] for f in model.features]})
+    return model_info(model)
+
+
+def set_version_status(*, session: Session, actor: Actor, model: str, number: int, status: str) -> VersionInfo:
+    """Mark a version active, candidate or archived; activating one archives the previously active one."""
+    require(actor, "model.register")
+    if status not in VERSION_STATUSES:
+        raise InvalidInput(f"status {status!r} is not one of {', '.join(VERSION_STATUSES)}")
+    m = model_row(session, model)
+    version = version_row(session, m, number)
+    before = version.status
+    if status == "active":
+        others = session.exec(select(ModelVersion).where(ModelVersion.model_id == m.id,
+                                                         ModelVersion.status == "active",
+                                                         ModelVersion.id != version.id)).all()
+        for other in others:
+            other.status = "archived"
+            session.add(other)
+            audit.record(session, actor=actor.username, action="version.status", entity_type="model_version",
+                         entity_id=f"{m.name}:v{other.number}", project_id=m.project_id,
+                         details={"from": "active", "to": "archived", "replaced_by": number})
+    version.status = status
+    session.add(version)
+    session.flush()
+    audit.record(session, actor=actor.username, action="version.status", entity_type="model_version",
+                 entity_id=f"{m.name}:v{number}", project_id=m.project_id, details={"from": before, "to": status})
+    return version_info(version)
+
+
 def register_model(*, session: Session, actor: Actor, project_key: str, name: str, task: str, target: str,
                    reference_csv: Path | str, artifact: Path | str | None = None,
                    artifact_sha256: str | None = None, score_col: str | None = None,
@@ -198,13 +259,8 @@ def register_model(*, session: Session, actor: Actor, project_key: str, name: st
                    business_metrics: list[dict] | None = None, description: str = "") -> VersionInfo:
     """Register a model with version 1: from a reference CSV, with a joblib artifact or none (external model)."""
     require(actor, "model.register")
-    if task not in TASKS:
-        raise InvalidInput(f"task {task!r} is not one of {', '.join(TASKS)}")
-    if not name.strip():
-        raise InvalidInput("a model needs a name")
-    if not 0.0 < decision_threshold < 1.0:
-        raise InvalidInput(f"decision threshold {decision_threshold} must lie strictly between 0 and 1")
-    project = project_row(session, project_key)
+    _validate_model_spec(name=name, task=task, decision_threshold=decision_threshold)
+    project_row(session, project_key)
     if session.exec(select(Model).where(Model.name == name)).first():
         raise Conflict(f"a model named {name!r} already exists")
     frame = read_reference_csv(reference_csv)
@@ -223,13 +279,8 @@ def register_model(*, session: Session, actor: Actor, project_key: str, name: st
     reference = frame.rename(columns={score_col: "__score__"} if score_col else {})
     if prediction_col:
         reference = reference.rename(columns={prediction_col: "__prediction__"})
-    model = Model(project_id=project.id, name=name.strip(), task=task, target=target, features=features,
-                  decision_threshold=decision_threshold, business_metrics=list(business_metrics or []),
-                  description=description)
-    session.add(model)
-    session.flush()
-    audit.record(session, actor=actor.username, action="model.register", entity_type="model", entity_id=name,
-                 project_id=project.id, details={"task": task, "target": target,
-                                                 "features": [f["name"] for f in features]})
-    return add_version(session=session, actor=actor, model=name, reference=reference, artifact_path=path,
+    create_model(session=session, actor=actor, project_key=project_key, name=name, task=task, target=target,
+                 features=features, decision_threshold=decision_threshold, business_metrics=business_metrics,
+                 description=description)
+    return add_version(session=session, actor=actor, model=name.strip(), reference=reference, artifact_path=path,
                        artifact_sha256=sha, origin="manual" if path else "external", status="active")
