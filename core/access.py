@@ -30,6 +30,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "review.request": frozenset({"admin", "ml_engineer", "data_scientist"}),
     "users.manage": frozenset({"admin"}),
     "settings.manage": frozenset({"admin"}),
+    "catalog.view": ALL,
+    "catalog.register": frozenset({"admin", "data_scientist", "ml_engineer", "risk_manager", "business"}),
+    "dataset.register": frozenset({"admin", "data_scientist", "ml_engineer"}),
+    "template.manage": frozenset({"admin", "data_scientist", "ml_engineer", "risk_manager"}),
 }
 
 
