@@ -160,7 +160,8 @@ def add_version(*, session: Session, actor: Actor, model: str, reference: pd.Dat
                 status: str = "candidate", training_start: datetime | None = None,
                 training_end: datetime | None = None, recipe: dict | None = None, params: dict | None = None,
                 training_metrics: dict | None = None, training_run_id: int | None = None,
-                triggered_by_check_result_id: int | None = None, notes: str = "") -> VersionInfo:
+                triggered_by_check_result_id: int | None = None, notes: str = "",
+                data_fingerprint: str | None = None) -> VersionInfo:
     """Register a new version of a model from a reference sample and an (already stored) artifact."""
     require(actor, "model.register")
     m = model_row(session, model)
@@ -171,7 +172,8 @@ def add_version(*, session: Session, actor: Actor, model: str, reference: pd.Dat
     number = (session.exec(select(func.max(ModelVersion.number)).where(ModelVersion.model_id == m.id)).one() or 0) + 1
     version = ModelVersion(model_id=m.id, number=number, status=status, origin=origin,
                            training_start=training_start, training_end=training_end,
-                           data_fingerprint=artifacts.fingerprint_frame(reference), recipe=dict(recipe or {}),
+                           data_fingerprint=data_fingerprint or artifacts.fingerprint_frame(reference),
+                           recipe=dict(recipe or {}),
                            params=_jsonable(params or {}), training_metrics=dict(training_metrics or {}),
                            reference_path=ref_path, reference_sha256=ref_sha, reference_rows=len(reference),
                            artifact_path=artifact_path, artifact_sha256=artifact_sha256,
