@@ -1,0 +1,442 @@
+"""The catalog: reusable components with an owner, tags, the projects that use them and a trust status."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, func
+from sqlmodel import Session, select
+
+from core import audit
+from core.access import Actor, require
+from core.clock import now
+from core.entities import (
+    COMPONENT_KINDS,
+    Component,
+    ComponentUse,
+    Dataset,
+    DatasetVersion,
+    Deployment,
+    Environment,
+    Model,
+    ModelVersion,
+    Project,
+    Review,
+    User,
+)
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+
+DEFINITION_KINDS = ("recipe", "check_template", "scenario_template", "business_metric")
+KIND_LABELS = {"dataset": "Dataset", "recipe": "Training recipe", "model": "Model", "model_version": "Model version",
+               "check_template": "Check template", "scenario_template": "Scenario template",
+               "business_metric": "Business metric"}
+
+
+@dataclass(frozen=True)
+class UseRead:
+    project_key: str
+    project_name: str
+    project_owner: str
+    how: str
+
+
+@dataclass(frozen=True)
+class Trust:
+    status: str  # trusted | flagged | unverified
+    reason: str
+
+
+@dataclass(frozen=True)
+class ComponentRead:
+    id: int
+    kind: str
+    name: str
+    description: str
+    owner: str
+    owner_name: str
+    owner_email: str
+    tags: tuple[str, ...]
+    project: str  # key of the project it was built in, or ""
+    ref: str
+    spec: dict
+    revision: int
+    created_by: str
+    updated_at: datetime
+    used_by: tuple[UseRead, ...]
+    trust: Trust
+    details: dict  # datasets: version, rows, columns, freshness, flagged
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    total: int
+    hits: list[ComponentRead]
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    component: ComponentRead
+    dependents: tuple[UseRead, ...]  # projects other than the component's own that use it
+    warning: str  # empty when nobody else depends on it
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words: what search matches on (punctuation such as '-' or '_' separates words)."""
+    return re.findall(r"[^\W_]+", text.lower())
+
+
+def normalize_tags(tags: list[str] | tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for raw in tags:
+        tag = "-".join(words(raw))
+        if not tag:
+            raise InvalidInput(f"tag {raw!r} holds no letters or digits")
+        if tag not in out:
+            out.append(tag)
+    return out
+
+
+def _index(c: Component) -> None:
+    """Refresh the denormalized text that search scans and the exact-tag column."""
+    c.search_text = " ".join(words(" ".join([c.name, c.description, " ".join(c.tags), c.owner, c.ref])))
+    c.tag_text = "|" + "|".join(c.tags) + "|"
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _row(session: Session, kind: str, name: str) -> Component:
+    found = session.exec(select(Component).where(Component.kind == kind,
+                                                 func.lower(Component.name) == name.strip().lower())).first()
+    if found is None:
+        raise NotFound(f"no {KIND_LABELS.get(kind, kind).lower()} named {name!r} in the catalog")
+    return found
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in COMPONENT_KINDS:
+        raise InvalidInput(f"kind {kind!r} is not one of {', '.join(COMPONENT_KINDS)}")
+
+
+def _check_owner(session: Session, owner: str) -> None:
+    if session.exec(select(User.id).where(User.username == owner)).first() is None:
+        raise InvalidInput(f"owner {owner!r} is not a Watchtower user")
+
+
+def _project_id(session: Session, key: str | None) -> int | None:
+    if not key:
+        return None
+    pid = session.exec(select(Project.id).where(Project.key == key.strip().upper())).first()
+    if pid is None:
+        raise NotFound(f"no project {key!r}")
+    return pid
+
+
+def _resolve_ref(session: Session, kind: str, name: str, ref: str, spec: dict) -> tuple[str, int | None]:
+    """Check what the component points at; return (ref, the project it belongs to if any)."""
+    if kind == "model":
+        model = session.exec(select(Model).where(Model.name == (ref or name))).first()
+        if model is None:
+            raise NotFound(f"no registered model named {ref or name!r}")
+        return model.name, model.project_id
+    if kind == "model_version":
+        m = re.fullmatch(r"(.+):v(\d+)", ref or "")
+        if not m:
+            raise InvalidInput(f"a model version is referenced as MODEL:vN, got {ref!r}")
+        row = session.exec(select(ModelVersion, Model).join(Model, ModelVersion.model_id == Model.id)
+                           .where(Model.name == m[1], ModelVersion.number == int(m[2]))).first()
+        if row is None:
+            raise NotFound(f"model {m[1]} has no version {m[2]}")
+        return ref, row[1].project_id
+    if kind == "dataset":
+        if session.exec(select(Dataset.id).where(Dataset.name == (ref or name))).first() is None:
+            raise NotFound(f"no registered dataset named {ref or name!r} (register it with `watchtower dataset register`)")
+        return ref or name, None
+    if not spec:
+        raise InvalidInput(f"a {KIND_LABELS[kind].lower()} needs its definition (a JSON object)")
+    return ref, None
+
+
+def register_component(*, session: Session, actor: Actor, kind: str, name: str, description: str = "",
+                       owner: str | None = None, tags: list[str] | tuple[str, ...] = (),
+                       project_key: str | None = None, ref: str = "", spec: dict | None = None) -> ComponentRead:
+    """Add a component to the catalog; a name already taken within its kind is refused."""
+    require(actor, "catalog.register")
+    _check_kind(kind)
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a component needs a name")
+    if not isinstance(spec or {}, dict):
+        raise InvalidInput("a component's definition must be a JSON object")
+    existing = session.exec(select(Component).where(Component.kind == kind,
+                                                    func.lower(Component.name) == name.lower())).first()
+    if existing is not None:
+        raise Conflict(f"a {KIND_LABELS[kind].lower()} named {existing.name!r} is already in the catalog "
+                       f"(owner {existing.owner})")
+    owner = (owner or actor.username).strip()
+    _check_owner(session, owner)
+    ref, ref_project = _resolve_ref(session, kind, name, ref.strip(), dict(spec or {}))
+    project_id = _project_id(session, project_key) or ref_project
+    component = Component(kind=kind, name=name, description=description.strip(), owner=owner,
+                          tags=normalize_tags(list(tags)), project_id=project_id, ref=ref, spec=dict(spec or {}),
+                          created_by=actor.username)
+    _index(component)
+    session.add(component)
+    session.flush()
+    if project_id is not None:
+        session.add(ComponentUse(component_id=component.id, project_id=project_id, how="built here",
+                                 created_by=actor.username))
+    audit.record(session, actor=actor.username, action="component.register", entity_type=kind, entity_id=name,
+                 project_id=project_id, details={"owner": owner, "tags": component.tags, "ref": ref})
+    session.flush()
+    return _reads(session, [component])[0]
+
+
+def tag_component(*, session: Session, actor: Actor, kind: str, name: str, add: list[str] | tuple[str, ...] = (),
+                  remove: list[str] | tuple[str, ...] = ()) -> ComponentRead:
+    """Add and remove tags (tags only help people find it, so anyone who may register may tag)."""
+    require(actor, "catalog.register")
+    c = _row(session, kind, name)
+    dropped = set(normalize_tags(list(remove)))
+    c.tags = [t for t in c.tags if t not in dropped] + [t for t in normalize_tags(list(add)) if t not in c.tags]
+    _index(c)
+    c.updated_at = now()
+    session.add(c)
+    audit.record(session, actor=actor.username, action="component.tag", entity_type=kind, entity_id=c.name,
+                 project_id=c.project_id, details={"tags": c.tags})
+    session.flush()
+    return _reads(session, [c])[0]
+
+
+def record_use(*, session: Session, actor: Actor, kind: str, name: str, project_key: str,
+               how: str = "") -> ComponentRead:
+    """Note that a project uses a component, so changing it warns that project's owner."""
+    require(actor, "catalog.register")
+    c = _row(session, kind, name)
+    pid = _project_id(session, project_key)
+    use = session.exec(select(ComponentUse).where(ComponentUse.component_id == c.id,
+                                                  ComponentUse.project_id == pid)).first()
+    if use is None:
+        use = ComponentUse(component_id=c.id, project_id=pid, how=how, created_by=actor.username)
+    elif how:
+        use.how = how
+    session.add(use)
+    audit.record(session, actor=actor.username, action="component.use", entity_type=kind, entity_id=c.name,
+                 project_id=pid, details={"how": how})
+    session.flush()
+    return _reads(session, [c])[0]
+
+
+def dependents_of(session: Session, c: Component) -> tuple[UseRead, ...]:
+    """The projects other than the component's own that use it."""
+    return tuple(u for u in _uses(session, [c.id]).get(c.id, ()) if u.how != "built here")
+
+
+def note_change(session: Session, *, actor: Actor, c: Component, what: str) -> tuple[tuple[UseRead, ...], str]:
+    """Record a change to a component; return its dependents and a warning naming them (empty if none)."""
+    c.revision += 1
+    c.updated_at = now()
+    session.add(c)
+    deps = dependents_of(session, c)
+    warning = ""
+    if deps:
+        who = "; ".join(f"{u.project_key} (owner {u.project_owner}, {u.how or 'uses it'})" for u in deps)
+        warning = f"{KIND_LABELS[c.kind].lower()} {c.name} is used by other projects: {who}"
+    audit.record(session, actor=actor.username, action="component.change", entity_type=c.kind, entity_id=c.name,
+                 project_id=c.project_id, details={"what": what, "revision": c.revision, "warning": warning,
+                                                   "dependents": [u.project_key for u in deps]})
+    session.flush()
+    return deps, warning
+
+
+def update_component(*, session: Session, actor: Actor, kind: str, name: str, description: str | None = None,
+                     spec: dict | None = None, owner: str | None = None) -> ChangeResult:
+    """Change a component (its owner or an administrator); warns, naming every project that depends on it."""
+    require(actor, "catalog.register")
+    c = _row(session, kind, name)
+    if actor.username != c.owner and "admin" not in actor.roles:
+        raise Forbidden(f"only {c.owner} (the owner) or an administrator may change {c.name}")
+    changed = []
+    if description is not None and description.strip() != c.description:
+        c.description = description.strip()
+        changed.append("description")
+    if spec is not None and spec != c.spec:
+        if not isinstance(spec, dict) or (kind in DEFINITION_KINDS and not spec):
+            raise InvalidInput(f"a {KIND_LABELS[kind].lower()} needs its definition (a JSON object)")
+        c.spec = dict(spec)
+        changed.append("definition")
+    if owner is not None and owner.strip() != c.owner:
+        _check_owner(session, owner.strip())
+        c.owner = owner.strip()
+        changed.append("owner")
+    if not changed:
+        raise InvalidInput(f"nothing to change in {c.name}: the values given are the current ones")
+    _index(c)
+    deps, warning = note_change(session, actor=actor, c=c, what=", ".join(changed))
+    return ChangeResult(component=_reads(session, [c])[0], dependents=deps, warning=warning)
+
+
+def get_component(*, session: Session, kind: str, name: str) -> ComponentRead:
+    return _reads(session, [_row(session, kind, name)])[0]
+
+
+def search(*, session: Session, query: str = "", kind: str | None = None, tag: str | None = None,
+           owner: str | None = None, project: str | None = None, limit: int = 50, offset: int = 0) -> SearchResult:
+    """Components whose name, description, tags or owner hold every word of the query, name matches first."""
+    conditions = [Component.search_text.like(f"%{_escape_like(w)}%", escape="\\") for w in words(query)]
+    name_match = [func.lower(Component.name).like(f"%{_escape_like(w)}%", escape="\\") for w in words(query)]
+    if kind:
+        _check_kind(kind)
+        conditions.append(Component.kind == kind)
+    if tag:
+        conditions.append(Component.tag_text.like(f"%|{_escape_like('-'.join(words(tag)))}|%", escape="\\"))
+    if owner:
+        conditions.append(Component.owner == owner)
+    if project:
+        pid = _project_id(session, project)
+        conditions.append(Component.id.in_(select(ComponentUse.component_id).where(ComponentUse.project_id == pid)))
+    where = and_(True, *conditions)
+    total = session.exec(select(func.count()).select_from(Component).where(where)).one()
+    order = [case((and_(*name_match), 0), else_=1)] if name_match else []
+    rows = session.exec(select(Component).where(where)
+                        .order_by(*order, Component.updated_at.desc(), Component.id.desc())
+                        .offset(offset).limit(limit)).all()
+    return SearchResult(total=total, hits=_reads(session, list(rows)))
+
+
+@dataclass(frozen=True)
+class Facets:
+    kinds: dict[str, int]
+    tags: list[str]
+    owners: list[str]
+    projects: list[str]
+
+
+def facets(*, session: Session) -> Facets:
+    """The values the filters offer: kinds with counts, tags, owners, projects using components."""
+    kinds = dict(session.exec(select(Component.kind, func.count()).group_by(Component.kind)).all())
+    tags = sorted({t for (tags,) in session.exec(select(Component.tags)).all() for t in tags})
+    owners = list(session.exec(select(Component.owner).distinct().order_by(Component.owner)).all())
+    projects = list(session.exec(select(Project.key).where(Project.id.in_(select(ComponentUse.project_id)))
+                                 .order_by(Project.key)).all())
+    return Facets(kinds={k: kinds.get(k, 0) for k in COMPONENT_KINDS}, tags=tags, owners=owners, projects=projects)
+
+
+# --- read models: uses, trust and details, fetched in a few queries for a page of components ------
+
+def _uses(session: Session, ids: list[int]) -> dict[int, tuple[UseRead, ...]]:
+    rows = session.exec(select(ComponentUse, Project).join(Project, ComponentUse.project_id == Project.id)
+                        .where(ComponentUse.component_id.in_(ids)).order_by(Project.key)).all() if ids else []
+    out: dict[int, list[UseRead]] = {}
+    for use, p in rows:
+        out.setdefault(use.component_id, []).append(UseRead(project_key=p.key, project_name=p.name,
+                                                            project_owner=p.owner, how=use.how))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _canonical(recipe: dict) -> str:
+    return json.dumps(recipe, sort_keys=True, default=str)
+
+
+def _production(session: Session) -> list[tuple[str, int, int, dict]]:
+    """(model, version number, project id, recipe) for each version active in a higher environment."""
+    return [(m.name, v.number, m.project_id, v.recipe) for _d, v, m in session.exec(
+        select(Deployment, ModelVersion, Model).join(Environment, Deployment.environment_id == Environment.id)
+        .join(ModelVersion, Deployment.model_version_id == ModelVersion.id).join(Model, Deployment.model_id == Model.id)
+        .where(Deployment.active, Environment.tier == "higher")).all()]
+
+
+def _trust(session: Session, rows: list[Component], uses: dict[int, tuple[UseRead, ...]],
+           datasets: dict[str, DatasetVersion]) -> dict[int, Trust]:
+    prod = _production(session)
+    prod_projects = {pid for _m, _n, pid, _r in prod}
+    prod_keys = set(session.exec(select(Project.key).where(Project.id.in_(prod_projects))).all()) if prod else set()
+    refs = {r.ref for r in rows if r.kind == "model_version"}
+    reviews: dict[str, str] = {}  # the latest review's state per "model:vN"
+    model_names = {ref.rsplit(":v", 1)[0] for ref in refs}
+    for rv, number, model in session.exec(
+            select(Review, ModelVersion.number, Model.name).join(ModelVersion, Review.model_version_id == ModelVersion.id)
+            .join(Model, ModelVersion.model_id == Model.id).where(Model.name.in_(model_names))
+            .order_by(Review.requested_at, Review.id)).all() if refs else []:
+        reviews[f"{model}:v{number}"] = rv.state
+    out: dict[int, Trust] = {}
+    for c in rows:
+        in_prod = sorted(u.project_key for u in uses.get(c.id, ()) if u.project_key in prod_keys)
+        if c.kind == "model_version":
+            state = reviews.get(c.ref)
+            live = any(f"{m}:v{n}" == c.ref for m, n, _p, _r in prod)
+            out[c.id] = (Trust("trusted", "passed review (approved)") if state == "APPROVED"
+                         else Trust("flagged", "rejected in review") if state == "REJECTED"
+                         else Trust("trusted", "runs in production") if live
+                         else Trust("unverified", f"review {state.lower().replace('_', ' ')}" if state else "not reviewed"))
+        elif c.kind == "model":
+            live = sorted(f"v{n}" for m, n, _p, _r in prod if m == c.ref)
+            out[c.id] = Trust("trusted", f"{', '.join(live)} in production") if live \
+                else Trust("unverified", "no version in production")
+        elif c.kind == "recipe":
+            users_of = sorted({f"{m} v{n}" for m, n, _p, r in prod
+                               if r and (r.get("name") == c.name or _canonical(r) == _canonical(c.spec))})
+            out[c.id] = Trust("trusted", f"used by production model {', '.join(users_of)}") if users_of \
+                else Trust("unverified", "not used by a production model")
+        elif c.kind == "dataset" and c.ref in datasets and datasets[c.ref].flagged:
+            v = datasets[c.ref]
+            out[c.id] = Trust("flagged", f"v{v.number} changed schema ({describe_changes(v.schema_changes)}); "
+                                         "not accepted yet")
+        elif in_prod:
+            out[c.id] = Trust("trusted", f"in use by production project {', '.join(in_prod)}")
+        else:
+            out[c.id] = Trust("unverified", "not used in production yet")
+    return out
+
+
+def describe_changes(changes: dict) -> str:
+    """'added x; removed y; z numeric → categorical' for a schema diff."""
+    parts = []
+    if changes.get("added"):
+        parts.append("added " + ", ".join(changes["added"]))
+    if changes.get("removed"):
+        parts.append("removed " + ", ".join(changes["removed"]))
+    parts += [f"{c['column']} {c['from']} → {c['to']}" for c in changes.get("changed", [])]
+    return "; ".join(parts) or "no change"
+
+
+def _latest_datasets(session: Session, names: list[str]) -> dict[str, DatasetVersion]:
+    if not names:
+        return {}
+    latest = (select(DatasetVersion.dataset_id, func.max(DatasetVersion.number).label("n"))
+              .group_by(DatasetVersion.dataset_id).subquery())
+    rows = session.exec(select(Dataset.name, DatasetVersion).join(DatasetVersion, DatasetVersion.dataset_id == Dataset.id)
+                        .join(latest, and_(latest.c.dataset_id == DatasetVersion.dataset_id,
+                                           latest.c.n == DatasetVersion.number))
+                        .where(Dataset.name.in_(names))).all()
+    return {name: v for name, v in rows}
+
+
+def _reads(session: Session, rows: list[Component]) -> list[ComponentRead]:
+    ids = [c.id for c in rows]
+    uses = _uses(session, ids)
+    people = {u.username: u for u in session.exec(select(User).where(User.username.in_({c.owner for c in rows}))).all()}
+    homes = dict(session.exec(select(Project.id, Project.key).where(
+        Project.id.in_({c.project_id for c in rows if c.project_id}))).all())
+    datasets = _latest_datasets(session, [c.ref for c in rows if c.kind == "dataset"])
+    trust = _trust(session, rows, uses, datasets)
+    out = []
+    for c in rows:
+        details: dict = {}
+        if c.kind == "dataset" and c.ref in datasets:
+            v = datasets[c.ref]
+            details = {"version": v.number, "rows": v.rows, "columns": [col["name"] for col in v.columns],
+                       "schema": {col["name"]: col["type"] for col in v.columns}, "freshness": v.created_at,
+                       "flagged": v.flagged}
+        person = people.get(c.owner)
+        out.append(ComponentRead(id=c.id, kind=c.kind, name=c.name, description=c.description, owner=c.owner,
+                                 owner_name=person.name if person else c.owner,
+                                 owner_email=person.email if person else "", tags=tuple(c.tags),
+                                 project=homes.get(c.project_id, ""), ref=c.ref, spec=dict(c.spec),
+                                 revision=c.revision, created_by=c.created_by, updated_at=c.updated_at,
+                                 used_by=uses.get(c.id, ()), trust=trust[c.id], details=details))
+    return out
