@@ -319,7 +319,7 @@ class Facets:
 def facets(*, session: Session) -> Facets:
     """The values the filters offer: kinds with counts, tags, owners, projects using components."""
     kinds = dict(session.exec(select(Component.kind, func.count()).group_by(Component.kind)).all())
-    tags = sorted({t for (tags,) in session.exec(select(Component.tags)).all() for t in tags})
+    tags = sorted({t for tags in session.exec(select(Component.tags)).all() for t in tags})
     owners = list(session.exec(select(Component.owner).distinct().order_by(Component.owner)).all())
     projects = list(session.exec(select(Project.key).where(Project.id.in_(select(ComponentUse.project_id)))
                                  .order_by(Project.key)).all())
