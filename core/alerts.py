@@ -1,0 +1,374 @@
+"""Alerts: a failed check fanned out to its audience, each person in their own words; inbox and deliveries.
+
+Every recipient gets an in-app alert. Each of the check's channels gets deliveries: one e-mail per
+recipient, one Slack or webhook post per audience wording (business words, metric words). Deliveries
+are sent by the worker (`deliver_due`), retried with exponential backoff and recorded with their status.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from core import audit, channels
+from core.access import Actor, require
+from core.checks import TICKS, render_wording
+from core.clock import now
+from core.config import get_settings
+from core.db import session_scope
+from core.entities import (
+    Alert,
+    AlertDelivery,
+    Channel,
+    Check,
+    CheckResult,
+    Evaluation,
+    Model,
+    Project,
+    User,
+)
+from core.errors import Forbidden, NotFound
+
+MAX_ATTEMPTS = 5
+CLAIM_SECONDS = 300  # a claimed delivery is not picked again for this long, even if its sender died
+ENGINEERING_ROLES = frozenset({"ml_engineer", "data_scientist"})
+
+
+def retry_base_seconds() -> float:
+    """First retry delay; each later one doubles (30 s, 1 min, 2 min, 4 min by default)."""
+    return float(os.environ.get("WATCHTOWER_RETRY_BASE_SECONDS", "30"))
+
+
+@dataclass(frozen=True)
+class AlertRead:
+    id: int
+    username: str
+    kind: str
+    severity: str
+    title: str
+    message: str
+    link: str
+    project_key: str | None
+    created_at: datetime
+    acknowledged_at: datetime | None
+    check_result_id: int | None
+    history: str
+
+    @property
+    def unread(self) -> bool:
+        return self.acknowledged_at is None
+
+
+@dataclass(frozen=True)
+class DeliveryRead:
+    id: int
+    alert_id: int
+    alert_title: str
+    recipient: str
+    channel: str
+    channel_kind: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DeliveryStats:
+    sent: int
+    retrying: int
+    failed: int
+
+
+def audience_of(roles: list[str] | tuple[str, ...]) -> str:
+    """Business words for business people; metric words for everyone who works with the metrics."""
+    return "business" if "business" in roles and not set(roles) & ENGINEERING_ROLES else "engineering"
+
+
+def _history_until(session: Session, result: CheckResult) -> str:
+    rows = session.exec(select(CheckResult.status).where(CheckResult.check_id == result.check_id,
+                                                         CheckResult.at <= result.at)
+                        .order_by(CheckResult.at.desc(), CheckResult.id.desc()).limit(12)).all()
+    return "".join(TICKS.get(s, "⬜") for s in reversed(rows))
+
+
+def _recipients(session: Session, roles: list[str], usernames: list[str]) -> list[User]:
+    people = session.exec(select(User).where(User.active).order_by(User.username)).all()
+    return [u for u in people if set(u.roles) & set(roles) or u.username in usernames]
+
+
+def explain_link(*, audience: str, project_key: str, model: str | None, kind: str) -> str:
+    """The page that explains an alert: the project dashboard for business, the evidence for engineers."""
+    if audience == "business" or not model:
+        return f"/project?project={project_key}"
+    page = "drift" if kind in ("drift_share", "field_drift") else "evaluations"
+    return f"/{page}?model={model}"
+
+
+def _wording(check: Check, result: CheckResult, project: Project, model: str | None,
+             window_end: datetime | None) -> dict[str, tuple[str, str]]:
+    """(title, message) per audience."""
+    when = f"the period ending {window_end:%d %b %Y}" if window_end else "the latest period"
+    if check.business_wording:
+        business = render_wording(check.business_wording, value=result.value, threshold=check.threshold,
+                                  window_end=window_end, project=project.key, model=model)
+    else:
+        business = (f"The quality check “{check.name}” of {project.name} did not pass for {when}. "
+                    "The ML team has been alerted and is looking into it.")
+    return {"business": (f"{project.name}: {check.name} needs attention", business),
+            "engineering": (f"{check.name} failed on {model or project.key} ({result.status})", result.message)}
+
+
+def _channel_rows(session: Session, names: list[str]) -> list[Channel]:
+    if not names:
+        return []
+    return list(session.exec(select(Channel).where(Channel.name.in_(names), Channel.enabled)
+                             .order_by(Channel.name)).all())
+
+
+def _raise(session: Session, *, project: Project | None, people: list[User], kind: str, severity: str,
+           channel_names: list[str], words: Callable[[str], tuple[str, str, str]],
+           check_result_id: int | None = None, review_id: int | None = None) -> list[Alert]:
+    """Create one alert per person and the deliveries of each channel (see the module docstring)."""
+    alerts: list[tuple[Alert, User, str]] = []
+    for user in people:
+        audience = audience_of(user.roles)
+        title, message, link = words(audience)
+        alert = Alert(check_result_id=check_result_id, review_id=review_id, project_id=project.id if project else None,
+                      user_id=user.id, kind=kind, severity=severity, title=title, message=message, link=link)
+        session.add(alert)
+        alerts.append((alert, user, audience))
+    session.flush()
+    at = now()
+    for channel in _channel_rows(session, channel_names):
+        wanted = set(channel.config.get("roles") or [])
+        targets = [(a, u, aud) for a, u, aud in alerts if not wanted or wanted & set(u.roles)]
+        if channel.kind in ("slack", "webhook"):  # one post per wording, not one per person
+            first: dict[str, Alert] = {}
+            for a, _u, aud in targets:
+                first.setdefault(aud, a)
+            targets = [(a, None, aud) for aud, a in first.items()]
+        for alert, _user, _aud in targets:
+            done = channel.kind == "inapp"
+            session.add(AlertDelivery(alert_id=alert.id, channel_id=channel.id, status="sent" if done else "pending",
+                                      attempts=1 if done else 0, next_attempt_at=at, delivered_at=at if done else None))
+    session.flush()
+    return [a for a, _u, _aud in alerts]
+
+
+def fan_out(*, session: Session, check_result_id: int) -> list[AlertRead]:
+    """Alert the audience of a failed check result (once: a second call returns the same alerts)."""
+    result = session.get(CheckResult, check_result_id)
+    if result is None:
+        raise NotFound(f"no check result {check_result_id}")
+    existing = session.exec(select(Alert).where(Alert.check_result_id == result.id).order_by(Alert.id)).all()
+    if existing or result.status in ("pass", "no_data"):
+        return [_read(session, a) for a in existing]
+    check = session.get(Check, result.check_id)
+    project = session.get(Project, check.project_id)
+    ev = session.get(Evaluation, result.evaluation_id) if result.evaluation_id else None
+    model = None
+    if check.model_id:
+        model = session.get(Model, check.model_id).name
+    elif ev is not None:
+        from core.entities import ModelVersion
+
+        model = session.get(Model, session.get(ModelVersion, ev.model_version_id).model_id).name
+    wording = _wording(check, result, project, model, ev.window_end if ev else result.at)
+    people = _recipients(session, list(check.audience_roles), list(check.audience_users))
+
+    def words(audience: str) -> tuple[str, str, str]:
+        title, message = wording[audience]
+        return title, message, explain_link(audience=audience, project_key=project.key, model=model, kind=check.kind)
+
+    alerts = _raise(session, project=project, people=people, kind="check", severity=result.status,
+                    channel_names=list(check.channels), words=words, check_result_id=result.id)
+    audit.record(session, actor="system", action="alert.raise", entity_type="check_result", entity_id=result.id,
+                 project_id=project.id, details={"check": check.name, "status": result.status,
+                                                 "recipients": [u.username for u in people]})
+    return [_read(session, a) for a in alerts]
+
+
+def notify(*, session: Session, project_key: str | None, roles: list[str], usernames: list[str] | None = None,
+           title: str, message: str, link: str = "", kind: str = "scenario", severity: str = "warning",
+           channel_names: list[str] | None = None, business_message: str | None = None,
+           review_id: int | None = None, actor: str = "system") -> list[AlertRead]:
+    """Alert people by role or name outside a check (a review to sign, a blocked deployment, a run to approve)."""
+    project = None
+    if project_key:
+        project = session.exec(select(Project).where(Project.key == project_key)).first()
+        if project is None:
+            raise NotFound(f"no project {project_key!r}")
+    people = _recipients(session, roles, list(usernames or []))
+
+    def words(audience: str) -> tuple[str, str, str]:
+        text = business_message if audience == "business" and business_message else message
+        return title, text, link or (f"/project?project={project.key}" if project else "")
+
+    alerts = _raise(session, project=project, people=people, kind=kind, severity=severity,
+                    channel_names=list(channel_names or []), words=words, review_id=review_id)
+    audit.record(session, actor=actor, action="alert.notify", entity_type="alert", entity_id=kind,
+                 project_id=project.id if project else None,
+                 details={"title": title, "recipients": [u.username for u in people]})
+    return [_read(session, a) for a in alerts]
+
+
+def _read(session: Session, a: Alert) -> AlertRead:
+    user = session.get(User, a.user_id)
+    project = session.get(Project, a.project_id) if a.project_id else None
+    result = session.get(CheckResult, a.check_result_id) if a.check_result_id else None
+    return AlertRead(id=a.id, username=user.username, kind=a.kind, severity=a.severity, title=a.title,
+                     message=a.message, link=a.link, project_key=project.key if project else None,
+                     created_at=a.created_at, acknowledged_at=a.acknowledged_at, check_result_id=a.check_result_id,
+                     history=_history_until(session, result) if result else "")
+
+
+# --- the inbox ---------------------------------------------------------------------------------------
+
+def _user_id(session: Session, username: str) -> int:
+    uid = session.exec(select(User.id).where(User.username == username)).first()
+    if uid is None:
+        raise NotFound(f"no user {username!r}")
+    return uid
+
+
+def inbox(*, session: Session, username: str, unread_only: bool = False, limit: int = 100) -> list[AlertRead]:
+    """A person's alerts, newest first."""
+    q = select(Alert).where(Alert.user_id == _user_id(session, username))
+    if unread_only:
+        q = q.where(Alert.acknowledged_at.is_(None))
+    rows = session.exec(q.order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit)).all()
+    return [_read(session, a) for a in rows]
+
+
+def unread_count(*, session: Session, username: str) -> int:
+    from sqlalchemy import func
+
+    uid = session.exec(select(User.id).where(User.username == username)).first()
+    if uid is None:
+        return 0
+    return session.exec(select(func.count()).select_from(Alert)
+                        .where(Alert.user_id == uid, Alert.acknowledged_at.is_(None))).one()
+
+
+def acknowledge(*, session: Session, actor: Actor, alert_id: int) -> AlertRead:
+    """Mark one of your own alerts as read."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound(f"no alert {alert_id}")
+    if alert.user_id != _user_id(session, actor.username):
+        raise Forbidden(f"alert {alert_id} is not addressed to {actor.username}")
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at, alert.acknowledged_by = now(), actor.username
+        session.add(alert)
+        audit.record(session, actor=actor.username, action="alert.acknowledge", entity_type="alert",
+                     entity_id=alert.id, project_id=alert.project_id, details={"title": alert.title})
+    return _read(session, alert)
+
+
+# --- deliveries --------------------------------------------------------------------------------------
+
+def deliveries(*, session: Session, actor: Actor, status: str | None = None, limit: int = 200) -> list[DeliveryRead]:
+    """Deliveries, newest first: everyone's for those who watch the channels, else the actor's own."""
+    q = select(AlertDelivery, Alert, Channel, User).join(Alert, AlertDelivery.alert_id == Alert.id) \
+        .join(Channel, AlertDelivery.channel_id == Channel.id).join(User, Alert.user_id == User.id)
+    if not actor.has("alerts.deliveries"):
+        q = q.where(User.username == actor.username)
+    if status:
+        q = q.where(AlertDelivery.status == status)
+    rows = session.exec(q.order_by(AlertDelivery.id.desc()).limit(limit)).all()
+    return [DeliveryRead(id=d.id, alert_id=a.id, alert_title=a.title,
+                         recipient=u.username if c.kind == "email" else c.name, channel=c.name, channel_kind=c.kind,
+                         status=d.status, attempts=d.attempts, next_attempt_at=d.next_attempt_at,
+                         last_error=d.last_error, delivered_at=d.delivered_at) for d, a, c, u in rows]
+
+
+def retry_delivery(*, session: Session, actor: Actor, delivery_id: int) -> None:
+    """Queue a failed delivery again (after fixing a channel's settings)."""
+    require(actor, "alerts.deliveries")
+    delivery = session.get(AlertDelivery, delivery_id)
+    if delivery is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    delivery.status, delivery.attempts, delivery.next_attempt_at = "pending", 0, now()
+    session.add(delivery)
+    audit.record(session, actor=actor.username, action="delivery.retry", entity_type="delivery",
+                 entity_id=delivery.id)
+
+
+def _message(session: Session, delivery: AlertDelivery) -> tuple[channels.ChannelRead, channels.Message]:
+    alert = session.get(Alert, delivery.alert_id)
+    user = session.get(User, alert.user_id)
+    project = session.get(Project, alert.project_id) if alert.project_id else None
+    result = session.get(CheckResult, alert.check_result_id) if alert.check_result_id else None
+    base = get_settings().base_url
+    dashboard = f"{base}/project?project={project.key}" if project else base
+    details = {"alert_id": alert.id, "kind": alert.kind}
+    if result is not None:
+        check = session.get(Check, result.check_id)
+        details.update(check=check.name, check_kind=check.kind, metric=check.metric, value=result.value,
+                       threshold=check.threshold, status=result.status, evaluation_id=result.evaluation_id)
+    message = channels.Message(title=alert.title, text=alert.message, severity=alert.severity,
+                               link=f"{base}{alert.link}" if alert.link.startswith("/") else alert.link or dashboard,
+                               dashboard_url=dashboard, history=_history_until(session, result) if result else "",
+                               project=project.key if project else "", audience=audience_of(user.roles),
+                               recipient_email=user.email, details=details)
+    return channels.channel_read(session.get(Channel, delivery.channel_id)), message
+
+
+def _claim(delivery_id: int, attempts: int, at: datetime) -> bool:
+    """Take a due delivery for this sender; False when another sender took it first."""
+    with session_scope() as s:
+        taken = s.execute(update(AlertDelivery).where(
+            AlertDelivery.id == delivery_id, AlertDelivery.status == "pending", AlertDelivery.attempts == attempts,
+            AlertDelivery.next_attempt_at <= at).values(attempts=attempts + 1,
+                                                        next_attempt_at=at + timedelta(seconds=CLAIM_SECONDS)))
+        return taken.rowcount == 1
+
+
+def _deliver_one(delivery_id: int, attempts: int, at: datetime, client: httpx.Client, timeout: float) -> str:
+    if not _claim(delivery_id, attempts, at):
+        return "skipped"
+    with session_scope() as s:
+        channel, message = _message(s, s.get(AlertDelivery, delivery_id))
+    error, final = "", False
+    try:
+        channels.send(channel=channel, message=message, client=client, timeout=timeout)
+    except channels.NotConfigured as exc:
+        error, final = str(exc), True
+    except channels.DeliveryError as exc:
+        error = str(exc)
+    with session_scope() as s:
+        d = s.get(AlertDelivery, delivery_id)
+        if not error:
+            d.status, d.delivered_at, d.last_error = "sent", now(), ""
+        elif final or d.attempts >= MAX_ATTEMPTS:
+            d.status, d.last_error = "failed", error
+        else:
+            d.last_error = error
+            d.next_attempt_at = at + timedelta(seconds=retry_base_seconds() * 2 ** (d.attempts - 1))
+        s.add(d)
+        return "sent" if not error else d.status if d.status == "failed" else "retrying"
+
+
+def deliver_due(*, at: datetime | None = None, limit: int = 500, timeout: float = 5.0,
+                threads: int = 8) -> DeliveryStats:
+    """Send every due delivery once; failures wait 2^n × the base delay, and fail after MAX_ATTEMPTS tries."""
+    at = at or now()
+    with session_scope() as s:
+        due = s.exec(select(AlertDelivery.id, AlertDelivery.attempts).where(
+            AlertDelivery.status == "pending", AlertDelivery.next_attempt_at <= at)
+            .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id).limit(limit)).all()
+    if not due:
+        return DeliveryStats(0, 0, 0)
+    with httpx.Client() as client, ThreadPoolExecutor(max_workers=threads) as pool:
+        outcomes = list(pool.map(lambda row: _deliver_one(row[0], row[1], at, client, timeout), due))
+    return DeliveryStats(sent=outcomes.count("sent"), retrying=outcomes.count("retrying"),
+                         failed=outcomes.count("failed"))
