@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from core import audit
 from core.access import Actor, require
+from core.blueprints import STAGES
 from core.entities import (
     RISK_LEVELS,
     Blueprint,
@@ -48,6 +49,7 @@ class VersionRead:
     created_at: datetime
     artifact_sha256: str | None
     environments: tuple[str, ...]
+    training_metrics: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class ProjectRead:
     tags: list[str]
     health: str
     models: list[ModelRead] = field(default_factory=list)
+    blueprint_stages: tuple[str, ...] = ()
 
 
 def get_or_create_initiative(*, session: Session, name: str, actor: str = "system") -> BusinessInitiative:
@@ -180,12 +183,14 @@ def get_project(*, session: Session, key: str) -> ProjectRead:
         model_reads.append(ModelRead(name=m.name, task=m.task, target=m.target, versions=tuple(
             VersionRead(number=v.number, status=v.status, origin=v.origin, created_by=v.created_by,
                         created_at=v.created_at, artifact_sha256=v.artifact_sha256,
-                        environments=tuple(envs.get(v.id, []))) for v in versions)))
+                        environments=tuple(envs.get(v.id, [])), training_metrics=dict(v.training_metrics))
+            for v in versions)))
     return ProjectRead(id=project.id, key=project.key, name=project.name, description=project.description,
                        sponsor=project.sponsor, owner=project.owner, contacts=list(project.contacts),
                        initiative=initiative.name if initiative else "", scope=project.scope,
                        risk_level=project.risk_level, blueprint=bp.name if bp else "", stage=project.stage,
-                       tags=list(project.tags), health=project_health(session, project.id), models=model_reads)
+                       tags=list(project.tags), health=project_health(session, project.id), models=model_reads,
+                       blueprint_stages=tuple(st["name"] for st in (bp.stages if bp else [])))
 
 
 def portfolio(*, session: Session, initiative: str | None = None, risk_level: str | None = None,
@@ -220,6 +225,49 @@ def portfolio(*, session: Session, initiative: str | None = None, risk_level: st
                                  stage=p.stage, owner=p.owner, active_versions=active,
                                  health=project_health(session, p.id)))
     return rows
+
+
+@dataclass(frozen=True)
+class ProjectDashboard:
+    """One project's dashboard: its context, models, audit trail, and the other projects to switch to."""
+
+    project: ProjectRead
+    trail: list[audit.AuditRead]
+    keys: list[str]
+
+
+def project_dashboard(*, session: Session, key: str | None = None, trail_limit: int = 100) -> ProjectDashboard | None:
+    """The dashboard of project `key` (default: the first project); None when there are no projects."""
+    keys = list_project_keys(session=session)
+    if not keys:
+        return None
+    project = get_project(session=session, key=key or keys[0])
+    return ProjectDashboard(project=project, trail=audit.events(session=session, project_id=project.id,
+                                                                limit=trail_limit), keys=keys)
+
+
+@dataclass(frozen=True)
+class PortfolioView:
+    """The portfolio as filtered, with the choices each filter offers and how many projects exist."""
+
+    rows: list[PortfolioRow]
+    initiatives: list[str]
+    risk_levels: list[str]
+    stages: list[str]
+    total: int
+
+
+def portfolio_view(*, session: Session, initiative: str | None = None, risk_level: str | None = None,
+                   stage: str | None = None) -> PortfolioView:
+    """The portfolio filtered by initiative, risk and stage, with every value the filters can take."""
+    everything = portfolio(session=session)
+    order = {name: i for i, name in enumerate(STAGES)}
+    shown = [r for r in everything if (not initiative or r.initiative == initiative)
+             and (not risk_level or r.risk_level == risk_level) and (not stage or r.stage == stage)]
+    return PortfolioView(rows=shown, initiatives=sorted({r.initiative for r in everything if r.initiative}),
+                         risk_levels=list(RISK_LEVELS),
+                         stages=sorted({r.stage for r in everything}, key=lambda n: (order.get(n, len(order)), n)),
+                         total=len(everything))
 
 
 def list_project_keys(*, session: Session) -> list[str]:

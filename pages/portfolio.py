@@ -11,29 +11,37 @@ require_page("portfolio.view")
 st.title("Portfolio")
 st.caption("Every project across the enterprise: business initiative, risk, lifecycle stage and health.")
 
-HEALTH_ICONS = {"error": "🔴 error", "warning": "🟠 warning", "pass": "🟢 pass", "no data": "⚪ no data"}
+HEALTH = {"error": "🔴 error", "warning": "🟠 warning", "pass": "🟢 pass", "no data": "⚪ no data"}
+ALL = "All"
+
+
+def _chosen(key: str) -> str | None:
+    value = st.session_state.get(key, ALL)
+    return None if value == ALL else value
+
 
 with session_scope() as s:
-    rows = projects.portfolio(session=s)
+    view = projects.portfolio_view(session=s, initiative=_chosen("f_init"), risk_level=_chosen("f_risk"),
+                                   stage=_chosen("f_stage"))
 
 c1, c2, c3 = st.columns(3)
-initiative = c1.selectbox("Initiative", ["All", *sorted({r.initiative for r in rows if r.initiative})], key="f_init")
-risk = c2.selectbox("Risk level", ["All", "low", "medium", "high"], key="f_risk")
-stage = c3.selectbox("Stage", ["All", *sorted({r.stage for r in rows})], key="f_stage")
-shown = [r for r in rows
-         if (initiative == "All" or r.initiative == initiative)
-         and (risk == "All" or r.risk_level == risk)
-         and (stage == "All" or r.stage == stage)]
+c1.selectbox("Initiative", [ALL, *view.initiatives], key="f_init")
+c2.selectbox("Risk level", [ALL, *view.risk_levels], key="f_risk")
+c3.selectbox("Stage", [ALL, *view.stages], key="f_stage")
 
-if not shown:
-    st.info("No project matches these filters." if rows else "No projects yet.")
-else:
-    envs = sorted({e for r in shown for e in r.active_versions})
-    table = pd.DataFrame([
-        {"Project": r.key, "Name": r.name, "Initiative": r.initiative, "Risk": r.risk_level, "Stage": r.stage,
-         "Owner": r.owner, **{f"Active in {e}": r.active_versions.get(e, "—") for e in envs},
-         "Health": HEALTH_ICONS.get(r.health, r.health), "Open": f"/project?project={r.key}"}
-        for r in shown])
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={"Open": st.column_config.LinkColumn("Open", display_text="dashboard")})
-    st.caption(f"{len(shown)} of {len(rows)} projects")
+if not view.rows:
+    st.info("No project matches these filters." if view.total else "No projects yet.")
+    st.stop()
+
+envs = list(dict.fromkeys(e for r in view.rows for e in r.active_versions))
+st.dataframe(pd.DataFrame([
+    {"Project": r.key, "Name": r.name, "Initiative": r.initiative or "—", "Risk": r.risk_level, "Stage": r.stage,
+     "Owner": r.owner, **{f"Active in {e}": r.active_versions.get(e, "—") for e in envs},
+     "Health": HEALTH.get(r.health, r.health)} for r in view.rows]), hide_index=True, width="stretch")
+st.caption(f"{len(view.rows)} of {view.total} projects · health is the worst of each project's latest checks")
+
+st.markdown("**Open a project dashboard**")
+cols = st.columns(min(len(view.rows), 6))
+for i, r in enumerate(view.rows):
+    cols[i % len(cols)].page_link("pages/project.py", label=f"{r.key} · {r.name}", icon=":material/folder_open:",
+                                  query_params={"project": r.key})

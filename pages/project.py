@@ -3,29 +3,38 @@
 import pandas as pd
 import streamlit as st
 
-from core import audit, projects
+from core import projects
 from core.db import session_scope
+from core.errors import NotFound
 from ui.session import require_page
 
 require_page("project.view")
 
-with session_scope() as s:
-    keys = projects.list_project_keys(session=s)
-if not keys:
+HEALTH = {"error": "🔴 error", "warning": "🟠 warning", "pass": "🟢 pass", "no data": "⚪ no data"}
+HEADLINE = ("roc_auc", "recall", "precision", "r2", "mae")
+
+wanted = st.session_state.get("project_key") or st.query_params.get("project")
+try:
+    with session_scope() as s:
+        dash = projects.project_dashboard(session=s, key=wanted)
+except NotFound as exc:
+    st.title("Project")
+    st.error(str(exc))
+    st.stop()
+if dash is None:
     st.title("Project")
     st.info("No projects yet.")
     st.stop()
+project = dash.project
 
-wanted = st.query_params.get("project", keys[0])
-key = st.selectbox("Project", keys, index=keys.index(wanted) if wanted in keys else 0, key="project_key")
-st.query_params["project"] = key
-
-with session_scope() as s:
-    project = projects.get_project(session=s, key=key)
-    trail = audit.events(session=s, project_id=project.id, limit=100)
+st.selectbox("Project", dash.keys, index=dash.keys.index(project.key), key="project_key")
+st.query_params["project"] = project.key
 
 st.title(f"{project.name} ({project.key})")
-st.caption(f"Health: **{project.health}** · Stage: **{project.stage}** · Blueprint: {project.blueprint or '—'}")
+st.caption(f"Health: **{HEALTH.get(project.health, project.health)}** · Blueprint: {project.blueprint or '—'}")
+if project.blueprint_stages:
+    st.markdown(" → ".join(f"**:blue[{name}]**" if name == project.stage else name
+                           for name in project.blueprint_stages))
 
 left, right = st.columns([2, 1])
 with left:
@@ -35,8 +44,10 @@ with left:
         f"- **Sponsor:** {project.sponsor or '—'}\n"
         f"- **Owner:** {project.owner or '—'}\n"
         f"- **Risk level:** {project.risk_level}\n"
+        f"- **Stage:** {project.stage}\n"
         f"- **Tags:** {', '.join(project.tags) or '—'}"
     )
+    st.markdown("**Description**")
     st.text(project.description or "No description.")
     if project.scope:
         st.markdown("**Scope**")
@@ -46,23 +57,27 @@ with right:
     if not project.contacts:
         st.caption("No contacts recorded.")
     for c in project.contacts:
-        st.markdown(f"[{c.get('name', '')}](mailto:{c.get('email', '')}) — {c.get('role', '')}")
+        st.markdown(f"[{c.get('name', '')}](mailto:{c.get('email', '')}) — {c.get('role', '')}  \n"
+                    f":gray[{c.get('email', '')}]")
 
 st.subheader("Models")
 if not project.models:
     st.caption("No models registered yet.")
 for m in project.models:
-    st.markdown(f"**{m.name}** · {m.task} · target `{m.target}`")
+    running = [f"v{v.number} in {env}" for v in m.versions for env in v.environments]
+    st.markdown(f"**{m.name}** · {m.task} · target `{m.target}` · running: {', '.join(running) or 'nowhere'}")
     st.dataframe(pd.DataFrame([
         {"Version": f"v{v.number}", "Status": v.status, "Origin": v.origin,
-         "Running in": ", ".join(v.environments) or "—", "Created by": v.created_by,
-         "Created": v.created_at.strftime("%Y-%m-%d %H:%M"), "Artifact sha256": (v.artifact_sha256 or "—")[:16]}
+         "Running in": ", ".join(v.environments) or "—",
+         **{k: round(v.training_metrics[k], 3) for k in HEADLINE if k in v.training_metrics},
+         "Created by": v.created_by, "Created": v.created_at.strftime("%Y-%m-%d %H:%M"),
+         "Artifact sha256": (v.artifact_sha256 or "—")[:16]}
         for v in m.versions]), hide_index=True, width="stretch")
 
 st.subheader("Audit trail")
-if trail:
+if dash.trail:
     st.dataframe(pd.DataFrame([
         {"When": e.at.strftime("%Y-%m-%d %H:%M:%S"), "Who": e.actor, "Action": e.action,
-         "Entity": f"{e.entity_type} {e.entity_id}"} for e in trail]), hide_index=True, width="stretch")
+         "Entity": f"{e.entity_type} {e.entity_id}"} for e in dash.trail]), hide_index=True, width="stretch")
 else:
     st.caption("No recorded actions.")

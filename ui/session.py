@@ -61,7 +61,8 @@ def sign_in_page() -> None:
         if not people:
             st.warning("No users yet. Run `watchtower demo` to seed the story.")
             return
-        labels = {u.username: f"{u.name} — {', '.join(ROLE_LABELS.get(r, r) for r in u.roles)}" for u in people}
+        labels = {u.username: f"{u.name} ({u.username}) — {', '.join(ROLE_LABELS.get(r, r) for r in u.roles)}"
+                  for u in people}
         choice = st.selectbox("Persona", list(labels), format_func=labels.get, key="persona")
         if st.button("Sign in", key="sign_in", type="primary"):
             with session_scope() as s:
