@@ -31,6 +31,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "governance.view": frozenset({"admin", "risk_manager", "business", "it_ops", "ml_engineer", "data_scientist"}),
     "blueprint.manage": frozenset({"admin", "risk_manager"}),
     "review.request": frozenset({"admin", "ml_engineer", "data_scientist"}),
+    # Everyone who reviews, builds or runs a model may generate and download its documentation.
+    "documentation.generate": frozenset({"admin", "risk_manager", "business", "it_ops", "ml_engineer",
+                                         "data_scientist"}),
+    "environment.manage": frozenset({"admin", "it_ops", "risk_manager"}),
+    "environment.policy": frozenset({"admin", "risk_manager"}),
     "users.manage": frozenset({"admin"}),
     "settings.manage": frozenset({"admin"}),
     "catalog.view": ALL,

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from core import audit
-from core.entities import Blueprint
-from core.errors import NotFound
+from core.access import Actor, require
+from core.entities import RISK_LEVELS, ROLES, Blueprint, Project
+from core.errors import Conflict, InvalidInput, NotFound
 
 STAGES = ("Exploration", "Qualification", "Review", "Production", "Retired")
 
@@ -117,3 +118,85 @@ def blueprint_for_risk(*, session: Session, risk_level: str) -> BlueprintRead | 
         if risk_level in bp.risk_levels:
             return bp
     return None
+
+
+# --- management (risk managers and admins) ---------------------------------------------------
+
+def _clean_stages(stages: list[dict]) -> list[dict]:
+    """Stages as stored; InvalidInput names the first bad stage and field."""
+    if not stages:
+        raise InvalidInput("a blueprint needs at least one stage")
+    out, seen = [], set()
+    for i, stage in enumerate(stages, start=1):
+        name = str(stage.get("name") or "").strip()
+        if not name:
+            raise InvalidInput(f"stage {i} has no name")
+        if name in seen:
+            raise InvalidInput(f"stage {name!r} appears twice")
+        seen.add(name)
+        roles = [str(r) for r in stage.get("signoff_roles") or []]
+        unknown = [r for r in roles if r not in ROLES]
+        approver = stage.get("final_approver") or None
+        if unknown or (approver is not None and approver not in ROLES):
+            raise InvalidInput(f"stage {name!r} names unknown role(s) {unknown or [approver]}; roles are "
+                               f"{', '.join(ROLES)}")
+        checks = [str(c).strip() for c in stage.get("required_checks") or [] if str(c).strip()]
+        auto = bool(stage.get("auto_deploy"))
+        if auto and not (roles or approver):
+            raise InvalidInput(f"stage {name!r} deploys automatically on approval but asks nobody to approve")
+        out.append({"name": name, "signoff_roles": list(dict.fromkeys(roles)), "final_approver": approver,
+                    "required_checks": checks, "auto_deploy": auto})
+    return out
+
+
+def save_blueprint(*, session: Session, actor: Actor, name: str, risk_levels: list[str], stages: list[dict],
+                   description: str = "") -> BlueprintRead:
+    """Create a blueprint or change one; a change may not remove a stage where a project stands."""
+    require(actor, "blueprint.manage")
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a blueprint needs a name")
+    bad = [r for r in risk_levels if r not in RISK_LEVELS]
+    if bad:
+        raise InvalidInput(f"unknown risk level(s) {bad}; risk levels are {', '.join(RISK_LEVELS)}")
+    cleaned = _clean_stages(stages)
+    bp = session.exec(select(Blueprint).where(Blueprint.name == name)).first()
+    created = bp is None
+    if bp is not None:
+        names = {s["name"] for s in cleaned}
+        stranded = session.exec(select(Project.key, Project.stage).where(Project.blueprint_id == bp.id)).all()
+        stranded = [f"{key} ({stage})" for key, stage in stranded if stage not in names]
+        if stranded:
+            raise Conflict(f"projects {', '.join(stranded)} stand in a stage this change removes")
+    else:
+        bp = Blueprint(name=name)
+    before = {"risk_levels": list(bp.risk_levels or []), "stages": list(bp.stages or [])}
+    bp.description, bp.risk_levels, bp.stages = description, list(dict.fromkeys(risk_levels)), cleaned
+    bp.auto_deploy = any(s["auto_deploy"] for s in cleaned)
+    session.add(bp)
+    session.flush()
+    audit.record(session, actor=actor.username, action="blueprint.create" if created else "blueprint.update",
+                 entity_type="blueprint", entity_id=name,
+                 details={"risk_levels": bp.risk_levels, "stages": cleaned, "before": None if created else before})
+    return blueprint_read(bp)
+
+
+def assign_blueprint(*, session: Session, actor: Actor, project_key: str, blueprint: str) -> str:
+    """Put a project under another blueprint; it keeps its stage when the new blueprint has it, else starts over."""
+    require(actor, "blueprint.manage")
+    project = session.exec(select(Project).where(Project.key == project_key.upper())).first()
+    if project is None:
+        raise NotFound(f"no project {project_key!r}")
+    bp = session.exec(select(Blueprint).where(Blueprint.name == blueprint)).first()
+    if bp is None:
+        raise NotFound(f"no blueprint named {blueprint!r}")
+    names = [s["name"] for s in bp.stages]
+    before = project.stage
+    project.blueprint_id = bp.id
+    project.stage = before if before in names else names[0]
+    session.add(project)
+    session.flush()
+    audit.record(session, actor=actor.username, action="project.blueprint", entity_type="project",
+                 entity_id=project.key, project_id=project.id,
+                 details={"blueprint": bp.name, "stage": {"from": before, "to": project.stage}})
+    return project.stage

@@ -1,0 +1,324 @@
+"""Reviews and sign-offs: the whole state machine, and every transition a user must not be able to make."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlmodel import select
+
+from core import audit, blueprints, deployer, governance, projects
+from core.db import session_scope
+from core.entities import Alert, SignOff, User
+from core.errors import Conflict, Forbidden, InvalidInput
+from tests.core.governed import MODEL, PROJECT, actor, build, running
+
+
+def inbox(username: str) -> list[str]:
+    with session_scope() as s:
+        user = s.exec(select(User).where(User.username == username)).one()
+        return [a.title for a in s.exec(select(Alert).where(Alert.user_id == user.id).order_by(Alert.id)).all()]
+
+
+def request(version: int = 3, who: str = "maya") -> governance.ReviewRead:
+    with session_scope() as s:
+        return governance.request_review(session=s, actor=actor(who), model=MODEL, version=version,
+                                         comment="retrained on recent data")
+
+
+def feedback(review_id: int, who: str, role: str, verdict: str = "APPROVED", comment: str = "") -> governance.ReviewRead:
+    with session_scope() as s:
+        return governance.give_feedback(session=s, actor=actor(who), review_id=review_id, role=role, verdict=verdict,
+                                        comment=comment)
+
+
+def all_feedback(review_id: int) -> governance.ReviewRead:
+    feedback(review_id, "omar", "it_ops", comment="runs within latency budget")
+    feedback(review_id, "rhea", "risk_manager", "MINOR_ISSUE", "document the new feature")
+    return feedback(review_id, "bianca", "business", comment="fewer missed frauds")
+
+
+def state(review_id: int) -> str:
+    with session_scope() as s:
+        return governance.get_review(session=s, review_id=review_id).state
+
+
+def test_high_risk_review_runs_from_request_to_production(backend, tmp_path):
+    build(tmp_path, risk="high")
+    with session_scope() as s:
+        assert governance.find_review(session=s, model=MODEL, version=3) is None
+        assert governance.review_state(s, registry_version_id(s, 3)) == "NOT_STARTED"
+
+    review = request()
+    assert review.state == "WAITING_FOR_FEEDBACK"
+    assert review.required_roles == ("it_ops", "risk_manager", "business")
+    assert review.final_approver_role == "risk_manager"
+    for reviewer in ("omar", "rhea", "ruth", "bianca"):
+        assert "Review requested: card-scorer v3" in inbox(reviewer), reviewer
+    assert inbox("maya") == [], "the requester is not asked to review their own request"
+    with session_scope() as s:
+        assert projects.get_project(session=s, key=PROJECT).stage == "Review"
+
+    feedback(review.id, "omar", "it_ops", comment="runs within latency budget")
+    feedback(review.id, "rhea", "risk_manager", "MINOR_ISSUE", "document the new feature")
+    assert state(review.id) == "WAITING_FOR_FEEDBACK"
+    done = feedback(review.id, "bianca", "business", comment="fewer missed frauds")
+    assert done.state == "WAITING_FOR_APPROVAL"
+    assert {(f.role, f.reviewer, f.verdict) for f in done.signoffs} == {
+        ("it_ops", "omar", "APPROVED"), ("risk_manager", "rhea", "MINOR_ISSUE"), ("business", "bianca", "APPROVED")}
+    assert "Ready for your decision: card-scorer v3" in inbox("ruth")
+
+    with session_scope() as s:
+        approved = governance.approve(session=s, actor=actor("ruth"), review_id=review.id, comment="go")
+    assert approved.state == "APPROVED" and approved.decided_by == "ruth"
+    assert approved.outcome == "deployed to production automatically"
+    assert running("production") == 3
+    assert "Approved: card-scorer v3" in inbox("maya")
+    with session_scope() as s:
+        project = projects.get_project(session=s, key=PROJECT)
+        statuses = {v.number: v.status for v in project.models[0].versions}
+        actions = [e.action for e in audit.events(session=s, project_id=project.id)]
+        assert audit.verify(session=s).ok
+    assert project.stage == "Production"
+    assert statuses == {1: "archived", 2: "candidate", 3: "active"}
+    assert actions[:6] == ["deploy", "review.approve", "review.feedback", "review.feedback", "review.feedback",
+                           "review.request"]
+
+
+def registry_version_id(session, number: int) -> int:
+    from core.registry import get_version
+
+    return get_version(session=session, model=MODEL, number=number).id
+
+
+def test_only_a_holder_of_the_role_gives_that_roles_feedback(backend, tmp_path):
+    build(tmp_path)
+    review = request()
+    refused = [
+        ("bianca", "it_ops", "APPROVED", "", Forbidden, "does not hold the it_ops role"),
+        ("omar", "business", "APPROVED", "", Forbidden, "does not hold the business role"),
+        ("admin", "risk_manager", "APPROVED", "", Forbidden, "does not hold the risk_manager role"),
+        ("dario", "data_scientist", "APPROVED", "", InvalidInput, "does not ask for data_scientist feedback"),
+        ("omar", "it_ops", "LOOKS_FINE", "", InvalidInput, "verdict 'LOOKS_FINE' is not one of"),
+        ("omar", "it_ops", "MAJOR_ISSUE", " ", InvalidInput, "needs a comment"),
+        ("maya", "it_ops", "APPROVED", "", Forbidden, "does not hold the it_ops role"),
+    ]
+    for who, role, verdict, comment, error, message in refused:
+        with pytest.raises(error, match=message):
+            feedback(review.id, who, role, verdict, comment)
+    with session_scope() as s:
+        assert s.exec(select(SignOff)).all() == []
+    assert state(review.id) == "WAITING_FOR_FEEDBACK"
+
+
+def test_whoever_requested_a_review_can_never_approve_or_sign_it(backend, tmp_path):
+    build(tmp_path)
+    review = request(who="raj")  # raj is an ML engineer and a risk manager
+    with pytest.raises(Forbidden, match="its feedback must come from someone else"):
+        feedback(review.id, "raj", "risk_manager")
+    feedback(review.id, "omar", "it_ops")
+    feedback(review.id, "rhea", "risk_manager")
+    feedback(review.id, "bianca", "business")
+    with session_scope() as s:
+        assert [i.action for i in governance.review_queue(session=s, actor=actor("raj"))] == []
+        with pytest.raises(Forbidden, match="raj requested review .* and so may not approve it"):
+            governance.approve(session=s, actor=actor("raj"), review_id=review.id)
+    with session_scope() as s:
+        with pytest.raises(Forbidden, match="may not reject it"):
+            governance.reject(session=s, actor=actor("raj"), review_id=review.id, comment="no")
+    assert state(review.id) == "WAITING_FOR_APPROVAL"
+    with session_scope() as s:
+        assert governance.approve(session=s, actor=actor("rhea"), review_id=review.id).state == "APPROVED"
+
+
+def test_only_the_final_approver_role_decides_and_only_when_the_feedback_is_in(backend, tmp_path):
+    build(tmp_path)
+    review = request()
+    feedback(review.id, "omar", "it_ops")
+    with session_scope() as s:
+        with pytest.raises(Conflict, match="WAITING_FOR_FEEDBACK and cannot be approved; missing feedback from "
+                                           "risk_manager, business"):
+            governance.approve(session=s, actor=actor("rhea"), review_id=review.id)
+    all_feedback(review.id)
+    for who in ("omar", "bianca", "maya", "admin"):
+        with session_scope() as s:
+            with pytest.raises(Forbidden, match="only a risk_manager may approve"):
+                governance.approve(session=s, actor=actor(who), review_id=review.id)
+    assert state(review.id) == "WAITING_FOR_APPROVAL"
+
+
+def test_a_rejected_review_is_final_and_blocks_the_version(backend, tmp_path):
+    build(tmp_path)
+    review = request()
+    all_feedback(review.id)
+    with session_scope() as s:
+        with pytest.raises(InvalidInput, match="needs a comment"):
+            governance.reject(session=s, actor=actor("rhea"), review_id=review.id, comment="")
+    with session_scope() as s:
+        rejected = governance.reject(session=s, actor=actor("rhea"), review_id=review.id,
+                                     comment="recall on small merchants fell")
+    assert rejected.state == "REJECTED"
+    assert "Rejected: card-scorer v3" in inbox("maya")
+    with session_scope() as s:
+        with pytest.raises(Conflict, match="is REJECTED and cannot be approved"):
+            governance.approve(session=s, actor=actor("ruth"), review_id=review.id)
+    with pytest.raises(Conflict, match="feedback is closed"):
+        feedback(review.id, "omar", "it_ops")
+    with session_scope() as s:
+        with pytest.raises(Conflict, match="cannot be abandoned"):
+            governance.abandon(session=s, actor=actor("maya"), review_id=review.id)
+    with pytest.raises(Conflict, match="was rejected by rhea; a new version needs its own review"):
+        request()
+    with session_scope() as s:
+        with pytest.raises(Forbidden, match="was rejected by rhea"):
+            deployer.deploy(session=s, actor=actor("maya"), model=MODEL, version=3, environment="production")
+    assert running("production") == 1
+    assert state(review.id) == "REJECTED"
+
+
+def test_a_new_version_needs_its_own_review(backend, tmp_path):
+    build(tmp_path)
+    review = request(version=3)
+    all_feedback(review.id)
+    with session_scope() as s:
+        governance.approve(session=s, actor=actor("rhea"), review_id=review.id)
+    with pytest.raises(Conflict, match="already approved"):
+        request(version=3)
+    with session_scope() as s:
+        assert governance.review_state(s, registry_version_id(s, 2)) == "NOT_STARTED"
+        with pytest.raises(Forbidden, match="card-scorer v2 has no review"):
+            deployer.deploy(session=s, actor=actor("maya"), model=MODEL, version=2, environment="production")
+    second = request(version=2)
+    assert second.id != review.id and second.state == "WAITING_FOR_FEEDBACK" and second.signoffs == ()
+
+
+def test_an_open_review_is_abandoned_by_its_requester_and_can_be_asked_again(backend, tmp_path):
+    build(tmp_path)
+    review = request()
+    with pytest.raises(Conflict, match="already under review"):
+        request()
+    with session_scope() as s:
+        with pytest.raises(Forbidden, match="only maya, a risk_manager or an admin may abandon"):
+            governance.abandon(session=s, actor=actor("bianca"), review_id=review.id)
+    with session_scope() as s:
+        assert governance.abandon(session=s, actor=actor("maya"), review_id=review.id,
+                                  comment="wrong data window").state == "ABANDONED"
+    with session_scope() as s:
+        with pytest.raises(Conflict, match="is ABANDONED and cannot be approved"):
+            governance.approve(session=s, actor=actor("rhea"), review_id=review.id)
+    with pytest.raises(Conflict, match="feedback is closed"):
+        feedback(review.id, "omar", "it_ops")
+    again = request()
+    assert again.state == "WAITING_FOR_FEEDBACK" and again.id != review.id
+
+
+def test_a_major_issue_is_approved_over_only_with_a_reason(backend, tmp_path):
+    build(tmp_path)
+    review = request()
+    feedback(review.id, "omar", "it_ops", "MAJOR_ISSUE", "p99 latency doubles")
+    feedback(review.id, "rhea", "risk_manager")
+    feedback(review.id, "bianca", "business")
+    with session_scope() as s:
+        with pytest.raises(InvalidInput, match=r"approving over a major issue \(it_ops\) needs a comment"):
+            governance.approve(session=s, actor=actor("ruth"), review_id=review.id)
+    feedback(review.id, "omar", "it_ops", "MINOR_ISSUE", "p99 fine after warm-up")  # a revised verdict
+    with session_scope() as s:
+        assert governance.approve(session=s, actor=actor("ruth"), review_id=review.id).state == "APPROVED"
+        revised = [e for e in audit.events(session=s) if e.action == "review.feedback_revised"]
+    assert revised[0].details["verdict"] == "MINOR_ISSUE" and revised[0].actor == "omar"
+
+
+def test_medium_risk_approval_makes_the_version_deployable_without_deploying_it(backend, tmp_path):
+    build(tmp_path, risk="medium")
+    review = request()
+    assert review.required_roles == ("data_scientist", "business")
+    feedback(review.id, "dario", "data_scientist")
+    feedback(review.id, "bianca", "business")
+    with session_scope() as s:
+        approved = governance.approve(session=s, actor=actor("rhea"), review_id=review.id)
+    assert approved.outcome == "now deployable to production"
+    assert running("production") == 1
+    with session_scope() as s:
+        deployer.deploy(session=s, actor=actor("maya"), model=MODEL, version=3, environment="production")
+    assert running("production") == 3
+
+
+def test_low_risk_sign_offs_decide_without_a_final_approver(backend, tmp_path):
+    build(tmp_path, risk="low")
+    review = request(version=3)
+    assert review.required_roles == ("business",) and review.final_approver_role == ""
+    settled = feedback(review.id, "bianca", "business", comment="fine")
+    assert settled.state == "APPROVED" and settled.outcome == "deployed to production automatically"
+    assert running("production") == 3
+    with session_scope() as s:
+        with pytest.raises(Conflict, match="has no final approver"):
+            governance.approve(session=s, actor=actor("rhea"), review_id=review.id)
+    rejected = feedback(request(version=2).id, "bianca", "business", "MAJOR_ISSUE", "too many false alarms")
+    assert rejected.state == "REJECTED"
+    assert rejected.decision_comment == "major issue raised by bianca (business): too many false alarms"
+
+
+def test_each_reviewer_sees_the_reviews_waiting_for_them(backend, tmp_path):
+    build(tmp_path)
+    review = request()
+    with session_scope() as s:
+        queue = {who: [(i.action, i.role) for i in governance.review_queue(session=s, actor=actor(who))]
+                 for who in ("omar", "rhea", "bianca", "maya")}
+    assert queue == {"omar": [("feedback", "it_ops")], "rhea": [("feedback", "risk_manager")],
+                     "bianca": [("feedback", "business")], "maya": []}
+    all_feedback(review.id)
+    with session_scope() as s:
+        assert [(i.action, i.role) for i in governance.review_queue(session=s, actor=actor("rhea"))] == [
+            ("approval", "risk_manager")]
+        assert governance.review_queue(session=s, actor=actor("omar")) == []
+        assert [r.id for r in governance.pending_reviews(session=s)] == [review.id]
+
+
+def test_the_last_two_sign_offs_given_at_the_same_moment_still_complete_the_feedback(backend, tmp_path):
+    """Sign-offs lock their review, so whichever lands last sees the other and moves the review on."""
+    build(tmp_path)
+    review = request()
+    feedback(review.id, "omar", "it_ops")
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def sign(who: str, role: str) -> None:
+        barrier.wait()
+        try:
+            feedback(review.id, who, role)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sign, args=args) for args in (("rhea", "risk_manager"), ("bianca", "business"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert state(review.id) == "WAITING_FOR_APPROVAL"
+
+
+def test_blueprints_are_managed_by_risk_managers_and_admins(backend, tmp_path):
+    build(tmp_path, risk="high")
+    stages = [{"name": "Exploration"}, {"name": "Review", "signoff_roles": ["it_ops"],
+                                        "final_approver": "risk_manager", "auto_deploy": False},
+              {"name": "Production"}, {"name": "Retired"}]
+    with session_scope() as s:
+        with pytest.raises(Forbidden):
+            blueprints.save_blueprint(session=s, actor=actor("maya"), name="Fast lane", risk_levels=["low"],
+                                      stages=stages)
+        with pytest.raises(InvalidInput, match="unknown role"):
+            blueprints.save_blueprint(session=s, actor=actor("rhea"), name="Fast lane", risk_levels=["low"],
+                                      stages=[{"name": "Review", "signoff_roles": ["wizard"]}])
+        with pytest.raises(Conflict, match=r"CARDS \(Production\) stand in a stage this change removes"):
+            blueprints.save_blueprint(session=s, actor=actor("rhea"), name="High risk", risk_levels=["high"],
+                                      stages=[{"name": "Review", "final_approver": "risk_manager"}])
+    with session_scope() as s:
+        made = blueprints.save_blueprint(session=s, actor=actor("rhea"), name="Fast lane", risk_levels=["high"],
+                                         stages=stages, description="IT sign-off only")
+        blueprints.assign_blueprint(session=s, actor=actor("rhea"), project_key=PROJECT, blueprint="Fast lane")
+    assert made.stage("Review").signoff_roles == ("it_ops",)
+    review = request()
+    assert review.required_roles == ("it_ops",)
+    with session_scope() as s:
+        assert [e.action for e in audit.events(session=s, entity_type="blueprint")][:1] == ["blueprint.create"]
