@@ -6,11 +6,12 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote
 
 from sqlalchemy import and_, case, func
 from sqlmodel import Session, select
 
-from core import audit
+from core import alerts, audit
 from core.access import Actor, require
 from core.clock import now
 from core.entities import (
@@ -249,6 +250,14 @@ def note_change(session: Session, *, actor: Actor, c: Component, what: str) -> t
     audit.record(session, actor=actor.username, action="component.change", entity_type=c.kind, entity_id=c.name,
                  project_id=c.project_id, details={"what": what, "revision": c.revision, "warning": warning,
                                                    "dependents": [u.project_key for u in deps]})
+    for use in deps:  # the owner of each dependent project hears of it in their inbox
+        if use.project_owner and use.project_owner != actor.username:
+            alerts.notify(session=session, project_key=use.project_key, roles=[], usernames=[use.project_owner],
+                          title=f"{KIND_LABELS[c.kind]} {c.name} changed ({what})",
+                          message=f"{actor.username} changed {KIND_LABELS[c.kind].lower()} {c.name} ({what}), which "
+                                  f"{use.project_key} uses ({use.how or 'uses it'}). Check that it still fits.",
+                          link=f"/catalog?kind={c.kind}&name={quote(c.name)}", kind="catalog", severity="warning",
+                          actor=actor.username)
     session.flush()
     return deps, warning
 

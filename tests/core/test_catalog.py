@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sqlmodel import select
 
-from core import audit, catalog, projects, registry, users
+from core import alerts, audit, catalog, projects, registry, users
 from core.db import session_scope
 from core.entities import AuditEvent, Component, Deployment, Environment, ModelVersion, Review
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -20,14 +20,14 @@ TFIDF = {"name": "complaint-tfidf", "algorithm": "logistic_regression", "text_co
 
 
 def _world(tmp_path: Path) -> dict[str, users.UserRead]:
-    """Personas; FRAUD (maya) with a registered model; CHURN (dario) for marketing."""
+    """Personas; FRAUD (maya) with a registered model; CHURN (bianca's, for marketing)."""
     reference = pd.DataFrame({"amount": [10.0, 250.0, 31.5, 980.0] * 3, "is_fraud": [0, 0, 0, 1] * 3})
     reference.to_csv(tmp_path / "ref.csv", index=False)
     with session_scope() as s:
         people = {u: users.create_user(session=s, username=u, name=u.title(), email=f"{u}@bank.example", roles=[r])
                   for u, r in PEOPLE}
         projects.create_project(session=s, actor=people["maya"].actor, key="FRAUD", name="Card fraud", owner="maya")
-        projects.create_project(session=s, actor=people["dario"].actor, key="CHURN", name="Churn", owner="dario")
+        projects.create_project(session=s, actor=people["dario"].actor, key="CHURN", name="Churn", owner="bianca")
         registry.register_model(session=s, actor=people["maya"].actor, project_key="FRAUD", name="fraud-detector",
                                 task="binary", target="is_fraud", reference_csv=tmp_path / "ref.csv")
     return people
@@ -131,13 +131,19 @@ def test_changing_a_component_other_projects_use_warns_naming_who_depends_on_it(
         change = catalog.update_component(session=s, actor=dario, kind="recipe", name="Complaint text classifier",
                                           spec={**TFIDF, "params": {"C": 0.1}})
     assert change.warning == ("training recipe Complaint text classifier is used by other projects: "
-                              "CHURN (owner dario, recipe of churn-reviews)")
+                              "CHURN (owner bianca, recipe of churn-reviews)")
     assert [u.project_key for u in change.dependents] == ["CHURN"]
     assert change.component.revision == 3 and change.component.spec["params"] == {"C": 0.1}
     with session_scope() as s:
         event = audit.events(session=s, entity_type="recipe", limit=1)[0]
+        inbox = alerts.inbox(session=s, username="bianca")
+        assert alerts.inbox(session=s, username="maya") == []
     assert (event.action, event.actor, event.details["dependents"]) == ("component.change", "dario", ["CHURN"])
-    assert "CHURN (owner dario" in event.details["warning"]
+    assert "CHURN (owner bianca" in event.details["warning"]
+    assert [(a.title, a.project_key) for a in inbox] == [
+        ("Training recipe Complaint text classifier changed (definition)", "CHURN")]
+    assert "dario changed training recipe Complaint text classifier" in inbox[0].message
+    assert inbox[0].link == "/catalog?kind=recipe&name=Complaint%20text%20classifier"
 
 
 def test_only_the_owner_or_an_administrator_changes_a_component_but_anyone_may_tag_it(backend, tmp_path):

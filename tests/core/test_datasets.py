@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import select
 
-from core import artifacts, catalog, datasets, projects, users
+from core import alerts, artifacts, catalog, datasets, projects, users
 from core.db import session_scope
 from core.entities import AuditEvent, Dataset, DatasetVersion, Project
 from core.errors import Conflict, Forbidden, InvalidInput
@@ -147,6 +147,9 @@ def test_a_new_version_warns_the_projects_that_depend_on_the_dataset(backend, tm
                                        csv_path=_csv(tmp_path, _reviews(seed=2), "more.csv"))
     assert not v2.flagged
     assert "used by other projects: CHURN (owner maya, training data of churn-model)" in v2.warning
+    with session_scope() as s:
+        assert [a.title for a in alerts.inbox(session=s, username="maya")] == [
+            "Dataset customer-reviews changed (new version v2)"]
 
 
 @pytest.mark.parametrize("content, message", [
