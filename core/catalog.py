@@ -335,6 +335,29 @@ def facets(*, session: Session) -> Facets:
     return Facets(kinds={k: kinds.get(k, 0) for k in COMPONENT_KINDS}, tags=tags, owners=owners, projects=projects)
 
 
+@dataclass(frozen=True)
+class CatalogView:
+    facets: Facets
+    result: SearchResult
+    selected: ComponentRead | None  # the component asked for by kind and name, if any
+    project_keys: list[str]  # every project, for the forms
+
+
+def browse(*, session: Session, query: str = "", kind: str | None = None, tag: str | None = None,
+           owner: str | None = None, project: str | None = None, selected: tuple[str, str] | None = None,
+           limit: int = 50) -> CatalogView:
+    """What the Catalog page shows: filter values, the matching components, and one component in full."""
+    chosen = None
+    if selected and selected[0] in COMPONENT_KINDS:
+        found = session.exec(select(Component).where(Component.kind == selected[0],
+                                                     func.lower(Component.name) == selected[1].lower())).first()
+        chosen = _reads(session, [found])[0] if found else None
+    return CatalogView(facets=facets(session=session),
+                       result=search(session=session, query=query, kind=kind, tag=tag, owner=owner, project=project,
+                                     limit=limit),
+                       selected=chosen, project_keys=list(session.exec(select(Project.key).order_by(Project.key)).all()))
+
+
 # --- read models: uses, trust and details, fetched in a few queries for a page of components ------
 
 def _uses(session: Session, ids: list[int]) -> dict[int, tuple[UseRead, ...]]:
@@ -440,7 +463,7 @@ def _reads(session: Session, rows: list[Component]) -> list[ComponentRead]:
             v = datasets[c.ref]
             details = {"version": v.number, "rows": v.rows, "columns": [col["name"] for col in v.columns],
                        "schema": {col["name"]: col["type"] for col in v.columns}, "freshness": v.created_at,
-                       "flagged": v.flagged}
+                       "flagged": v.flagged, "schema_changes": dict(v.schema_changes), "profile": list(v.profile)}
         person = people.get(c.owner)
         out.append(ComponentRead(id=c.id, kind=c.kind, name=c.name, description=c.description, owner=c.owner,
                                  owner_name=person.name if person else c.owner,

@@ -36,6 +36,7 @@ class DatasetVersionRead:
     columns: list[dict]  # [{"name", "type"}]
     profile: list[dict]  # [{"name", "type", "missing_rate", "summary": {...}}]
     fingerprint: str
+    source: str
     schema_changes: dict
     flagged: bool
     accepted_by: str | None
@@ -63,7 +64,8 @@ class DatasetRead:
 
 def _read(dataset: Dataset, v: DatasetVersion, warning: str = "") -> DatasetVersionRead:
     return DatasetVersionRead(dataset=dataset.name, number=v.number, rows=v.rows, columns=list(v.columns),
-                              profile=list(v.profile), fingerprint=v.fingerprint, schema_changes=dict(v.schema_changes),
+                              profile=list(v.profile), fingerprint=v.fingerprint, source=v.source,
+                              schema_changes=dict(v.schema_changes),
                               flagged=v.flagged, accepted_by=v.accepted_by, created_by=v.created_by,
                               created_at=v.created_at, warning=warning)
 
@@ -170,6 +172,20 @@ def profile_frame(frame: pd.DataFrame) -> tuple[list[dict], list[dict]]:
     return columns, profile
 
 
+def describe_summary(entry: dict) -> str:
+    """A profile entry's distribution in a few words, for tables and the command line."""
+    summary = entry.get("summary") or {}
+    if not summary:
+        return "no values"
+    if entry["type"] == "numeric":
+        return (f"median {summary['median']:g} (p25 {summary['p25']:g}, p75 {summary['p75']:g}), "
+                f"range {summary['min']:g} to {summary['max']:g}")
+    if entry["type"] == "datetime":
+        return f"{summary['min'][:10]} to {summary['max'][:10]}"
+    top = ", ".join(f"{t['value']} {t['share']:.0%}" for t in summary.get("top", [])[:3])
+    return f"{summary.get('distinct', 0)} distinct: {top}"
+
+
 def schema_diff(before: list[dict], after: list[dict]) -> dict:
     """Columns added, removed, or whose type changed between two schemas (empty dict: identical)."""
     old = {c["name"]: c["type"] for c in before}
@@ -243,7 +259,7 @@ def register_dataset(*, session: Session, actor: Actor, name: str, csv_path: Pat
         dataset.source_kind, dataset.source, dataset.connection = kind, source, connection
         session.add(dataset)
     version = DatasetVersion(dataset_id=dataset.id, number=number, rows=len(frame), columns=columns, profile=profile,
-                             fingerprint=fingerprint, data_path=data_path, data_sha256=data_sha,
+                             fingerprint=fingerprint, source=source, data_path=data_path, data_sha256=data_sha,
                              schema_changes=changes, flagged=bool(changes), created_by=actor.username)
     session.add(version)
     session.flush()

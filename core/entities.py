@@ -474,6 +474,7 @@ class DatasetVersion(SQLModel, table=True):
     columns: list[dict] = _json([])  # the schema: [{"name", "type": numeric|categorical|boolean|datetime}]
     profile: list[dict] = _json([])  # per column: type, missing_rate, distribution summary
     fingerprint: str
+    source: str = _text()  # the file name or the query this version was read from
     data_path: str
     data_sha256: str
     schema_changes: dict = _json({})  # {"added": [...], "removed": [...], "changed": [{"column", "from", "to"}]}

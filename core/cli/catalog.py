@@ -225,12 +225,8 @@ def dataset_show(name: str, number: int | None) -> None:
         click.echo(f"error: dataset {name} has no version {number}", err=True)
         sys.exit(1)
     v = chosen[-1]
-    click.echo(f"dataset {v.dataset} v{v.number} ({info.source_kind}: {info.source}), {v.rows} rows, "
+    click.echo(f"dataset {v.dataset} v{v.number} ({info.source_kind}: {v.source}), {v.rows} rows, "
                f"registered {v.created_at:%Y-%m-%d %H:%M} by {v.created_by}"
                + (f"; FLAGGED: {catalog.describe_changes(v.schema_changes)}" if v.flagged else ""))
     for p in v.profile:
-        summary = p["summary"]
-        shown = (f"median {summary.get('median')}, range {summary.get('min')}..{summary.get('max')}"
-                 if p["type"] == "numeric" else f"{summary.get('min')}..{summary.get('max')}"
-                 if p["type"] == "datetime" else f"{summary.get('distinct', 0)} distinct")
-        click.echo(f"  {p['name']:<24} {p['type']:<12} missing {p['missing_rate']:.1%}  {shown}")
+        click.echo(f"  {p['name']:<24} {p['type']:<12} missing {p['missing_rate']:.1%}  {datasets.describe_summary(p)}")
