@@ -32,7 +32,7 @@ PROJECTS: tuple[dict, ...] = (
                   _contact("Rhea Okafor", "rhea", "Model risk"),
                   _contact("Omar Haddad", "omar", "IT & operations, scoring service on call")],
      "tags": ["fraud", "real-time", "cards"]},
-    {"key": "AML", "name": "Transaction monitoring (AML)", "risk_level": "high", "initiative": "Payments integrity",
+    {"key": "AML", "name": "Anti-money laundering monitoring", "risk_level": "high", "initiative": "Payments integrity",
      "stage": "Qualification", "sponsor": "Elena Fischer, VP Card Payments", "owner": "dario",
      "description": "Flags account activity that may be money laundering for the financial crime team.",
      "scope": "Retail current accounts; wire transfers above 1,000 EUR.",

@@ -1,0 +1,34 @@
+"""Each persona signs in through the picker and opens every page of their navigation in a real browser."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.access import pages_for
+from tests.e2e.conftest import assert_no_exception, goto, main_text, sign_in
+
+PERSONAS = {"bianca": ("Bianca Rossi", "business", "Business stakeholder"),
+            "dario": ("Dario Conti", "data_scientist", "Data scientist"),
+            "maya": ("Maya Lindqvist", "ml_engineer", "ML engineer"),
+            "rhea": ("Rhea Okafor", "risk_manager", "Risk manager"),
+            "omar": ("Omar Haddad", "it_ops", "IT & operations"),
+            "admin": ("Alex Morgan", "admin", "Administrator")}
+# Text a page shows of its own when its heading is not its navigation title.
+OWN_TEXT = {"pages/project.py": "Anti-money laundering monitoring (AML)"}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("username", list(PERSONAS))
+def test_persona_visits_every_page_of_their_navigation(page, username):
+    sign_in(page, username)
+    name, role, role_label = PERSONAS[username]
+    sidebar = page.get_by_test_id("stSidebar").inner_text()
+    assert name in sidebar and role_label in sidebar
+    specs = pages_for((role,))
+    assert specs, f"{username} has no pages"
+    for spec in specs:
+        goto(page, spec.title)
+        assert_no_exception(page)
+        text = main_text(page)
+        expected = OWN_TEXT.get(spec.path, spec.title)
+        assert expected in text, f"{username} on {spec.title}: {expected!r} not shown"
