@@ -51,8 +51,12 @@ def fit(frame: pd.DataFrame, c: float = 1.0):  # noqa: ANN201 - a fitted scikit-
         frame[["amount", "card_age_days", "channel"]], frame["is_fraud"])
 
 
-def build(tmp_path: Path, *, risk: str = "high", production_policy: str = "block") -> pd.DataFrame:
-    """Seed the world; returns the reference frame (its rows are valid scoring records)."""
+PASSWORD = "correct-horse-battery"
+
+
+def build(tmp_path: Path, *, risk: str = "high", production_policy: str = "block",
+          passwords: bool = False) -> pd.DataFrame:
+    """Seed the world (with PASSWORD for everyone if asked); returns the reference frame (valid scoring records)."""
     frame = sample()
     csv = tmp_path / "reference.csv"
     frame.to_csv(csv, index=False)
@@ -63,7 +67,7 @@ def build(tmp_path: Path, *, risk: str = "high", production_policy: str = "block
         blueprints.ensure_standard_blueprints(session=s)
         for name, roles in PERSONAS.items():
             users.create_user(session=s, username=name, name=name.title(), email=f"{name}@bank.test",
-                              roles=list(roles))
+                              roles=list(roles), password=PASSWORD if passwords else None)
         projects.create_project(session=s, actor=admin, key=PROJECT, name="Card fraud", risk_level=risk,
                                 sponsor="Head of payments", initiative="Payments integrity")
         registry.register_model(session=s, actor=admin, project_key=PROJECT, name=MODEL, task="binary",

@@ -1,0 +1,269 @@
+"""The HTTP scoring API: each environment serves its deployed version; every prediction is logged to the store.
+
+    GET  /healthz
+    GET  /v1/{environment}/{model}                  what runs there: version, since when, sha256
+    POST /v1/{environment}/{model}/predict          {"records": [{feature: value, ...}, ...]}
+    POST /v1/{environment}/{model}/deployments      {"version": N} with HTTP Basic credentials (the same gate)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import insert, text
+from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
+
+from core import artifacts, deployer, scoring, users
+from core.clock import now
+from core.config import get_settings
+from core.db import session_scope
+from core.entities import Deployment, ModelVersion, Prediction
+from core.errors import Conflict, Forbidden, IntegrityFailure, InvalidInput, NotFound, WatchtowerError
+from core.registry import model_row
+
+DEFAULT_MAX_BATCH = 10_000
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, InvalidInput: 422, IntegrityFailure: 500}
+
+
+class TooLarge(WatchtowerError):
+    """The request exceeds the batch or body size limit."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """What an environment serves for a model, read in one short transaction."""
+
+    model_id: int
+    model: str
+    task: str
+    features: tuple[tuple[str, str], ...]  # (name, numeric|categorical)
+    threshold: float
+    environment_id: int
+    environment: str
+    version_id: int
+    version: int
+    since: datetime
+    deployed_by: str
+    artifact_path: str
+    sha256: str
+
+
+def served(*, environment: str, model: str) -> Served:
+    """The deployment active in ENVIRONMENT for MODEL; NotFound names what is missing."""
+    with session_scope() as s:
+        env = deployer.environment_row(s, environment)
+        m = model_row(s, model)
+        dep = s.exec(select(Deployment).where(Deployment.model_id == m.id, Deployment.environment_id == env.id,
+                                              Deployment.active)).first()
+        if dep is None:
+            raise NotFound(f"{m.name} is not deployed in {env.name}")
+        v = s.get(ModelVersion, dep.model_version_id)
+        return Served(model_id=m.id, model=m.name, task=m.task,
+                      features=tuple((f["name"], f.get("type", "numeric")) for f in m.features),
+                      threshold=m.decision_threshold, environment_id=env.id, environment=env.name, version_id=v.id,
+                      version=v.number, since=dep.deployed_at, deployed_by=dep.deployed_by,
+                      artifact_path=v.artifact_path or "", sha256=v.artifact_sha256 or "")
+
+
+class EstimatorCache:
+    """Estimators by (database, environment, model, version, sha256): a new deployment is a new key, so it reloads."""
+
+    def __init__(self, size: int = 16) -> None:
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+        self.loads = 0
+
+    def get(self, s: Served) -> Any:
+        key = (get_settings().database_url, s.environment, s.model, s.version, s.sha256)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        estimator = artifacts.load_estimator(path=s.artifact_path, sha256=s.sha256, actor="api",
+                                             what=f"{s.model} v{s.version}")
+        with self._lock:
+            self._items[key] = estimator
+            self.loads += 1
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return estimator
+
+
+def _bad_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_records(body: bytes, *, max_batch: int) -> list[dict]:
+    """The records of a request body ({"records": [...]} or a bare list); InvalidInput/TooLarge say why not."""
+    try:
+        payload = json.loads(body or b"null", parse_constant=_bad_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the body is not valid JSON: {str(exc).splitlines()[0]}") from None
+    records = payload.get("records") if isinstance(payload, dict) else payload
+    if not isinstance(records, list):
+        raise InvalidInput('the body must be {"records": [{feature: value, ...}, ...]}')
+    if not records:
+        raise InvalidInput("the request holds no records")
+    if len(records) > max_batch:
+        raise TooLarge(f"{len(records)} records exceed the limit of {max_batch} per request")
+    return records
+
+
+def validate(records: list[Any], features: tuple[tuple[str, str], ...]) -> list[dict]:
+    """The records cut to the model's features; the first missing or mistyped field is named with its record."""
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise InvalidInput(f"record {i} is not an object of feature values")
+        for name, kind in features:
+            if name not in rec or rec[name] is None:
+                raise InvalidInput(f"record {i}: field {name!r} is missing")
+            value = rec[name]
+            if kind == "numeric":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise InvalidInput(f"record {i}: field {name!r} must be a number, got {type(value).__name__} "
+                                       f"{json.dumps(value)[:40]}")
+            elif not isinstance(value, (str, int, bool)):
+                raise InvalidInput(f"record {i}: field {name!r} must be a category (text), got {type(value).__name__}")
+    names = [n for n, _ in features]
+    return [{n: rec[n] for n in names} for rec in records]
+
+
+def log_predictions(*, target: Served, features: list[dict], scores: list[float], decisions: list[float | None],
+                    ids: list[str], at: datetime) -> int:
+    """Write every prediction of one request in one short transaction (one multi-row insert)."""
+    binary = target.task == "binary"
+    rows = [{"model_id": target.model_id, "model_version_id": target.version_id,
+             "environment_id": target.environment_id, "prediction_id": pid, "ts": at,
+             "score": score if binary else None, "predicted": decision if binary else score, "features": feats}
+            for pid, score, decision, feats in zip(ids, scores, decisions, features, strict=True)]
+    with session_scope() as s:
+        s.execute(insert(Prediction), rows)
+    return len(rows)
+
+
+def score_request(*, environment: str, model: str, body: bytes, cache: EstimatorCache, max_batch: int) -> dict:
+    """Validate, score and log one request; the answer holds a prediction id, score and decision per record."""
+    target = served(environment=environment, model=model)
+    records = parse_records(body, max_batch=max_batch)
+    features = validate(records, target.features)
+    frame = pd.DataFrame.from_records(features, columns=[n for n, _ in target.features])
+    estimator = cache.get(target)
+    scores = [float(x) for x in scoring.predict(estimator, frame, task=target.task)]
+    binary = target.task == "binary"
+    decisions = [float(x >= target.threshold) for x in scores] if binary else [None] * len(scores)
+    ids = [uuid.uuid4().hex for _ in scores]
+    log_predictions(target=target, features=features, scores=scores, decisions=decisions, ids=ids, at=now())
+    return {"model": target.model, "environment": target.environment, "version": target.version,
+            "predictions": [{"prediction_id": pid, "score": sc, "decision": None if d is None else int(d)}
+                            for pid, sc, d in zip(ids, scores, decisions, strict=True)]}
+
+
+def _deploy_request(*, environment: str, model: str, body: bytes, authorization: str | None) -> dict:
+    username, password = _basic_credentials(authorization)
+    try:
+        payload = json.loads(body or b"{}")
+        version = int(payload["version"])
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput('the body must be {"version": N}') from None
+    try:
+        with session_scope() as s:
+            actor = users.authenticate(session=s, username=username, password=password,
+                                       demo=get_settings().demo).actor
+    except Forbidden as exc:
+        raise Unauthenticated(str(exc)) from None
+    with session_scope() as s:
+        dep = deployer.deploy(session=s, actor=actor, model=model, version=version, environment=environment,
+                              note=str(payload.get("note", "")))
+    return {"model": dep.model, "environment": dep.environment, "version": dep.version,
+            "since": dep.since.isoformat(), "deployed_by": dep.deployed_by, "warning": dep.warning}
+
+
+class Unauthenticated(WatchtowerError):
+    """No or malformed credentials."""
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str | None]:
+    if not header or not header.lower().startswith("basic "):
+        raise Unauthenticated("deploying needs HTTP Basic credentials of a user allowed to deploy")
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("malformed HTTP Basic credentials") from None
+    return user, password or None
+
+
+def _error(exc: WatchtowerError) -> JSONResponse:
+    if isinstance(exc, TooLarge):
+        return JSONResponse(status_code=413, content={"detail": str(exc)})
+    if isinstance(exc, Unauthenticated):
+        return JSONResponse(status_code=401, content={"detail": str(exc)},
+                            headers={"WWW-Authenticate": 'Basic realm="watchtower"'})
+    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+    return JSONResponse(status_code=status, content={"detail": str(exc)})
+
+
+def create_app(*, max_batch: int = DEFAULT_MAX_BATCH, max_bytes: int = DEFAULT_MAX_BYTES) -> FastAPI:
+    """The scoring API; the database is the configured one (WATCHTOWER_DATABASE_URL / WATCHTOWER_HOME)."""
+    app = FastAPI(title="Watchtower scoring API", version="1")
+    cache = EstimatorCache()
+    app.state.cache = cache
+
+    async def body_of(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            raise TooLarge(f"the body of {int(declared):,} bytes exceeds the limit of {max_bytes:,} bytes")
+        body = await request.body()
+        if len(body) > max_bytes:
+            raise TooLarge(f"the body of {len(body):,} bytes exceeds the limit of {max_bytes:,} bytes")
+        return body
+
+    @app.exception_handler(WatchtowerError)
+    async def watchtower_error(_request: Request, exc: WatchtowerError) -> JSONResponse:
+        return _error(exc)
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        try:
+            with session_scope() as s:
+                s.execute(text("select 1"))
+        except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
+            return JSONResponse(status_code=503, content={"status": "unhealthy",
+                                                          "detail": f"database unreachable ({type(exc).__name__})"})
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/v1/{environment}/{model}")
+    def describe(environment: str, model: str) -> dict:
+        target = served(environment=environment, model=model)
+        return {"model": target.model, "environment": target.environment, "version": target.version,
+                "since": target.since.isoformat(), "deployed_by": target.deployed_by, "sha256": target.sha256,
+                "task": target.task, "decision_threshold": target.threshold,
+                "features": [{"name": n, "type": t} for n, t in target.features]}
+
+    @app.post("/v1/{environment}/{model}/predict")
+    async def predict(environment: str, model: str, request: Request) -> dict:
+        body = await body_of(request)
+        return await run_in_threadpool(score_request, environment=environment, model=model, body=body, cache=cache,
+                                       max_batch=max_batch)
+
+    @app.post("/v1/{environment}/{model}/deployments", status_code=201)
+    async def deploy(environment: str, model: str, request: Request) -> dict:
+        body = await body_of(request)
+        return await run_in_threadpool(_deploy_request, environment=environment, model=model, body=body,
+                                       authorization=request.headers.get("authorization"))
+
+    return app

@@ -1,0 +1,216 @@
+"""The scoring API's contract, spoken over HTTP to a live uvicorn on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from sqlmodel import select
+
+from core import artifacts, audit, governance, registry
+from core.api import create_app
+from core.db import session_scope
+from core.entities import Environment, Prediction
+from tests.core.governed import MODEL, PASSWORD, actor, build, running
+from tests.live_api import live_api
+
+ROOT = Path(__file__).resolve().parents[2]
+FEATURES = ["amount", "card_age_days", "channel"]
+
+
+def records(frame, n: int) -> list[dict]:
+    return [{"amount": float(r.amount), "card_age_days": int(r.card_age_days), "channel": str(r.channel)}
+            for r in frame.head(n).itertuples()]
+
+
+def logged(environment: str | None = None) -> list[Prediction]:
+    with session_scope() as s:
+        q = select(Prediction).order_by(Prediction.id)
+        if environment:
+            env = s.exec(select(Environment).where(Environment.name == environment)).one()
+            q = q.where(Prediction.environment_id == env.id)
+        return list(s.exec(q).all())
+
+
+def direct_scores(version: int, rows: list[dict]) -> np.ndarray:
+    import pandas as pd
+
+    with session_scope() as s:
+        v = registry.get_version(session=s, model=MODEL, number=version)
+    est = artifacts.load_estimator(path=v.artifact_path, sha256=v.artifact_sha256)
+    return est.predict_proba(pd.DataFrame(rows, columns=FEATURES))[:, 1]
+
+
+def approve_v3() -> None:
+    with session_scope() as s:
+        review = governance.request_review(session=s, actor=actor("maya"), model=MODEL, version=3)
+    for who, role in (("omar", "it_ops"), ("rhea", "risk_manager"), ("bianca", "business")):
+        with session_scope() as s:
+            governance.give_feedback(session=s, actor=actor(who), review_id=review.id, role=role, verdict="APPROVED")
+    with session_scope() as s:
+        governance.approve(session=s, actor=actor("ruth"), review_id=review.id)
+
+
+def test_health_and_what_runs_in_an_environment(backend, tmp_path):
+    build(tmp_path)
+    with session_scope() as s:
+        v1 = registry.get_version(session=s, model=MODEL, number=1)
+    with live_api() as url:
+        assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+        info = httpx.get(f"{url}/v1/production/{MODEL}").json()
+    assert info["version"] == 1 and info["sha256"] == v1.artifact_sha256 and info["model"] == MODEL
+    assert info["since"][:10] == time.strftime("%Y-%m-%d", time.gmtime())
+    assert [f["name"] for f in info["features"]] == FEATURES
+
+
+def test_scores_equal_the_models_own_and_every_prediction_is_logged_with_its_environment(backend, tmp_path):
+    frame = build(tmp_path)
+    batch = records(frame, 40)
+    with live_api() as url:
+        one = httpx.post(f"{url}/v1/production/{MODEL}/predict", json={"records": batch[:1]}).json()
+        many = httpx.post(f"{url}/v1/production/{MODEL}/predict", json={"records": batch}).json()
+    assert one["version"] == many["version"] == 1 and many["environment"] == "production"
+    scores = [p["score"] for p in many["predictions"]]
+    assert np.allclose(scores, direct_scores(1, batch), atol=1e-12)
+    assert [p["decision"] for p in many["predictions"]] == [int(x >= 0.5) for x in scores]
+    ids = [p["prediction_id"] for p in one["predictions"] + many["predictions"]]
+    assert len(set(ids)) == 41
+    rows = logged("production")
+    assert [r.prediction_id for r in rows] == ids
+    assert rows[-1].features == batch[-1] and rows[-1].score == pytest.approx(scores[-1])
+    assert {r.predicted for r in rows} <= {0.0, 1.0}
+
+
+def test_a_record_missing_a_feature_or_with_a_wrong_type_gets_422_naming_the_field(backend, tmp_path):
+    frame = build(tmp_path)
+    good = records(frame, 3)
+    cases = [
+        ({"records": [good[0], {"card_age_days": 4, "channel": "web"}]}, "record 1: field 'amount' is missing"),
+        ({"records": [{**good[0], "amount": "12.5"}]}, "record 0: field 'amount' must be a number, got str"),
+        ({"records": [{**good[0], "amount": True}]}, "record 0: field 'amount' must be a number, got bool"),
+        ({"records": [{**good[0], "channel": ["web"]}]}, "record 0: field 'channel' must be a category"),
+        ({"records": [{**good[0], "card_age_days": None}]}, "record 0: field 'card_age_days' is missing"),
+        ({"records": ["amount=3"]}, "record 0 is not an object"),
+        ({"records": []}, "no records"),
+        ({"rows": good}, 'the body must be {"records"'),
+    ]
+    with live_api() as url:
+        for body, message in cases:
+            answer = httpx.post(f"{url}/v1/production/{MODEL}/predict", json=body)
+            assert answer.status_code == 422, body
+            assert message in answer.json()["detail"], answer.json()
+        broken = httpx.post(f"{url}/v1/production/{MODEL}/predict", content=b'{"records": [{"amount": NaN}]}',
+                            headers={"content-type": "application/json"})
+        assert broken.status_code == 422 and "not valid JSON" in broken.json()["detail"]
+    assert logged() == []
+
+
+def test_unknown_model_or_environment_is_404(backend, tmp_path):
+    frame = build(tmp_path)
+    body = {"records": records(frame, 1)}
+    with live_api() as url:
+        for path, message in ((f"/v1/qa/{MODEL}", "no environment 'qa' (environments: staging, production)"),
+                              ("/v1/production/churn", "no model named 'churn'"),
+                              (f"/v1/staging/{MODEL}", f"{MODEL} is not deployed in staging")):
+            for answer in (httpx.get(url + path), httpx.post(url + path + "/predict", json=body)):
+                assert answer.status_code == 404 and answer.json()["detail"] == message
+
+
+def test_an_oversized_batch_or_body_is_413(backend, tmp_path):
+    frame = build(tmp_path)
+    with live_api(create_app(max_batch=25, max_bytes=20_000)) as url:
+        ok = httpx.post(f"{url}/v1/production/{MODEL}/predict", json={"records": records(frame, 25)})
+        too_many = httpx.post(f"{url}/v1/production/{MODEL}/predict", json={"records": records(frame, 26)})
+        too_big = httpx.post(f"{url}/v1/production/{MODEL}/predict",
+                             json={"records": records(frame, 1), "padding": "x" * 30_000})
+    assert ok.status_code == 200
+    assert too_many.status_code == 413 and too_many.json()["detail"] == "26 records exceed the limit of 25 per request"
+    assert too_big.status_code == 413 and "exceeds the limit of 20,000 bytes" in too_big.json()["detail"]
+    assert len(logged()) == 25
+
+
+def test_a_new_deployment_is_served_at_once_without_a_restart(backend, tmp_path):
+    frame = build(tmp_path)
+    rows = records(frame, 5)
+    app = create_app()
+    with live_api(app) as url:
+        before = httpx.post(f"{url}/v1/production/{MODEL}/predict", json={"records": rows}).json()
+        again = httpx.post(f"{url}/v1/production/{MODEL}/predict", json={"records": rows}).json()
+        approve_v3()  # the high-risk blueprint deploys an approved version automatically
+        after = httpx.post(f"{url}/v1/production/{MODEL}/predict", json={"records": rows}).json()
+        info = httpx.get(f"{url}/v1/production/{MODEL}").json()
+    assert (before["version"], again["version"], after["version"], info["version"]) == (1, 1, 3, 3)
+    assert app.state.cache.loads == 2, "loaded once per deployed version"
+    assert np.allclose([p["score"] for p in after["predictions"]], direct_scores(3, rows))
+    with session_scope() as s:
+        v3 = registry.get_version(session=s, model=MODEL, number=3)
+    assert {r.model_version_id for r in logged()[-5:]} == {v3.id}
+
+
+def test_a_tampered_artifact_is_refused_and_audited(backend, tmp_path):
+    frame = build(tmp_path)
+    with session_scope() as s:
+        v1 = registry.get_version(session=s, model=MODEL, number=1)
+    path = artifacts.resolve(v1.artifact_path)
+    path.write_bytes(path.read_bytes() + b"tampered")
+    with live_api() as url:
+        answer = httpx.post(f"{url}/v1/production/{MODEL}/predict", json={"records": records(frame, 1)})
+    assert answer.status_code == 500 and "was tampered with" in answer.json()["detail"]
+    assert logged() == []
+    with session_scope() as s:
+        assert audit.events(session=s, limit=1)[0].action == "artifact.tampered"
+
+
+def test_deploying_over_http_passes_the_same_gate(backend, tmp_path):
+    build(tmp_path, passwords=True)
+    with live_api() as url:
+        deploy = f"{url}/v1/production/{MODEL}/deployments"
+        anonymous = httpx.post(deploy, json={"version": 3})
+        wrong = httpx.post(deploy, json={"version": 3}, auth=("maya", "guess-guess"))
+        blocked = httpx.post(deploy, json={"version": 3}, auth=("maya", PASSWORD))
+        business = httpx.post(f"{url}/v1/staging/{MODEL}/deployments", json={"version": 3}, auth=("bianca", PASSWORD))
+        staged = httpx.post(f"{url}/v1/staging/{MODEL}/deployments", json={"version": 3}, auth=("maya", PASSWORD))
+    assert anonymous.status_code == 401 and wrong.status_code == 401
+    assert blocked.status_code == 403
+    assert blocked.json()["detail"] == ("production requires an approved review (policy block): "
+                                        "card-scorer v3 has no review (request one)")
+    assert business.status_code == 403 and "bianca may not deploy" in business.json()["detail"]
+    assert staged.status_code == 201 and staged.json()["version"] == 3
+    assert (running("production"), running("staging")) == (1, 3)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_watchtower_api_command_serves_the_deployed_versions(backend, tmp_path):
+    frame = build(tmp_path)
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "api", "--port", str(port)], cwd=ROOT,
+                            env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()
+            time.sleep(0.2)
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/production/{MODEL}/predict",
+                            json={"records": records(frame, 2)})
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert answer.status_code == 200 and len(answer.json()["predictions"]) == 2
+    assert len(logged("production")) == 2
