@@ -26,7 +26,7 @@ from sqlalchemy import insert, text
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
-from core import artifacts, deployer, scoring, users
+from core import artifacts, deployer, users
 from core.clock import now
 from core.config import get_settings
 from core.db import session_scope
@@ -156,6 +156,13 @@ def log_predictions(*, target: Served, features: list[dict], scores: list[float]
     return len(rows)
 
 
+def _predict(estimator: Any, frame: pd.DataFrame, *, binary: bool) -> Any:
+    """The positive-class probability of a classifier, the predicted value of a regressor."""
+    if binary and hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba(frame)[:, 1]
+    return estimator.predict(frame)
+
+
 def score_request(*, environment: str, model: str, body: bytes, cache: EstimatorCache, max_batch: int) -> dict:
     """Validate, score and log one request; the answer holds a prediction id, score and decision per record."""
     target = served(environment=environment, model=model)
@@ -163,7 +170,7 @@ def score_request(*, environment: str, model: str, body: bytes, cache: Estimator
     features = validate(records, target.features)
     frame = pd.DataFrame.from_records(features, columns=[n for n, _ in target.features])
     estimator = cache.get(target)
-    scores = [float(x) for x in scoring.predict(estimator, frame, task=target.task)]
+    scores = [float(x) for x in _predict(estimator, frame, binary=target.task == "binary")]
     binary = target.task == "binary"
     decisions = [float(x >= target.threshold) for x in scores] if binary else [None] * len(scores)
     ids = [uuid.uuid4().hex for _ in scores]

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from core import audit, users
 from core.access import Actor, require
 from core.clock import now
-from core.entities import VERDICTS, Alert, Blueprint, Model, ModelVersion, Project, Review, SignOff, User
+from core.entities import VERDICTS, Blueprint, Model, ModelVersion, Project, Review, SignOff
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.registry import model_row, version_row
 
@@ -70,19 +70,22 @@ class QueueItem:
 
 def notify_users(session: Session, *, usernames: list[str], kind: str, severity: str, title: str, message: str,
                  link: str = "", project_id: int | None = None, review_id: int | None = None) -> int:
-    """An in-app alert for each named active user; returns how many were written."""
-    rows = session.exec(select(User).where(User.username.in_(list(dict.fromkeys(usernames))), User.active)).all()
-    for user in rows:
-        session.add(Alert(user_id=user.id, kind=kind, severity=severity, title=title, message=message, link=link,
-                          project_id=project_id, review_id=review_id, created_at=now()))
-    session.flush()
-    return len(rows)
+    """Alert the named people in their inbox and through every enabled channel; returns how many were alerted."""
+    from core import alerts, channels  # alerts pulls in the delivery machinery; only needed when notifying
+
+    if not usernames:
+        return 0
+    project = session.get(Project, project_id) if project_id else None
+    names = [c.name for c in channels.list_channels(session=session) if c.enabled]
+    return len(alerts.notify(session=session, project_key=project.key if project else None, roles=[],
+                             usernames=list(dict.fromkeys(usernames)), title=title, message=message, link=link,
+                             kind=kind, severity=severity, channel_names=names, review_id=review_id))
 
 
 def notify_roles(session: Session, *, roles: list[str], kind: str, severity: str, title: str, message: str,
                  link: str = "", project_id: int | None = None, review_id: int | None = None,
                  exclude: tuple[str, ...] = ()) -> int:
-    """An in-app alert for every active holder of any of the roles (but not the excluded users)."""
+    """Alert every active holder of any of the roles (but not the excluded users)."""
     names = [u.username for role in roles for u in users.users_with_role(session=session, role=role)
              if u.username not in exclude]
     return notify_users(session, usernames=names, kind=kind, severity=severity, title=title, message=message,

@@ -7,9 +7,9 @@ import threading
 import pytest
 from sqlmodel import select
 
-from core import audit, blueprints, deployer, governance, projects
+from core import audit, blueprints, channels, deployer, governance, projects
 from core.db import session_scope
-from core.entities import Alert, SignOff, User
+from core.entities import Alert, AlertDelivery, Channel, SignOff, User
 from core.errors import Conflict, Forbidden, InvalidInput
 from tests.core.governed import MODEL, PROJECT, actor, build, running
 
@@ -18,6 +18,16 @@ def inbox(username: str) -> list[str]:
     with session_scope() as s:
         user = s.exec(select(User).where(User.username == username)).one()
         return [a.title for a in s.exec(select(Alert).where(Alert.user_id == user.id).order_by(Alert.id)).all()]
+
+
+def mailed(channel: str) -> list[str]:
+    """Who has a delivery pending on a channel."""
+    with session_scope() as s:
+        rows = s.exec(select(User.username).join(Alert, Alert.user_id == User.id)
+                      .join(AlertDelivery, AlertDelivery.alert_id == Alert.id)
+                      .join(Channel, AlertDelivery.channel_id == Channel.id)
+                      .where(Channel.name == channel).order_by(User.username)).all()
+    return list(rows)
 
 
 def request(version: int = 3, who: str = "maya") -> governance.ReviewRead:
@@ -46,6 +56,10 @@ def state(review_id: int) -> str:
 def test_high_risk_review_runs_from_request_to_production(backend, tmp_path):
     build(tmp_path, risk="high")
     with session_scope() as s:
+        channels.define_channel(session=s, actor=actor("admin"), name="risk-mail", kind="email",
+                                config={"host": "127.0.0.1", "sender": "watchtower@bank.test",
+                                        "roles": ["risk_manager"]})
+    with session_scope() as s:
         assert governance.find_review(session=s, model=MODEL, version=3) is None
         assert governance.review_state(s, registry_version_id(s, 3)) == "NOT_STARTED"
 
@@ -56,6 +70,7 @@ def test_high_risk_review_runs_from_request_to_production(backend, tmp_path):
     for reviewer in ("omar", "rhea", "ruth", "bianca"):
         assert "Review requested: card-scorer v3" in inbox(reviewer), reviewer
     assert inbox("maya") == [], "the requester is not asked to review their own request"
+    assert mailed("risk-mail") == ["raj", "rhea", "ruth"], "reviewers are reached through the alert channels too"
     with session_scope() as s:
         assert projects.get_project(session=s, key=PROJECT).stage == "Review"
 
@@ -77,7 +92,7 @@ def test_high_risk_review_runs_from_request_to_production(backend, tmp_path):
     with session_scope() as s:
         project = projects.get_project(session=s, key=PROJECT)
         statuses = {v.number: v.status for v in project.models[0].versions}
-        actions = [e.action for e in audit.events(session=s, project_id=project.id)]
+        actions = [e.action for e in audit.events(session=s, project_id=project.id) if e.action != "alert.notify"]
         assert audit.verify(session=s).ok
     assert project.stage == "Production"
     assert statuses == {1: "archived", 2: "candidate", 3: "active"}
