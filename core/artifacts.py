@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,12 @@ def check_estimator(obj: Any, *, source: str) -> None:
         raise InvalidInput(f"{source} is not a scikit-learn estimator (it has no fit/predict/get_params)")
 
 
-def import_artifact(src: Path | str, *, expected_sha256: str | None = None) -> tuple[str, str]:
-    """Verify and copy a joblib estimator into the artifact store; return (path, sha256). Writes nothing on failure."""
+def import_artifact(src: Path | str, *, expected_sha256: str | None = None,
+                    validate: Callable[[Any], None] | None = None) -> tuple[str, str]:
+    """Verify (sha256, estimator, then `validate`) and copy a joblib estimator into the artifact store.
+
+    Returns (path, sha256); writes nothing when any check fails.
+    """
     src = Path(src)
     if not src.is_file():
         raise InvalidInput(f"artifact file {src} does not exist")
@@ -63,6 +68,8 @@ def import_artifact(src: Path | str, *, expected_sha256: str | None = None) -> t
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
         raise InvalidInput(f"artifact {src.name} cannot be loaded as a joblib file ({type(exc).__name__})") from exc
     check_estimator(obj, source=f"artifact {src.name}")
+    if validate is not None:
+        validate(obj)
     dest = get_settings().artifacts_dir / f"{digest}.joblib"
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not dest.exists():

@@ -193,6 +193,27 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
             for k, v in params.items()}
 
 
+def check_scores_reference(estimator: Any, frame: pd.DataFrame, *, features: list[dict], task: str,
+                           source: str) -> None:
+    """An artifact must score the reference rows from their feature columns (probabilities for binary)."""
+    names = [f["name"] for f in features]
+    sample = frame[names].head(50)
+    try:
+        if task == "binary":
+            if not hasattr(estimator, "predict_proba"):
+                raise InvalidInput(f"{source} has no predict_proba, which a binary model needs")
+            out = estimator.predict_proba(sample)
+            if getattr(out, "shape", (0, 0))[1:] != (2,):
+                raise InvalidInput(f"{source} does not return two class probabilities per row")
+        else:
+            estimator.predict(sample)
+    except InvalidInput:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure means the estimator does not fit this data
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise InvalidInput(f"{source} cannot score the reference features ({reason})") from exc
+
+
 def _validate_model_spec(*, name: str, task: str, decision_threshold: float) -> None:
     if task not in TASKS:
         raise InvalidInput(f"task {task!r} is not one of {', '.join(TASKS)}")
@@ -277,7 +298,10 @@ def register_model(*, session: Session, actor: Actor, project_key: str, name: st
         raise InvalidInput(f"{Path(reference_csv).name} has no feature columns besides the target")
     path = sha = None
     if artifact is not None:
-        path, sha = artifacts.import_artifact(artifact, expected_sha256=artifact_sha256)
+        path, sha = artifacts.import_artifact(
+            artifact, expected_sha256=artifact_sha256,
+            validate=lambda est: check_scores_reference(est, frame, features=features, task=task,
+                                                        source=f"artifact {Path(artifact).name}"))
     reference = frame.rename(columns={score_col: "__score__"} if score_col else {})
     if prediction_col:
         reference = reference.rename(columns={prediction_col: "__prediction__"})
