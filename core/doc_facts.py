@@ -1,0 +1,184 @@
+"""The facts a model version's documentation is made of, read from the stores as plain read models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlmodel import Session, select
+
+from core import audit, diagnostics, validation
+from core.audit import AuditRead
+from core.diagnostics import Calibration, Diagnostic
+from core.entities import Evaluation
+from core.errors import WatchtowerError
+from core.model_comparison import Importance
+from core.registry import VersionInfo
+from core.validation import ChallengerVerdict, Lab
+
+# Windows of this granularity are preferred for the trend tables: weekly reads best on a page.
+GRANULARITY_PREFERENCE = ("7D", "1M", "1D", "custom")
+MAX_WINDOWS = 12
+MAX_AUDIT_EVENTS = 100
+
+
+@dataclass(frozen=True)
+class FieldProfile:
+    """One column of the reference sample and its statistics."""
+
+    name: str
+    type: str  # numeric | categorical
+    role: str  # feature | target | score | prediction
+    count: int
+    missing: int
+    stats: tuple[tuple[str, float | str], ...]  # (name, value) in display order
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    id: int
+    start: datetime
+    end: datetime
+    granularity: str
+    rows: int
+    labelled_rows: int
+    metrics: dict
+    estimated_metrics: dict
+    business_metrics: dict
+    drift_share: float | None
+    drifted_fields: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class FieldDrift:
+    field: str
+    type: str
+    method: str
+    threshold: float | None
+    score: float | None
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the validation lab says about a version: diagnostics, importance, champion / challenger."""
+
+    diagnostics: tuple[Diagnostic, ...] = ()
+    calibration: Calibration | None = None
+    importance: tuple[Importance, ...] = ()
+    challenger: ChallengerVerdict | None = None
+    data: str = ""  # what the lab computed on
+    note: str = ""  # why something is missing ("" when complete)
+
+
+def profile_reference(frame: pd.DataFrame, *, features: list[dict], target: str) -> tuple[FieldProfile, ...]:
+    """Reference statistics per field: spread for numbers, the commonest values for categories."""
+    columns = [(f["name"], f["type"], "feature") for f in features]
+    columns.append((target, "numeric" if pd.api.types.is_numeric_dtype(frame[target]) else "categorical", "target"))
+    for special, role in (("__score__", "score"), ("__prediction__", "prediction")):
+        if special in frame.columns:
+            columns.append((special, "numeric", role))
+    out = []
+    for name, kind, role in columns:
+        if name not in frame.columns:
+            continue
+        col = frame[name]
+        missing = int(col.isna().sum())
+        present = col.dropna()
+        if kind == "numeric" and pd.api.types.is_numeric_dtype(col) and not present.empty:
+            values = present.astype(float)
+            stats: list[tuple[str, float | str]] = [
+                ("mean", float(values.mean())), ("std", float(values.std(ddof=1)) if len(values) > 1 else 0.0),
+                ("min", float(values.min())), ("median", float(values.median())), ("max", float(values.max()))]
+        else:
+            counts = present.astype(str).value_counts()
+            stats = [("distinct", int(counts.size))]
+            for value, n in counts.head(3).items():
+                stats.append((f"top: {value}", float(n) / max(len(present), 1)))
+        out.append(FieldProfile(name=name, type=kind, role=role, count=int(len(col)), missing=missing,
+                                stats=tuple(stats)))
+    return tuple(out)
+
+
+def _window(e: Evaluation) -> WindowResult:
+    return WindowResult(id=e.id, start=e.window_start, end=e.window_end, granularity=e.granularity, rows=e.rows,
+                        labelled_rows=e.labelled_rows, metrics=dict(e.metrics),
+                        estimated_metrics=dict(e.estimated_metrics), business_metrics=dict(e.business_metrics),
+                        drift_share=e.drift_share, drifted_fields=e.drifted_fields, created_at=e.created_at)
+
+
+def evaluations(*, session: Session, version_id: int) -> tuple[tuple[WindowResult, ...], WindowResult | None]:
+    """The latest windows of the preferred granularity (oldest first) and the version's latest evaluation."""
+    rows = session.exec(select(Evaluation).where(Evaluation.model_version_id == version_id)
+                        .order_by(Evaluation.window_end, Evaluation.window_start.desc(), Evaluation.id)).all()
+    if not rows:
+        return (), None
+    # The latest evaluation ends last; among windows ending together the widest one has the most rows.
+    latest = _window(rows[-1]) if len(rows) == 1 else _window(max(
+        rows, key=lambda e: (e.window_end, e.window_end - e.window_start, e.created_at, e.id)))
+    present = {e.granularity for e in rows}
+    granularity = next((g for g in GRANULARITY_PREFERENCE if g in present), rows[-1].granularity)
+    chosen = [e for e in rows if e.granularity == granularity][-MAX_WINDOWS:]
+    return tuple(_window(e) for e in chosen), latest
+
+
+def drift_of(*, session: Session, latest: WindowResult | None) -> tuple[FieldDrift, ...]:
+    """Per-field drift stored with the latest evaluation, highest score first."""
+    row = session.get(Evaluation, latest.id) if latest is not None else None
+    items = [FieldDrift(field=str(d.get("field", "")), type=str(d.get("type", "")),
+                        method=str(d.get("method", "")), threshold=_float(d.get("threshold")),
+                        score=_float(d.get("score")), drifted=bool(d.get("drifted")))
+             for d in (row.field_drift if row else [])]
+    return tuple(sorted(items, key=lambda d: (not d.drifted, -(d.score or 0.0), d.field)))
+
+
+def _float(value: object) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def version_events(*, session: Session, model: str, number: int, project_id: int,
+                   review_ids: list[int]) -> tuple[AuditRead, ...]:
+    """The audit trail of one version: events about it, its reviews and its deployments, newest first."""
+    label = f"{model}:v{number}"
+    deployed = f"{model} v{number}@"
+    reviews_ = {str(i) for i in review_ids}
+
+    def concerns(e: AuditRead) -> bool:
+        if e.entity_id == label or e.entity_id.startswith(label + ":"):
+            return True
+        if e.entity_type == "review" and e.entity_id in reviews_:
+            return True
+        if e.entity_type == "deployment" and e.entity_id.startswith(deployed):
+            return True
+        details = e.details or {}
+        return details.get("model") == model and str(details.get("version")) == str(number)
+
+    trail = [e for e in audit.events(session=session, project_id=project_id, limit=5000) if concerns(e)]
+    return tuple(trail[:MAX_AUDIT_EVENTS])
+
+
+def assess(lab: Lab | None, *, version: VersionInfo, problem: str = "") -> Assessment:
+    """Diagnostics, permutation importance and champion / challenger from the lab, or why there are none."""
+    if lab is None:
+        return Assessment(note=problem or f"Version {version.number} has no artifact (an external model): "
+                                          "diagnostics and global importance need the model itself.")
+    notes: list[str] = []
+    importance: tuple[Importance, ...] = ()
+    report = challenger = None
+    try:
+        importance = tuple(validation.importance(lab))
+    except WatchtowerError as exc:
+        notes.append(f"Global importance could not be computed: {exc}")
+    try:
+        report = diagnostics.diagnose(lab, importances=list(importance))
+        challenger = validation.champion_challenger(lab)
+    except WatchtowerError as exc:
+        notes.append(f"Diagnostics could not be computed: {exc}")
+    return Assessment(diagnostics=tuple(report.items) if report else (),
+                      calibration=report.calibration if report else None, importance=importance,
+                      challenger=challenger, data=lab.evaluation_source, note=" ".join(notes))

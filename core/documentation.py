@@ -1,0 +1,257 @@
+"""Model documentation: everything Watchtower knows about a model version, gathered, rendered and stored.
+
+`gather` reads the facts into one plain read model; `core.doc_render` turns it into Markdown, HTML or PDF;
+`generate` does both and stores the file under WATCHTOWER_HOME/documents with its sha256, attached to the
+version's open review so a reviewer can tell which document they signed off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from core import artifacts, audit, deployer, governance, projects, registry, validation
+from core.access import SYSTEM, Actor, require
+from core.audit import AuditRead
+from core.clock import now
+from core.config import get_settings
+from core.db import session_scope
+from core.deployer import DeploymentRead
+from core.doc_facts import (
+    Assessment,
+    FieldDrift,
+    FieldProfile,
+    WindowResult,
+    assess,
+    drift_of,
+    evaluations,
+    profile_reference,
+    version_events,
+)
+from core.entities import (
+    BusinessInitiative,
+    Check,
+    CheckResult,
+    Document,
+    Evaluation,
+    Model,
+    ModelVersion,
+    Project,
+    Review,
+)
+from core.errors import IntegrityFailure, InvalidInput, NotFound
+from core.governance import ReviewRead
+
+FORMATS = ("md", "html", "pdf")
+MIME_TYPES = {"md": "text/markdown", "html": "text/html", "pdf": "application/pdf"}
+
+
+@dataclass(frozen=True)
+class ModelDocumentation:
+    """The whole content of a model version's documentation, format-neutral."""
+
+    generated_at: datetime
+    generated_by: str
+    project: projects.ProjectRead
+    initiative_description: str
+    model: registry.ModelInfo
+    model_description: str
+    version: registry.VersionInfo
+    triggered_by: str  # the failed check behind a scheduled retrain, in words ("" when none)
+    fields: tuple[FieldProfile, ...]
+    windows: tuple[WindowResult, ...]  # the latest windows of one granularity, oldest first
+    latest: WindowResult | None  # the latest evaluation of the version (drift comes from it)
+    field_drift: tuple[FieldDrift, ...]
+    assessment: Assessment  # diagnostics, importance, champion / challenger
+    deployments: tuple[DeploymentRead, ...]  # oldest first
+    reviews: tuple[ReviewRead, ...]  # newest first
+    audit: tuple[AuditRead, ...]  # newest first
+
+
+@dataclass(frozen=True)
+class DocumentRead:
+    id: int
+    model: str
+    version: int
+    format: str
+    path: str
+    sha256: str
+    generated_at: datetime
+    generated_by: str
+    review_id: int | None
+    out_of_date: bool  # generated before the latest evaluation of the version
+
+    @property
+    def file_name(self) -> str:
+        return f"{_safe(self.model)}-v{self.version}-documentation.{self.format}"
+
+
+@dataclass(frozen=True)
+class GeneratedDocument:
+    document: DocumentRead
+    content: bytes
+
+    @property
+    def mime(self) -> str:
+        return MIME_TYPES[self.document.format]
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise InvalidInput(f"document format {fmt!r} is not one of {', '.join(FORMATS)}")
+
+
+def _triggered_by(session: Session, version: ModelVersion) -> str:
+    if version.triggered_by_check_result_id is None:
+        return ""
+    result = session.get(CheckResult, version.triggered_by_check_result_id)
+    check = session.get(Check, result.check_id) if result else None
+    if result is None or check is None:
+        return f"check result {version.triggered_by_check_result_id}"
+    value = "no value" if result.value is None else f"value {result.value:.4g}"
+    return f"check {check.name!r} ({result.status}, {value}) on {result.at:%Y-%m-%d %H:%M}"
+
+
+def gather(*, actor: Actor, model: str, number: int | None = None) -> ModelDocumentation:
+    """Collect what Watchtower knows about one version (default: the active one).
+
+    The records are read in one short unit of work; statistics, diagnostics and importance are computed
+    after it, so no transaction stays open across the long part.
+    """
+    require(actor, "documentation.generate")
+    with session_scope() as s:
+        m = registry.model_row(s, model)
+        v = registry.version_row(s, m, number)
+        info = registry.version_info(v)
+        project = s.get(Project, m.project_id)
+        initiative = s.get(BusinessInitiative, project.initiative_id) if project.initiative_id else None
+        windows, latest = evaluations(session=s, version_id=v.id)
+        reviews = tuple(r for r in governance.reviews_for_model(session=s, model=m.name) if r.version == v.number)
+        deployments = tuple(reversed([d for d in deployer.history(session=s, model=m.name, limit=1000)
+                                      if d.version == v.number]))
+        lab, problem = _open_lab(s, actor=actor, model=m.name, version=info)
+        facts = dict(
+            project=projects.get_project(session=s, key=project.key),
+            initiative_description=initiative.description if initiative else "", model=registry.model_info(m),
+            model_description=m.description, version=info, triggered_by=_triggered_by(s, v), windows=windows,
+            latest=latest, field_drift=drift_of(session=s, latest=latest), deployments=deployments, reviews=reviews,
+            audit=version_events(session=s, model=m.name, number=v.number, project_id=m.project_id,
+                                 review_ids=[r.id for r in reviews]))
+    reference = lab.version.reference if lab else artifacts.load_reference(
+        path=info.reference_path, sha256=info.reference_sha256, what=f"{m.name} v{info.number}")
+    return ModelDocumentation(generated_at=now(), generated_by=actor.username,
+                              fields=profile_reference(reference, features=facts["model"].features, target=m.target),
+                              assessment=assess(lab, version=info, problem=problem), **facts)
+
+
+def _open_lab(session: Session, *, actor: Actor, model: str, version: registry.VersionInfo
+              ) -> tuple[validation.Lab | None, str]:
+    """The validation lab for the version, or why it cannot be opened."""
+    if not version.artifact_path:
+        return None, ""
+    # The document records what the lab finds, whoever asks for it; attribute the load to them when they may.
+    lab_actor = actor if actor.has("validation.view") else SYSTEM
+    try:
+        return validation.open_lab(session=session, actor=lab_actor, model=model, number=version.number), ""
+    except IntegrityFailure as exc:
+        return None, f"The artifact failed verification, so the model was not run: {exc}"
+
+
+def _latest_evaluation_at(session: Session, version_id: int) -> datetime | None:
+    return session.exec(select(func.max(Evaluation.created_at))
+                        .where(Evaluation.model_version_id == version_id)).one()
+
+
+def _read(session: Session, row: Document, *, model: str, number: int,
+          latest_eval: datetime | None) -> DocumentRead:
+    return DocumentRead(id=row.id, model=model, version=number, format=row.format, path=row.path,
+                        sha256=row.sha256, generated_at=row.generated_at, generated_by=row.generated_by,
+                        review_id=row.review_id,
+                        out_of_date=latest_eval is not None and row.generated_at < latest_eval)
+
+
+def store_document(*, session: Session, actor: Actor, doc: ModelDocumentation, fmt: str,
+                   content: bytes) -> DocumentRead:
+    """Write a rendered document under WATCHTOWER_HOME/documents and record it, attached to the open review."""
+    require(actor, "documentation.generate")
+    _check_format(fmt)
+    version = session.get(ModelVersion, doc.version.id)
+    if version is None:
+        raise NotFound(f"model {doc.model.name} has no version {doc.version.number} any more")
+    digest = hashlib.sha256(content).hexdigest()
+    folder = get_settings().home / "documents"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = doc.generated_at.strftime("%Y%m%dT%H%M%S")
+    dest = folder / f"{_safe(doc.model.name)}-v{doc.version.number}-{stamp}-{digest[:12]}.{fmt}"
+    tmp = dest.with_suffix(dest.suffix + ".tmp")
+    tmp.write_bytes(content)
+    tmp.replace(dest)
+    review = session.exec(select(Review).where(Review.model_version_id == version.id,
+                                               Review.state.in_(governance.OPEN_STATES))
+                          .order_by(Review.requested_at.desc(), Review.id.desc())).first()
+    row = Document(model_version_id=version.id, review_id=review.id if review else None, format=fmt,
+                   path=str(dest.relative_to(get_settings().home)), sha256=digest,
+                   generated_at=doc.generated_at, generated_by=actor.username)
+    session.add(row)
+    session.flush()
+    audit.record(session, actor=actor.username, action="document.generate", entity_type="model_version",
+                 entity_id=f"{doc.model.name}:v{doc.version.number}", project_id=doc.model.project_id,
+                 details={"document_id": row.id, "format": fmt, "sha256": digest,
+                          "review_id": row.review_id})
+    return _read(session, row, model=doc.model.name, number=doc.version.number,
+                 latest_eval=_latest_evaluation_at(session, version.id))
+
+
+def generate(*, actor: Actor, model: str, number: int | None = None, fmt: str) -> GeneratedDocument:
+    """Gather, render and store one document; the reads and the final write are short units of work."""
+    from core import doc_render
+
+    _check_format(fmt)
+    doc = gather(actor=actor, model=model, number=number)
+    content = doc_render.render(doc, fmt)
+    with session_scope() as s:
+        stored = store_document(session=s, actor=actor, doc=doc, fmt=fmt, content=content)
+    return GeneratedDocument(document=stored, content=content)
+
+
+def list_documents(*, session: Session, actor: Actor, model: str, number: int | None = None,
+                   review_id: int | None = None) -> list[DocumentRead]:
+    """Stored documents of a version (or of one review), newest first, each marked out of date or not."""
+    require(actor, "documentation.generate")
+    m = registry.model_row(session, model)
+    v = registry.version_row(session, m, number)
+    q = select(Document).where(Document.model_version_id == v.id)
+    if review_id is not None:
+        q = q.where(Document.review_id == review_id)
+    latest_eval = _latest_evaluation_at(session, v.id)
+    rows = session.exec(q.order_by(Document.generated_at.desc(), Document.id.desc())).all()
+    return [_read(session, r, model=m.name, number=v.number, latest_eval=latest_eval) for r in rows]
+
+
+def read_document(*, session: Session, actor: Actor, document_id: int) -> GeneratedDocument:
+    """A stored document's bytes, verified against the sha256 recorded when it was generated."""
+    require(actor, "documentation.generate")
+    row = session.get(Document, document_id)
+    if row is None:
+        raise NotFound(f"no document {document_id}")
+    version = session.get(ModelVersion, row.model_version_id)
+    m = session.get(Model, version.model_id)
+    path = Path(artifacts.resolve(row.path))
+    if not path.is_file():
+        raise IntegrityFailure(f"document {document_id} is missing from {path.parent}")
+    content = path.read_bytes()
+    if hashlib.sha256(content).hexdigest() != row.sha256:
+        raise IntegrityFailure(f"document {document_id} was altered after it was generated (sha256 mismatch)")
+    return GeneratedDocument(document=_read(session, row, model=m.name, number=version.number,
+                                            latest_eval=_latest_evaluation_at(session, version.id)),
+                             content=content)
