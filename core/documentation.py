@@ -89,7 +89,7 @@ class DocumentRead:
 
     @property
     def file_name(self) -> str:
-        return f"{_safe(self.model)}-v{self.version}-documentation.{self.format}"
+        return file_name(model=self.model, number=self.version, fmt=self.format)
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,11 @@ class GeneratedDocument:
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"
+
+
+def file_name(*, model: str, number: int, fmt: str) -> str:
+    """The name a downloaded document is saved under."""
+    return f"{_safe(model)}-v{number}-documentation.{fmt}"
 
 
 def _check_format(fmt: str) -> None:
