@@ -310,3 +310,39 @@ def register_model(*, session: Session, actor: Actor, project_key: str, name: st
                  description=description)
     return add_version(session=session, actor=actor, model=name.strip(), reference=reference, artifact_path=path,
                        artifact_sha256=sha, origin="manual" if path else "external", status="active")
+
+
+def import_version(*, session: Session, actor: Actor, model: str, artifact: Path | str,
+                   reference: pd.DataFrame | Path | str, expected_sha256: str | None = None,
+                   notes: str = "") -> VersionInfo:
+    """Import an existing joblib scikit-learn estimator as a candidate version (origin `imported`) with its reference data.
+
+    A sha256 that does not match the file is refused, and the refusal is audited in a unit of work of its own
+    (the caller's rolls back).
+    """
+    from core.db import session_scope
+    from core.errors import IntegrityFailure
+
+    require(actor, "model.register")
+    m = model_row(session, model)
+    frame = reference if isinstance(reference, pd.DataFrame) else read_reference_csv(reference)
+    source = "the reference data" if isinstance(reference, pd.DataFrame) else Path(reference).name
+    _validate_reference(frame, target=m.target, task=m.task, features=m.features, source=source)
+    name = Path(artifact).name
+    try:
+        path, sha = artifacts.import_artifact(
+            artifact, expected_sha256=expected_sha256,
+            validate=lambda est: check_scores_reference(est, frame, features=m.features, task=m.task,
+                                                        source=f"artifact {name}"))
+    except IntegrityFailure as exc:
+        with session_scope() as audit_session:
+            audit.record(audit_session, actor=actor.username, action="artifact.refused", entity_type="artifact",
+                         entity_id=name, project_id=m.project_id,
+                         details={"model": m.name, "reason": str(exc), "expected_sha256": expected_sha256})
+        raise
+    if m.task == "binary" and "__score__" not in frame.columns:
+        estimator = artifacts.load_estimator(path=path, sha256=sha, actor=actor.username, what=name)
+        frame = frame.assign(__score__=estimator.predict_proba(frame[[f["name"] for f in m.features]])[:, 1])
+    return add_version(session=session, actor=actor, model=m.name, reference=frame, artifact_path=path,
+                       artifact_sha256=sha, origin="imported", status="candidate",
+                       notes=notes or f"Imported from {name}")

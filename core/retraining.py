@@ -1,0 +1,106 @@
+"""Retraining: the active version's recipe trained on the latest labelled window, registered as a candidate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from core import artifacts
+from core.access import Actor, require
+from core.db import session_scope
+from core.errors import InvalidInput, WatchtowerError
+from core.labelled_data import labelled_window, latest_labelled_ts
+from core.registry import VersionInfo, get_model, get_version
+from core.steps import StepContext, StepResult, step
+from core.training import (
+    ALGORITHMS,
+    Progress,
+    Recipe,
+    RunInfo,
+    fit_recipe,
+    no_progress,
+    promote_run,
+    record_run,
+)
+
+DEFAULT_WINDOW_DAYS = 60
+_ALGORITHM_OF = {"LogisticRegression": "logistic_regression", "RandomForestClassifier": "random_forest",
+                 "RandomForestRegressor": "random_forest",
+                 "HistGradientBoostingClassifier": "hist_gradient_boosting",
+                 "HistGradientBoostingRegressor": "hist_gradient_boosting"}
+
+
+@dataclass(frozen=True)
+class RetrainOutcome:
+    run: RunInfo
+    version: VersionInfo
+
+
+def recipe_of(version: VersionInfo, *, actor: str = "system") -> Recipe:
+    """The version's recipe; for a version trained elsewhere, read from its artifact's final estimator."""
+    recipe = Recipe.from_dict(version.recipe)
+    if recipe.algorithm in ALGORITHMS:
+        return recipe
+    if not version.artifact_path:
+        raise InvalidInput(f"version {version.number} has no recipe and no artifact: there is nothing to retrain")
+    estimator = artifacts.load_estimator(path=version.artifact_path, sha256=version.artifact_sha256 or "",
+                                         actor=actor, what=f"version {version.number}")
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    algorithm = _ALGORITHM_OF.get(type(final).__name__)
+    if algorithm is None:
+        raise InvalidInput(f"version {version.number} was trained with {type(final).__name__}, which Watchtower "
+                           f"cannot retrain (it retrains {', '.join(ALGORITHMS)})")
+    params = {k: v for k, v in final.get_params().items() if isinstance(v, (int, float, str, bool, type(None)))}
+    return replace(recipe, algorithm=algorithm, params=params)
+
+
+def retrain(*, actor: Actor, model: str, triggered_by_check_result_id: int | None = None,
+            window_days: int | None = None, progress: Progress = no_progress) -> RetrainOutcome:
+    """Train the active version's recipe on the newest labelled window; register it as a candidate."""
+    require(actor, "experiments.run")
+    with session_scope() as s:
+        info = get_model(session=s, name=model)
+        active = get_version(session=s, model=model)
+        latest = latest_labelled_ts(session=s, model=model)
+    if latest is None:
+        raise InvalidInput(f"no labelled predictions for {model} yet: nothing to retrain on")
+    recipe = recipe_of(active, actor=actor.username)
+    days = window_days or recipe.window_days
+    if not days and active.training_start and active.training_end:
+        days = max(1, round((active.training_end - active.training_start).total_seconds() / 86400))
+    days = int(days or DEFAULT_WINDOW_DAYS)
+    end = latest + timedelta(microseconds=1)
+    recipe = replace(recipe, start=end - timedelta(days=days), end=end, window_days=days)
+    progress(0.0, f"reading {days} days of labelled predictions up to {latest:%Y-%m-%d}")
+    with session_scope() as s:
+        data = labelled_window(session=s, model=model, start=recipe.start, end=recipe.end)
+    trained = fit_recipe(model=info, recipe=recipe, data=data, progress=progress)
+    with session_scope() as s:
+        run = record_run(session=s, actor=actor, trained=trained)
+        version = promote_run(session=s, actor=actor, run_id=run.id, origin="scheduled_retrain",
+                              triggered_by_check_result_id=triggered_by_check_result_id,
+                              notes=f"Retrained on {recipe.start:%Y-%m-%d} – {latest:%Y-%m-%d} after failed check "
+                                    f"result {triggered_by_check_result_id}" if triggered_by_check_result_id
+                              else f"Retrained on {recipe.start:%Y-%m-%d} – {latest:%Y-%m-%d}")
+    return RetrainOutcome(run=run, version=version)
+
+
+@step("retrain")
+def retrain_step(ctx: StepContext) -> StepResult:
+    """Scenario step: when a check failed earlier in the run, retrain and register a candidate linked to it."""
+    failed = list(ctx.state.get("failed_check_result_ids") or [])
+    if not failed:
+        return StepResult(ok=True, message="nothing failed", skip_rest=False)
+    if not ctx.model_name:
+        return StepResult(ok=False, message="the scenario names no model to retrain")
+    try:
+        outcome = retrain(actor=ctx.actor, model=ctx.model_name, triggered_by_check_result_id=int(failed[0]),
+                          window_days=ctx.params.get("window_days"),
+                          progress=lambda fraction, message: ctx.log(f"{fraction:>4.0%} {message}"))
+    except WatchtowerError as exc:
+        return StepResult(ok=False, message=f"retraining {ctx.model_name} failed: {exc}")
+    v, run = outcome.version, outcome.run
+    primary = "roc_auc" if "roc_auc" in run.metrics else "rmse"
+    return StepResult(ok=True, message=f"{ctx.model_name} v{v.number} registered as a candidate "
+                                       f"({primary} {run.metrics.get(primary)} on held-out data, {run.rows:,} rows)",
+                      outputs={"candidate_version": v.number, "training_run_id": run.id})
