@@ -116,8 +116,7 @@ def evaluations(*, session: Session, version_id: int) -> tuple[tuple[WindowResul
     if not rows:
         return (), None
     # The latest evaluation ends last; among windows ending together the widest one has the most rows.
-    latest = _window(rows[-1]) if len(rows) == 1 else _window(max(
-        rows, key=lambda e: (e.window_end, e.window_end - e.window_start, e.created_at, e.id)))
+    latest = _window(max(rows, key=lambda e: (e.window_end, e.window_end - e.window_start, e.created_at, e.id)))
     present = {e.granularity for e in rows}
     granularity = next((g for g in GRANULARITY_PREFERENCE if g in present), rows[-1].granularity)
     chosen = [e for e in rows if e.granularity == granularity][-MAX_WINDOWS:]

@@ -11,12 +11,11 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from core import artifacts, audit, deployer, governance, projects, registry, validation
+from core import artifacts, audit, deployer, doc_render, governance, projects, registry, validation
 from core.access import SYSTEM, Actor, require
 from core.audit import AuditRead
 from core.clock import now
@@ -43,7 +42,6 @@ from core.entities import (
     Model,
     ModelVersion,
     Project,
-    Review,
 )
 from core.errors import IntegrityFailure, InvalidInput, NotFound
 from core.governance import ReviewRead
@@ -177,8 +175,7 @@ def _latest_evaluation_at(session: Session, version_id: int) -> datetime | None:
                         .where(Evaluation.model_version_id == version_id)).one()
 
 
-def _read(session: Session, row: Document, *, model: str, number: int,
-          latest_eval: datetime | None) -> DocumentRead:
+def _read(row: Document, *, model: str, number: int, latest_eval: datetime | None) -> DocumentRead:
     return DocumentRead(id=row.id, model=model, version=number, format=row.format, path=row.path,
                         sha256=row.sha256, generated_at=row.generated_at, generated_by=row.generated_by,
                         review_id=row.review_id,
@@ -201,10 +198,9 @@ def store_document(*, session: Session, actor: Actor, doc: ModelDocumentation, f
     tmp = dest.with_suffix(dest.suffix + ".tmp")
     tmp.write_bytes(content)
     tmp.replace(dest)
-    review = session.exec(select(Review).where(Review.model_version_id == version.id,
-                                               Review.state.in_(governance.OPEN_STATES))
-                          .order_by(Review.requested_at.desc(), Review.id.desc())).first()
-    row = Document(model_version_id=version.id, review_id=review.id if review else None, format=fmt,
+    review = governance.latest_review_row(session, version.id)
+    open_review = review if review is not None and review.state in governance.OPEN_STATES else None
+    row = Document(model_version_id=version.id, review_id=open_review.id if open_review else None, format=fmt,
                    path=str(dest.relative_to(get_settings().home)), sha256=digest,
                    generated_at=doc.generated_at, generated_by=actor.username)
     session.add(row)
@@ -213,14 +209,12 @@ def store_document(*, session: Session, actor: Actor, doc: ModelDocumentation, f
                  entity_id=f"{doc.model.name}:v{doc.version.number}", project_id=doc.model.project_id,
                  details={"document_id": row.id, "format": fmt, "sha256": digest,
                           "review_id": row.review_id})
-    return _read(session, row, model=doc.model.name, number=doc.version.number,
+    return _read(row, model=doc.model.name, number=doc.version.number,
                  latest_eval=_latest_evaluation_at(session, version.id))
 
 
 def generate(*, actor: Actor, model: str, number: int | None = None, fmt: str) -> GeneratedDocument:
     """Gather, render and store one document; the reads and the final write are short units of work."""
-    from core import doc_render
-
     _check_format(fmt)
     doc = gather(actor=actor, model=model, number=number)
     content = doc_render.render(doc, fmt)
@@ -240,7 +234,7 @@ def list_documents(*, session: Session, actor: Actor, model: str, number: int | 
         q = q.where(Document.review_id == review_id)
     latest_eval = _latest_evaluation_at(session, v.id)
     rows = session.exec(q.order_by(Document.generated_at.desc(), Document.id.desc())).all()
-    return [_read(session, r, model=m.name, number=v.number, latest_eval=latest_eval) for r in rows]
+    return [_read(r, model=m.name, number=v.number, latest_eval=latest_eval) for r in rows]
 
 
 def read_document(*, session: Session, actor: Actor, document_id: int) -> GeneratedDocument:
@@ -251,12 +245,12 @@ def read_document(*, session: Session, actor: Actor, document_id: int) -> Genera
         raise NotFound(f"no document {document_id}")
     version = session.get(ModelVersion, row.model_version_id)
     m = session.get(Model, version.model_id)
-    path = Path(artifacts.resolve(row.path))
+    path = artifacts.resolve(row.path)
     if not path.is_file():
         raise IntegrityFailure(f"document {document_id} is missing from {path.parent}")
     content = path.read_bytes()
     if hashlib.sha256(content).hexdigest() != row.sha256:
         raise IntegrityFailure(f"document {document_id} was altered after it was generated (sha256 mismatch)")
-    return GeneratedDocument(document=_read(session, row, model=m.name, number=version.number,
+    return GeneratedDocument(document=_read(row, model=m.name, number=version.number,
                                             latest_eval=_latest_evaluation_at(session, version.id)),
                              content=content)
