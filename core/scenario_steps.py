@@ -1,0 +1,213 @@
+"""The built-in scenario step kinds: ingest, evaluate, checks, notify, sleep.
+
+Other modules add kinds with `@step(...)` (retraining adds `retrain`, the deployer `deploy`);
+`load_step_modules` imports them so every process knows the same kinds. Operators can add their own
+with WATCHTOWER_STEP_MODULES=package.module,other.module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import shutil
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlmodel import select
+
+from core import alerts, checks
+from core.config import get_settings, secret
+from core.db import session_scope
+from core.entities import Evaluation, Model, ModelVersion
+from core.errors import WatchtowerError
+from core.steps import StepContext, StepResult, step
+
+log = logging.getLogger("watchtower.steps")
+KNOWN_STEP_MODULES = ("core.retraining", "core.deployer")
+
+
+def load_step_modules() -> None:
+    """Import the modules that register step kinds (those present), plus WATCHTOWER_STEP_MODULES."""
+    extra = [m.strip() for m in os.environ.get("WATCHTOWER_STEP_MODULES", "").split(",") if m.strip()]
+    for name in (*KNOWN_STEP_MODULES, *extra):
+        if name in sys.modules:
+            continue
+        try:
+            if importlib.util.find_spec(name) is None:
+                if name in extra:
+                    log.warning("step module %s (WATCHTOWER_STEP_MODULES) was not found", name)
+                continue
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001  (one broken module must not take the other step kinds down)
+            log.exception("step module %s failed to import", name)
+
+
+# --- ingest -----------------------------------------------------------------------------------------
+
+def drop_folder(model: str) -> Path:
+    """Where files for a model are dropped: WATCHTOWER_HOME/drop/<model>/*.csv (moved to done/ once read)."""
+    return get_settings().drop_dir / model
+
+
+@step("ingest")
+def ingest_step(ctx: StepContext) -> StepResult:
+    """Ingest predictions and/or labels from the model's drop folder or a SQL query (params: source, query)."""
+    if not ctx.model_name:
+        return StepResult(ok=False, message="the scenario names no model to ingest for")
+    if ctx.params.get("source", "drop") == "sql":
+        return _ingest_sql(ctx)
+    from core import evaluation_store
+
+    folder = drop_folder(ctx.model_name)
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    if not files:
+        ctx.log(f"no files in {folder}")
+        return StepResult(ok=True, message="nothing new in the drop folder", outputs={"ingested_files": []})
+    done, rows, start, end = [], 0, None, None
+    for path in files:
+        ctx.log(f"ingesting {path.name}")
+        with session_scope() as s:
+            outcome = evaluation_store.ingest_file(session=s, actor=ctx.actor, model=ctx.model_name, path=path)
+        rows += outcome.rows
+        start = min(filter(None, [start, outcome.window_start])) if outcome.window_start else start
+        end = max(filter(None, [end, outcome.window_end])) if outcome.window_end else end
+        target = folder / "done" / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), target)
+        ctx.log(f"{path.name}: {outcome.rows:,} {outcome.kind.replace('_', ' ')} rows; moved to done/")
+        done.append(path.name)
+    outputs = {"ingested_files": done, "ingested_rows": rows}
+    if start and end:
+        outputs.update(window_start=start.isoformat(), window_end=end.isoformat())
+    return StepResult(ok=True, message=f"{len(done)} file(s), {rows:,} rows ingested", outputs=outputs)
+
+
+def _ingest_sql(ctx: StepContext) -> StepResult:
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    name, query = ctx.params.get("url_secret"), ctx.params.get("query")
+    if not name or not query:
+        return StepResult(ok=False, message="a SQL ingest needs params url_secret (a setting name) and query")
+    url = secret(name)
+    if not url:
+        return StepResult(ok=False, message=f"not configured: setting {name} is not set")
+    from core import evaluation_store
+
+    engine = create_engine(url)
+    try:
+        frame = pd.read_sql_query(query, engine)
+    except Exception as exc:  # noqa: BLE001
+        return StepResult(ok=False, message=f"the query failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                          .replace(url, "•••"))
+    finally:
+        engine.dispose()
+    with session_scope() as s:
+        outcome = evaluation_store.ingest_frame(session=s, actor=ctx.actor, model=ctx.model_name, frame=frame,
+                                                source=f"query via {name}")
+    outputs = {"ingested_rows": outcome.rows}
+    if outcome.window_start and outcome.window_end:
+        outputs.update(window_start=outcome.window_start.isoformat(), window_end=outcome.window_end.isoformat())
+    return StepResult(ok=True, message=f"{outcome.rows:,} rows ingested from the query", outputs=outputs)
+
+
+# --- evaluate and check -----------------------------------------------------------------------------
+
+@step("evaluate")
+def evaluate_step(ctx: StepContext) -> StepResult:
+    """Evaluate the model's active version on the new window (params: every = 1D | 7D | 1M, days)."""
+    from datetime import datetime
+
+    from core import evaluation_store
+
+    if not ctx.model_name:
+        return StepResult(ok=False, message="the scenario names no model to evaluate")
+    end = datetime.fromisoformat(ctx.state["window_end"]) if ctx.state.get("window_end") else None
+    days = ctx.params.get("days")
+    start = end - timedelta(days=float(days)) if end and days else (
+        datetime.fromisoformat(ctx.state["window_start"]) if ctx.state.get("window_start") else None)
+    ctx.log(f"evaluating {ctx.model_name}" + (f" from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}" if end else ""))
+    try:
+        ids = evaluation_store.evaluate_new(actor=ctx.actor, model=ctx.model_name, start=start, end=end,
+                                            every=ctx.params.get("every"), progress=ctx.log)
+    except WatchtowerError as exc:
+        return StepResult(ok=False, message=f"evaluating {ctx.model_name} failed: {exc}")
+    return StepResult(ok=True, message=f"{len(ids)} window(s) evaluated", outputs={"evaluation_ids": ids})
+
+
+def latest_evaluation_ids(model: str) -> list[int]:
+    with session_scope() as s:
+        m = s.exec(select(Model).where(Model.name == model)).first()
+        if m is None:
+            return []
+        ev = s.exec(select(Evaluation.id).join(ModelVersion, Evaluation.model_version_id == ModelVersion.id)
+                    .where(ModelVersion.model_id == m.id, ModelVersion.status == "active")
+                    .order_by(Evaluation.window_end.desc(), Evaluation.id.desc())).first()
+        return [ev] if ev else []
+
+
+@step("checks")
+def checks_step(ctx: StepContext) -> StepResult:
+    """Run the checks on the run's new evaluations (else the latest one) and alert on failures."""
+    ids = list(ctx.state.get("evaluation_ids") or []) or (latest_evaluation_ids(ctx.model_name) if ctx.model_name else [])
+    if not ids:
+        return StepResult(ok=True, message="no evaluation to check", outputs={"failed_check_result_ids": []})
+    failed, names, counts = [], [], {"pass": 0, "failed": 0, "no_data": 0}
+    for evaluation_id in ids:
+        with session_scope() as s:
+            results = checks.run_checks(session=s, actor=ctx.actor, evaluation_id=int(evaluation_id))
+            for r in results:
+                counts["pass" if r.status == "pass" else "no_data" if r.status == "no_data" else "failed"] += 1
+                if r.status in ("warning", "error"):
+                    failed.append(r.id)
+                    names.append(r.check_name)
+                    alerts.fan_out(session=s, check_result_id=r.id)
+        ctx.log(f"evaluation {evaluation_id}: " + ", ".join(f"{r.check_name} {r.status}" for r in results))
+    summary = f"{sum(counts.values())} check result(s) on {len(ids)} window(s): {counts['pass']} passed, " \
+              f"{counts['failed']} failed" + (f" ({', '.join(dict.fromkeys(names))})" if names else "")
+    return StepResult(ok=True, message=summary, outputs={"failed_check_result_ids": failed,
+                                                         "failed_checks": list(dict.fromkeys(names)),
+                                                         "checks_summary": summary})
+
+
+# --- notify and sleep -------------------------------------------------------------------------------
+
+@step("notify")
+def notify_step(ctx: StepContext) -> StepResult:
+    """Tell people what the run did (params: roles, users, channels, only_on_failure)."""
+    failed = ctx.state.get("failed_checks") or []
+    if ctx.params.get("only_on_failure") and not failed:
+        return StepResult(ok=True, message="nothing failed: nobody notified")
+    parts = [ctx.state.get("checks_summary") or "no checks ran"]
+    if ctx.state.get("candidate_version"):
+        parts.append(f"candidate v{ctx.state['candidate_version']} registered")
+    if ctx.state.get("deployed_version"):
+        parts.append(f"v{ctx.state['deployed_version']} deployed to {ctx.state.get('deployed_environment')}")
+    with session_scope() as s:
+        from core.entities import Project
+
+        project = s.get(Project, ctx.project_id)
+        sent = alerts.notify(session=s, project_key=project.key, roles=list(ctx.params.get("roles") or ["ml_engineer"]),
+                             usernames=list(ctx.params.get("users") or []),
+                             channel_names=list(ctx.params.get("channels") or []), kind="scenario",
+                             severity="error" if failed else "info",
+                             title=f"Scenario run #{ctx.run_id} of {project.name}: "
+                                   + (f"{len(failed)} check(s) failed" if failed else "all clear"),
+                             message="; ".join(parts) + ".", link="/automation", actor=ctx.actor.username)
+    return StepResult(ok=True, message=f"{len(sent)} people notified")
+
+
+@step("sleep")
+def sleep_step(ctx: StepContext) -> StepResult:
+    """Wait (params: seconds), e.g. for an upstream export to settle; logs once a second."""
+    seconds = float(ctx.params.get("seconds", 1))
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        ctx.log(f"waiting, {left:.0f} s left")
+        time.sleep(min(1.0, left))
+    return StepResult(ok=True, message=f"waited {seconds:g} s")
+

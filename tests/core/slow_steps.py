@@ -1,0 +1,41 @@
+"""Step kinds for the worker tests, imported by worker processes through WATCHTOWER_STEP_MODULES."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from core.db import session_scope
+from core.entities import Evaluation
+from core.steps import StepContext, StepResult, step
+
+
+def _home() -> Path:
+    return Path(os.environ["WATCHTOWER_HOME"])
+
+
+@step("record_execution")
+def record_execution(ctx: StepContext) -> StepResult:
+    """Append 'run pid' to executions.log (O_APPEND: one line per execution), after an optional pause."""
+    time.sleep(float(ctx.params.get("seconds", 0)))
+    with open(_home() / "executions.log", "a") as fh:
+        fh.write(f"{ctx.run_id} {os.getpid()}\n")
+    return StepResult(ok=True, message="recorded")
+
+
+@step("slow_write")
+def slow_write(ctx: StepContext) -> StepResult:
+    """Write an evaluation in one transaction that, the first time only, stays open `seconds` before committing."""
+    start = datetime(2026, 1, 1) + timedelta(days=ctx.run_id)
+    marker = _home() / "slow_write.started"
+    first_time = not marker.exists()
+    with session_scope() as s:
+        s.add(Evaluation(model_version_id=int(ctx.params["version_id"]), window_start=start,
+                         window_end=start + timedelta(days=1), rows=10, metrics={"roc_auc": 0.9}))
+        s.flush()
+        marker.write_text(str(os.getpid()))
+        if first_time:
+            time.sleep(float(ctx.params.get("seconds", 0)))
+    return StepResult(ok=True, message="evaluation written")
