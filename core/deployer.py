@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from core import audit, governance
+from core import audit, endpoints, governance  # noqa: F401 - endpoints registers its scenario step beside ours
 from core.access import SYSTEM, Actor, require
 from core.clock import now
 from core.db import session_scope

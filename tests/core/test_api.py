@@ -214,3 +214,65 @@ def test_the_watchtower_api_command_serves_the_deployed_versions(backend, tmp_pa
         proc.wait(20)
     assert answer.status_code == 200 and len(answer.json()["predictions"]) == 2
     assert len(logged("production")) == 2
+
+
+def point(environment: str, url: str | None) -> None:
+    from core import deployer
+
+    with session_scope() as s:
+        deployer.configure_environment(session=s, actor=actor("omar"), name=environment, endpoint_url=url or "")
+
+
+def test_a_test_query_answers_with_its_latency_and_the_endpoint_check_follows_the_endpoint(backend, tmp_path):
+    from core import checks, endpoints
+    from core.errors import InvalidInput
+
+    build(tmp_path)
+    with pytest.raises(InvalidInput, match="staging has no endpoint URL configured"):
+        endpoints.query_endpoint(environment="staging", model=MODEL)
+    with session_scope() as s:
+        prod = checks.define_check(session=s, actor=actor("maya"), project_key="CARDS", name="production endpoint",
+                                   kind="endpoint", metric="production", model=MODEL, audience_roles=["it_ops"])
+        stage = checks.define_check(session=s, actor=actor("maya"), project_key="CARDS", name="staging endpoint",
+                                    kind="endpoint", metric="staging", model=MODEL, audience_roles=["it_ops"])
+    with live_api() as url:
+        point("production", url)
+        point("staging", url)
+        answer = endpoints.query_endpoint(environment="production", model=MODEL)
+        healthy = endpoints.evaluate_endpoint_check(check_id=prod.id)
+        idle = endpoints.evaluate_endpoint_check(check_id=stage.id)
+    assert answer.ok and answer.status_code == 200 and answer.version == 1 and answer.latency_ms > 0
+    assert len(answer.answer["predictions"]) == 1 and len(logged("production")) == 1
+    assert healthy.status == "pass" and healthy.message.startswith("production endpoint healthy in ")
+    assert healthy.message.endswith("ms, serving card-scorer v1") and healthy.value > 0
+    assert idle.status == "error"
+    assert idle.message == "staging endpoint is unhealthy: 404 card-scorer is not deployed in staging"
+    down = endpoints.evaluate_endpoint_check(check_id=prod.id)  # the server has stopped
+    assert down.status == "error" and down.message.startswith("production endpoint is unhealthy: no answer ConnectError")
+    with session_scope() as s:
+        ticks = checks.history(session=s, check_id=prod.id).icons
+    assert ticks == "✅❌"
+
+
+def test_the_endpoint_checks_step_alerts_the_audience_of_a_failing_endpoint(backend, tmp_path):
+    from core import checks, endpoints
+    from core.entities import Alert, User
+    from core.steps import STEP_KINDS, StepContext
+
+    build(tmp_path)
+    with session_scope() as s:
+        checks.define_check(session=s, actor=actor("maya"), project_key="CARDS", name="production endpoint",
+                            kind="endpoint", metric="production", model=MODEL, audience_roles=["it_ops"])
+    point("production", f"http://127.0.0.1:{_free_port()}")  # nothing listens there
+    with session_scope() as s:
+        project_id = registry.get_model(session=s, name=MODEL).project_id
+    logs: list[str] = []
+    result = STEP_KINDS["endpoint_checks"](StepContext(
+        run_id=1, scenario_id=1, project_id=project_id, model_name=MODEL, params={}, state={},
+        actor=actor("admin"), log=logs.append))
+    assert result.ok and result.message == "1 endpoint check(s), 1 failing"
+    assert endpoints.endpoint_check_ids(project_id=project_id)
+    with session_scope() as s:
+        omar = s.exec(select(User.id).where(User.username == "omar")).one()
+        alerted = s.exec(select(Alert).where(Alert.user_id == omar, Alert.kind == "check")).all()
+    assert len(alerted) == 1 and "production endpoint" in (alerted[0].title + alerted[0].message)

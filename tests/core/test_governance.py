@@ -337,3 +337,30 @@ def test_blueprints_are_managed_by_risk_managers_and_admins(backend, tmp_path):
     assert review.required_roles == ("it_ops",)
     with session_scope() as s:
         assert [e.action for e in audit.events(session=s, entity_type="blueprint")][:1] == ["blueprint.create"]
+
+
+def test_the_risk_manager_watches_every_project_and_where_each_stands_in_its_blueprint(backend, tmp_path):
+    from core import oversight
+
+    build(tmp_path)
+    with session_scope() as s:
+        projects.create_project(session=s, actor=actor("admin"), key="CHURN", name="Churn", risk_level="low")
+    review = request()
+    feedback(review.id, "omar", "it_ops", comment="ok")
+    with session_scope() as s:
+        rows = {r.key: r for r in oversight.governance_portfolio(session=s, actor=actor("rhea"))}
+        view = oversight.project_governance(session=s, actor=actor("rhea"), key=PROJECT)
+    cards = rows[PROJECT]
+    assert (cards.blueprint, cards.stage, cards.risk_level, cards.production, cards.pending_reviews) == (
+        "High risk", "Review", "high", "card-scorer v1", 1)
+    assert cards.waiting_for == "card-scorer v3: feedback from risk_manager, business"
+    assert (rows["CHURN"].blueprint, rows["CHURN"].stage, rows["CHURN"].pending_reviews) == ("Low risk", "Exploration", 0)
+    assert [(st.name, st.current, st.passed) for st in view.stages] == [
+        ("Exploration", False, True), ("Qualification", False, True), ("Review", True, False),
+        ("Production", False, False), ("Retired", False, False)]
+    assert view.stages[2].signoff_roles == ("it_ops", "risk_manager", "business") and view.stages[2].auto_deploy
+    assert [(v.number, v.review_state, v.environments) for v in view.versions] == [
+        (3, "WAITING_FOR_FEEDBACK", ()), (2, "NOT_STARTED", ()), (1, "NOT_STARTED", ("production",))]
+    assert [v.number for v in view.under_review] == [3]
+    assert view.under_review[0].review.signoffs[0].comment == "ok"
+    assert (view.sponsor, view.initiative) == ("Head of payments", "Payments integrity")
