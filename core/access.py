@@ -42,6 +42,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "catalog.register": frozenset({"admin", "data_scientist", "ml_engineer", "risk_manager", "business"}),
     "dataset.register": frozenset({"admin", "data_scientist", "ml_engineer"}),
     "template.manage": frozenset({"admin", "data_scientist", "ml_engineer", "risk_manager"}),
+    "template.use": frozenset({"admin", "data_scientist", "ml_engineer"}),
 }
 
 

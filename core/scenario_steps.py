@@ -1,6 +1,6 @@
 """The built-in scenario step kinds: ingest, evaluate, checks, notify, sleep.
 
-Other modules add kinds with `@step(...)` (retraining adds `retrain`, the deployer `deploy`);
+Other modules add kinds with `@step(...)` (retraining adds `retrain`, the deployer `deploy`, templates `review`);
 `load_step_modules` imports them so every process knows the same kinds. Operators can add their own
 with WATCHTOWER_STEP_MODULES=package.module,other.module.
 """
@@ -27,7 +27,7 @@ from core.errors import WatchtowerError
 from core.steps import StepContext, StepResult, step
 
 log = logging.getLogger("watchtower.steps")
-KNOWN_STEP_MODULES = ("core.retraining", "core.deployer")
+KNOWN_STEP_MODULES = ("core.retraining", "core.deployer", "core.templates")
 
 
 def load_step_modules() -> None:
