@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -129,8 +130,9 @@ MODELS: tuple[dict, ...] = (
 )
 
 
+@functools.cache
 def train_models() -> dict[str, Trained]:
-    """The small models of the portfolio, trained before any transaction opens."""
+    """The small models of the portfolio, trained before any transaction opens (once per process)."""
     return {
         "churn-predictor": train(churn_history(), features=CHURN_FEATURES, target="churned", task="binary",
                                  estimator=LogisticRegression(max_iter=500), scale=True, threshold=0.35,

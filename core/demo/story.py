@@ -17,6 +17,7 @@ import pandas as pd
 STORY_START = datetime(2026, 5, 1)
 STORY_DAYS = 184  # May 1 - Oct 31 2026
 WAVE_START = datetime(2026, 8, 1)
+TRAINING_DAYS = 61  # the labelled May-June history v1 and v2 learn from
 TARGET = "is_fraud"
 
 FEATURES: list[dict] = [
@@ -157,4 +158,4 @@ def label_arrival(frame: pd.DataFrame, *, seed: int = 11) -> pd.Series:
 
 def training_extract(seed: int = 101) -> pd.DataFrame:
     """The labelled early-months history v1 and v2 learn from: a separate draw, so no overlap with traffic."""
-    return transactions(start=STORY_START, days=61, seed=seed)
+    return transactions(start=STORY_START, days=TRAINING_DAYS, seed=seed)

@@ -85,8 +85,11 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 def train(frame: pd.DataFrame, *, features: list[dict], target: str, task: str, estimator: Any, scale: bool,
           threshold: float = 0.5, reference_rows: int = 4000, seed: int = 0,
-          ts_col: str | None = None) -> Trained:
-    """Fit `estimator` behind the preprocessor on 70% of `frame`; measure and sample the reference on the rest."""
+          window: tuple[datetime, datetime] | None = None) -> Trained:
+    """Fit `estimator` behind the preprocessor on 70% of `frame`; measure and sample the reference on the rest.
+
+    `window` is the period the rows were drawn from, [start, end), recorded as the training window.
+    """
     names = [f["name"] for f in features]
     stratify = frame[target] if task == "binary" else None
     fit_part, held_out = train_test_split(frame, test_size=0.3, random_state=seed, stratify=stratify)
@@ -102,9 +105,7 @@ def train(frame: pd.DataFrame, *, features: list[dict], target: str, task: str, 
         reference[PREDICTION] = pipeline.predict(reference[names])
     metrics["rows"] = int(len(fit_part))
     metrics["held_out_rows"] = int(len(held_out))
-    start = end = None
-    if ts_col:
-        start, end = frame[ts_col].min().to_pydatetime(), frame[ts_col].max().to_pydatetime()
+    start, end = window or (None, None)
     return Trained(estimator=pipeline, algorithm=type(estimator).__name__, params=estimator.get_params(),
                    metrics=metrics, reference=reference.reset_index(drop=True), training_start=start,
                    training_end=end)
