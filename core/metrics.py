@@ -130,3 +130,22 @@ def business(*, specs: list[dict], y_true: np.ndarray, predicted: np.ndarray,
 def decide(*, score: np.ndarray, threshold: float) -> np.ndarray:
     """The model's decision: positive when the score reaches the threshold."""
     return (np.asarray(score, dtype=float) >= threshold).astype(float)
+
+
+def reference_baseline(frame, *, task: str, target: str, threshold: float) -> dict[str, float]:  # noqa: ANN001
+    """The metrics of a reference sample's own scores (`__score__`) or predictions (`__prediction__`)."""
+    if target not in frame:
+        return {}
+    y = np.asarray(frame[target], dtype=float)
+    if task == "binary" and "__score__" in frame:
+        s = np.asarray(frame["__score__"], dtype=float)
+        ok = np.isfinite(y) & np.isfinite(s)
+        out = binary(y_true=y[ok], score=s[ok], predicted=decide(score=s[ok], threshold=threshold))
+    elif "__prediction__" in frame:
+        p = np.asarray(frame["__prediction__"], dtype=float)
+        ok = np.isfinite(y) & np.isfinite(p)
+        out = binary(y_true=y[ok], score=None, predicted=p[ok]) if task == "binary" else \
+            regression(y_true=y[ok], predicted=p[ok])
+    else:
+        return {}
+    return {k: v for k, v in out.items() if v is not None}

@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from core import artifacts, audit
+from core import artifacts, audit, metrics
 from core.access import Actor, require
 from core.entities import TASKS, VERSION_ORIGINS, VERSION_STATUSES, Model, ModelVersion
 from core.errors import Conflict, InvalidInput, NotFound
@@ -174,7 +174,10 @@ def add_version(*, session: Session, actor: Actor, model: str, reference: pd.Dat
                            training_start=training_start, training_end=training_end,
                            data_fingerprint=data_fingerprint or artifacts.fingerprint_frame(reference),
                            recipe=dict(recipe or {}),
-                           params=_jsonable(params or {}), training_metrics=dict(training_metrics or {}),
+                           params=_jsonable(params or {}),
+                           # Not given (an external model): the baseline is the reference sample's own scores.
+                           training_metrics=dict(training_metrics or metrics.reference_baseline(
+                               reference, task=m.task, target=m.target, threshold=m.decision_threshold)),
                            reference_path=ref_path, reference_sha256=ref_sha, reference_rows=len(reference),
                            artifact_path=artifact_path, artifact_sha256=artifact_sha256,
                            training_run_id=training_run_id,
