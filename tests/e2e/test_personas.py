@@ -26,6 +26,8 @@ def test_persona_visits_every_page_of_their_navigation(page, username):
     assert name in sidebar and role_label in sidebar
     specs = pages_for((role,))
     assert specs, f"{username} has no pages"
+    shown = [t.strip() for t in page.get_by_test_id("stSidebarNavLink").all_inner_texts()]
+    assert shown == [spec.title for spec in specs], "the navigation holds exactly the persona's pages"
     for spec in specs:
         goto(page, spec.title)
         assert_no_exception(page)
