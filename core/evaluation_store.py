@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from core import artifacts, audit, drift, estimation, metrics, registry
+from core import artifacts, audit, drift, estimation, ingest, metrics, registry
 from core.access import Actor, require
 from core.clock import now
 from core.db import session_scope
@@ -388,3 +388,16 @@ def export_evaluations(*, session: Session, model: str, version: int | None = No
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+# --- files dropped for scheduled ingestion ----------------------------------------------------------------
+
+def ingest_file(*, session: Session, actor: Actor, model: str, path: str) -> ingest.IngestOutcome:
+    """A dropped CSV file of predictions and/or labels (see ingest_detected)."""
+    return ingest.ingest_detected(session=session, actor=actor, model=model, source=path)
+
+
+def ingest_frame(*, session: Session, actor: Actor, model: str, frame: pd.DataFrame,
+                 source: str = "data frame") -> ingest.IngestOutcome:
+    """Rows from a query, with the same column conventions as a dropped file."""
+    return ingest.ingest_detected(session=session, actor=actor, model=model, source=frame)

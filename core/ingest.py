@@ -10,17 +10,13 @@ column-wise from the validated text rather than serialized row by row.
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from datetime import datetime
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 from sqlmodel import Session, select
 
 from core import audit, registry
@@ -28,11 +24,9 @@ from core.access import Actor, require
 from core.clock import now
 from core.entities import Environment, Model, Prediction
 from core.errors import InvalidInput, NotFound
+from core.prediction_files import Source, batches, header, name_of, opened
 from core.prediction_store import insert_labels, insert_predictions, stored_ids, stored_labels, update_labels
 
-Source = pd.DataFrame | str | Path | BinaryIO
-CHUNK_BYTES = 32 << 20  # CSV bytes per chunk
-CHUNK_ROWS = 100_000  # DataFrame rows per chunk
 _JSON_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
 
@@ -44,6 +38,9 @@ class PredictionsIngested:
     environment: str | None
     rows: int
     source: str
+    window_start: datetime | None = None  # earliest and latest prediction time in the file
+    window_end: datetime | None = None
+    kind: str = "predictions"
 
 
 @dataclass(frozen=True)
@@ -54,14 +51,9 @@ class LabelsIngested:
     updated: int
     unchanged: int
     source: str
-
-
-def _name(source: Source) -> str:
-    if isinstance(source, pd.DataFrame):
-        return "the data frame"
-    if isinstance(source, (str, Path)):
-        return Path(source).name
-    return getattr(source, "name", None) or "the uploaded file"
+    window_start: datetime | None = None  # earliest and latest time of the labelled predictions
+    window_end: datetime | None = None
+    kind: str = "ground_truth"
 
 
 def _rows(positions: list[int], offset: int) -> str:
@@ -72,62 +64,6 @@ def _rows(positions: list[int], offset: int) -> str:
 
 def _where(mask: pa.Array) -> list[int]:
     return pc.indices_nonzero(pc.fill_null(mask, True)).to_pylist()
-
-
-def header(source: Source) -> list[str]:
-    """The column names of a source (a file's header is read from its first block only)."""
-    if isinstance(source, pd.DataFrame):
-        return [str(c) for c in source.columns]
-    name = _name(source)
-    if isinstance(source, (str, Path)) and not Path(source).is_file():
-        raise InvalidInput(f"file {source} does not exist")
-    try:
-        names = pcsv.open_csv(source, read_options=pcsv.ReadOptions(block_size=1 << 16)).schema.names
-    except pa.ArrowInvalid as exc:
-        raise InvalidInput(f"{name} has no rows; nothing was ingested" if "Empty CSV" in str(exc)
-                           else f"{name} is not a readable CSV: {str(exc).splitlines()[0]}") from None
-    finally:
-        if not isinstance(source, (str, Path)):
-            source.seek(0)
-    return names
-
-
-def _csv_batches(source: str | Path | BinaryIO, name: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
-    options = pcsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string()), include_columns=columns,
-                                  strings_can_be_null=True, quoted_strings_can_be_null=False)
-    try:
-        yield from pcsv.open_csv(source, read_options=pcsv.ReadOptions(block_size=CHUNK_BYTES),
-                                 convert_options=options)
-    except pa.ArrowInvalid as exc:
-        raise InvalidInput(f"{name} is not a readable CSV: {str(exc).splitlines()[0]}; nothing was ingested") from None
-
-
-def _frame_batches(frame: pd.DataFrame, columns: list[str], text: set[str]) -> Iterator[pa.RecordBatch]:
-    for start in range(0, len(frame), CHUNK_ROWS):
-        part = frame.iloc[start:start + CHUNK_ROWS]
-        arrays = []
-        for c in columns:
-            col = part[c]
-            if c in text or not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col)):
-                arrays.append(pa.array([None if pd.isna(v) else str(v) for v in col.tolist()], type=pa.string()))
-            elif pd.api.types.is_datetime64_any_dtype(col):
-                if col.dt.tz is not None:
-                    col = col.dt.tz_convert("UTC").dt.tz_localize(None)
-                arrays.append(pa.array(col.astype("datetime64[us]"), type=pa.timestamp("us")))
-            else:
-                arrays.append(pa.array(col.astype(float), type=pa.float64(), from_pandas=True))
-        yield pa.RecordBatch.from_arrays(arrays, names=columns)
-
-
-def _batches(source: Source, columns: list[str], *, text: set[str]) -> Iterator[pa.RecordBatch]:
-    """The source's `columns` in chunks; `text` columns are always read as text (ids, categories)."""
-    name = _name(source)
-    missing = [c for c in columns if c not in header(source)]
-    if missing:
-        raise InvalidInput(f"{name} lacks required column(s) {', '.join(map(repr, missing))}; nothing was ingested")
-    if isinstance(source, pd.DataFrame):
-        return _frame_batches(source, columns, text)
-    return _csv_batches(source, name, columns)
 
 
 def _numbers(col: pa.Array, *, column: str, offset: int, name: str, what: str = "numbers") -> pa.Array:
@@ -278,15 +214,14 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
     m = registry.model_row(session, model)
     v = registry.version_row(session, m, version)
     env_id = _environment_id(session, environment)
-    name = _name(source)
+    name = name_of(source)
     if m.task == "binary" and not (score_col or prediction_col):
         raise InvalidInput("a binary model's predictions need a score column (probability) or a prediction column")
     if m.task == "regression" and not prediction_col:
         raise InvalidInput("a regression model's predictions need a prediction column")
     if score_col and m.task == "regression":
         raise InvalidInput("a regression model has no probability score; give its prediction column only")
-    if isinstance(source, (bytes, bytearray)):
-        source = io.BytesIO(source)
+    source = opened(source)
     present = set(header(source))
     columns = [c for c in logged_columns(m) if not c.get("optional") or c["name"] in present]
     wanted = list(dict.fromkeys([id_col, *(c for c in (ts_col, score_col, prediction_col) if c),
@@ -294,9 +229,10 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
     had_rows = session.exec(select(Prediction.id).where(Prediction.model_id == m.id).limit(1)).first() is not None
     seen: set[str] = set()
     rows = 0
+    span: tuple = (None, None)
     received = now()
     text = {id_col, *(c["name"] for c in columns if c["type"] != "numeric")}
-    for batch in _batches(source, wanted, text=text):
+    for batch in batches(source, wanted, text=text):
         if batch.num_rows == 0:
             continue
         ids = _ids(batch.column(id_col), column=id_col, offset=rows, name=name, seen=seen)
@@ -315,6 +251,9 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
             predicted = _numbers(batch.column(prediction_col), column=prediction_col, offset=rows, name=name)
             _check_classes(predicted, column=prediction_col, offset=rows, name=name, task=m.task,
                            what="prediction")
+        first, last = pc.min_max(ts).values()
+        found = [t for t in (*span, first.as_py(), last.as_py()) if t is not None]
+        span = (min(found), max(found))
         features = features_json(batch, columns, offset=rows, name=name)
         insert_predictions(session, model_id=m.id, version_id=v.id, environment_id=env_id, ids=ids, ts=ts,
                            score=score, predicted=predicted, features=features)
@@ -324,7 +263,8 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
     audit.record(session, actor=actor.username, action="predictions.ingest", entity_type="model_version",
                  entity_id=f"{m.name}:v{v.number}", project_id=m.project_id,
                  details={"rows": rows, "source": name, "environment": environment})
-    return PredictionsIngested(model=m.name, version=v.number, environment=environment, rows=rows, source=name)
+    return PredictionsIngested(model=m.name, version=v.number, environment=environment, rows=rows, source=name,
+                               window_start=span[0], window_end=span[1])
 
 
 def ingest_ground_truth(*, session: Session, actor: Actor, model: str, source: Source, id_col: str,
@@ -332,15 +272,15 @@ def ingest_ground_truth(*, session: Session, actor: Actor, model: str, source: S
     """Join labels to logged predictions by id: new ones added, same ones unchanged, changed ones updated (audited)."""
     require(actor, "evaluation.write")
     m = registry.model_row(session, model)
-    name = _name(source)
+    name = name_of(source)
     wanted = list(dict.fromkeys([id_col, label_col, *([arrived_col] if arrived_col else [])]))
     seen: set[str] = set()
     rows = inserted = unchanged = 0
+    span: tuple = (None, None)
     changes: list[dict] = []
     received = now()
-    if isinstance(source, (bytes, bytearray)):
-        source = io.BytesIO(source)
-    for batch in _batches(source, wanted, text={id_col}):
+    source = opened(source)
+    for batch in batches(source, wanted, text={id_col}):
         if batch.num_rows == 0:
             continue
         ids = _ids(batch.column(id_col), column=id_col, offset=rows, name=name, seen=seen)
@@ -354,8 +294,10 @@ def ingest_ground_truth(*, session: Session, actor: Actor, model: str, source: S
             raise InvalidInput(f"{name}: no prediction of {m.name} has id(s) {', '.join(map(repr, unknown[:5]))} "
                                f"({len(unknown)} unknown in all); nothing was ingested")
         new_rows, updates = [], []
+        times = [known[pid][1] for pid in ids] + [t for t in span if t is not None]
+        span = (min(times), max(times))
         for pid, label, at in zip(ids, labels.to_pylist(), arrived.to_pylist(), strict=True):
-            old = known[pid]
+            old = known[pid][0]
             if old is None:
                 new_rows.append((pid, label, at))
             elif old == label:
@@ -378,5 +320,47 @@ def ingest_ground_truth(*, session: Session, actor: Actor, model: str, source: S
                      entity_id=m.name, project_id=m.project_id,
                      details={"updated": len(changes), "source": name, "changes": changes[:1000]})
     return LabelsIngested(model=m.name, rows=rows, inserted=inserted, updated=len(changes), unchanged=unchanged,
-                          source=name)
+                          source=name, window_start=span[0], window_end=span[1])
 
+
+# --- files with conventional column names (dropped files, query results) -------------------------------
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    kind: str  # predictions | ground_truth | predictions_and_ground_truth
+    rows: int
+    window_start: datetime | None
+    window_end: datetime | None
+
+
+def _first(names: list[str], candidates: tuple[str, ...]) -> str | None:
+    return next((c for c in candidates if c in names), None)
+
+
+def ingest_detected(*, session: Session, actor: Actor, model: str, source: Source) -> IngestOutcome:
+    """Ingest a file whose columns follow the conventions: an id (prediction_id, transaction_id or id), a time
+    (ts or timestamp), a score (score, probability) or prediction, and/or the model's target as the label."""
+    m = registry.model_row(session, model)
+    names = header(source)
+    pid = _first(names, ("prediction_id", "transaction_id", "id"))
+    score = _first(names, ("score", "__score__", "probability"))
+    prediction = _first(names, ("prediction", "predicted", "__prediction__"))
+    label = _first(names, (m.target, "label"))
+    if pid is None or not (score or prediction or label):
+        raise InvalidInput(f"{name_of(source)} has no id column (prediction_id, transaction_id or id) with "
+                           f"scores, predictions or labels ({m.target})")
+    outcomes = []
+    if score or prediction:
+        outcomes.append(ingest_predictions(session=session, actor=actor, model=model, source=source, id_col=pid,
+                                           ts_col=_first(names, ("ts", "timestamp")),
+                                           score_col=score if m.task == "binary" else None,
+                                           prediction_col=prediction))
+        if hasattr(source, "seek"):
+            source.seek(0)  # an upload is read once more for its labels
+    if label:
+        outcomes.append(ingest_ground_truth(session=session, actor=actor, model=model, source=source, id_col=pid,
+                                            label_col=label))
+    starts = [o.window_start for o in outcomes if o.window_start]
+    ends = [o.window_end for o in outcomes if o.window_end]
+    return IngestOutcome(kind="_and_".join(o.kind for o in outcomes), rows=outcomes[0].rows,
+                         window_start=min(starts) if starts else None, window_end=max(ends) if ends else None)

@@ -93,13 +93,14 @@ def stored_ids(session: Session, *, model_id: int, ids: list[str]) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
-def stored_labels(session: Session, *, model_id: int, ids: list[str]) -> dict[str, float | None]:
-    """For each known prediction id among `ids`: its label, or None when it has none yet."""
+def stored_labels(session: Session, *, model_id: int, ids: list[str]) -> dict[str, tuple[float | None, datetime]]:
+    """For each known prediction id among `ids`: (its label or None when it has none yet, its timestamp)."""
     join = ("FROM prediction p LEFT JOIN groundtruth g ON g.model_id = p.model_id "
             "AND g.prediction_id = p.prediction_id WHERE p.model_id = :m AND p.prediction_id ")
-    rows = _lookup(session, f"SELECT p.prediction_id, g.label {join} IN (SELECT value FROM json_each(:ids))",
-                   f"SELECT p.prediction_id, g.label {join} = ANY(:ids)", model_id=model_id, ids=ids)
-    return {pid: (None if label is None else float(label)) for pid, label in rows}
+    rows = _lookup(session, f"SELECT p.prediction_id, g.label, p.ts {join} IN (SELECT value FROM json_each(:ids))",
+                   f"SELECT p.prediction_id, g.label, p.ts {join} = ANY(:ids)", model_id=model_id, ids=ids)
+    return {pid: (None if label is None else float(label), pd.Timestamp(ts).to_pydatetime())
+            for pid, label, ts in rows}
 
 
 def insert_labels(session: Session, *, model_id: int, rows: list[tuple[str, float, datetime]]) -> None:

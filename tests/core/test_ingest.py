@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlmodel import func, select
 
-from core import audit, ingest, projects, registry
+from core import audit, ingest, prediction_files, projects, registry
 from core.access import SYSTEM, Actor
 from core.db import session_scope
 from core.entities import Environment, GroundTruth, Prediction
@@ -172,7 +172,7 @@ def test_ids_already_stored_are_named_and_nothing_is_written(backend, tmp_path):
 
 
 def test_a_bad_row_deep_in_a_large_streamed_file_writes_nothing(backend, tmp_path, monkeypatch):
-    monkeypatch.setattr(ingest, "CHUNK_BYTES", 4096)  # many chunks: earlier ones are inserted before the bad one
+    monkeypatch.setattr(prediction_files, "CHUNK_BYTES", 4096)  # many chunks: earlier ones are inserted before the bad one
     world()
     rows = [{"id": f"tx-{i}", "ts": "2026-05-01", "score": 0.5, "amount": i, "merchant": "fuel", "card_age_days": i}
             for i in range(3000)]
@@ -273,3 +273,20 @@ def test_features_json_is_valid_for_every_kind_of_number(tmp_path):
     parsed = [json.loads(s) for s in out.to_pylist()]
     assert [p["n"] for p in parsed] == [1, -2.5, 1e-7, 1.0, 3.0, None, None, 4]
     assert [p["c"] for p in parsed] == ["a", 'q"', None, "x", "y", "z", "w", "v"]
+
+
+def test_a_dropped_file_is_recognised_by_its_column_names(backend, tmp_path):
+    world()
+    path = tmp_path / "drop.csv"
+    pd.DataFrame({"transaction_id": ["d1", "d2"], "timestamp": ["2026-05-06T08:00:00", "2026-05-07T09:00:00"],
+                  "probability": [0.8, 0.1], "amount": [3.0, 4.0], "merchant": ["web", "fuel"],
+                  "card_age_days": [5, 500], "is_fraud": [1, 0]}).to_csv(path, index=False)
+    with session_scope() as s:
+        outcome = ingest.ingest_detected(session=s, actor=MAYA, model="fraud", source=path)
+    assert outcome.kind == "predictions_and_ground_truth" and outcome.rows == 2
+    assert (outcome.window_start, outcome.window_end) == (datetime(2026, 5, 6, 8), datetime(2026, 5, 7, 9))
+    assert stored_labels() == {"d1": 1.0, "d2": 0.0}
+    labels_only = labels_csv(tmp_path, {"d1": 1}, name="late.csv")
+    with session_scope() as s:
+        later = ingest.ingest_detected(session=s, actor=MAYA, model="fraud", source=labels_only)
+    assert later.kind == "ground_truth" and later.window_start == datetime(2026, 5, 6, 8)

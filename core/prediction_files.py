@@ -1,0 +1,91 @@
+"""Reading prediction and label files in chunks: CSV paths or uploads (every column as text) and DataFrames.
+
+pyarrow's streaming CSV reader keeps one chunk in memory at a time; a DataFrame is cut into chunks and
+converted column by column (numbers as float64, times as timestamps, everything else as text).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pcsv
+
+from core.errors import InvalidInput
+
+Source = pd.DataFrame | str | Path | BinaryIO | bytes
+CHUNK_BYTES = 32 << 20  # CSV bytes per chunk
+CHUNK_ROWS = 100_000  # DataFrame rows per chunk
+
+
+def opened(source: Source) -> pd.DataFrame | str | Path | BinaryIO:
+    """Bytes become a file object; everything else is read as it is."""
+    return io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+
+
+def name_of(source: Source) -> str:
+    if isinstance(source, pd.DataFrame):
+        return "the data frame"
+    if isinstance(source, (str, Path)):
+        return Path(source).name
+    return getattr(source, "name", None) or "the uploaded file"
+
+
+def header(source: Source) -> list[str]:
+    """The column names of a source (a file's header is read from its first block only)."""
+    if isinstance(source, pd.DataFrame):
+        return [str(c) for c in source.columns]
+    name = name_of(source)
+    if isinstance(source, (str, Path)) and not Path(source).is_file():
+        raise InvalidInput(f"file {source} does not exist")
+    try:
+        names = pcsv.open_csv(source, read_options=pcsv.ReadOptions(block_size=1 << 16)).schema.names
+    except pa.ArrowInvalid as exc:
+        raise InvalidInput(f"{name} has no rows; nothing was ingested" if "Empty CSV" in str(exc)
+                           else f"{name} is not a readable CSV: {str(exc).splitlines()[0]}") from None
+    finally:
+        if not isinstance(source, (str, Path)):
+            source.seek(0)
+    return names
+
+
+def _csv_batches(source: str | Path | BinaryIO, name: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    options = pcsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string()), include_columns=columns,
+                                  strings_can_be_null=True, quoted_strings_can_be_null=False)
+    try:
+        yield from pcsv.open_csv(source, read_options=pcsv.ReadOptions(block_size=CHUNK_BYTES),
+                                 convert_options=options)
+    except pa.ArrowInvalid as exc:
+        raise InvalidInput(f"{name} is not a readable CSV: {str(exc).splitlines()[0]}; nothing was ingested") from None
+
+
+def _frame_batches(frame: pd.DataFrame, columns: list[str], text: set[str]) -> Iterator[pa.RecordBatch]:
+    for start in range(0, len(frame), CHUNK_ROWS):
+        part = frame.iloc[start:start + CHUNK_ROWS]
+        arrays = []
+        for c in columns:
+            col = part[c]
+            if c in text or not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col)):
+                arrays.append(pa.array([None if pd.isna(v) else str(v) for v in col.tolist()], type=pa.string()))
+            elif pd.api.types.is_datetime64_any_dtype(col):
+                if col.dt.tz is not None:
+                    col = col.dt.tz_convert("UTC").dt.tz_localize(None)
+                arrays.append(pa.array(col.astype("datetime64[us]"), type=pa.timestamp("us")))
+            else:
+                arrays.append(pa.array(col.astype(float), type=pa.float64(), from_pandas=True))
+        yield pa.RecordBatch.from_arrays(arrays, names=columns)
+
+
+def batches(source: Source, columns: list[str], *, text: set[str]) -> Iterator[pa.RecordBatch]:
+    """The source's `columns` in chunks; `text` columns are always read as text (ids, categories)."""
+    name = name_of(source)
+    missing = [c for c in columns if c not in header(source)]
+    if missing:
+        raise InvalidInput(f"{name} lacks required column(s) {', '.join(map(repr, missing))}; nothing was ingested")
+    if isinstance(source, pd.DataFrame):
+        return _frame_batches(source, columns, text)
+    return _csv_batches(source, name, columns)
