@@ -337,7 +337,7 @@ def _measure(check: Check, ev: Evaluation, baseline: dict) -> tuple[float | None
 
 
 def run_checks(*, session: Session, actor: Actor, evaluation_id: int) -> list[CheckResultRead]:
-    """Run the model's and project's enabled checks on one evaluation; results already recorded are kept."""
+    """Run the model's and project's enabled checks on one evaluation; a result is recorded once per window."""
     require(actor, "monitoring.manage")
     ev = session.get(Evaluation, evaluation_id)
     if ev is None:
@@ -351,14 +351,17 @@ def run_checks(*, session: Session, actor: Actor, evaluation_id: int) -> list[Ch
     window = f"{model.name} v{version.number}, window {ev.window_start:%Y-%m-%d} → {ev.window_end:%Y-%m-%d}"
     out, new = [], {}
     for check in checks:
+        value, passed, seen = _measure(check, ev, version.training_metrics)
+        status = "no_data" if passed is None else "pass" if passed else check.severity
         result = existing.get(check.id)
-        if result is None:
-            value, passed, seen = _measure(check, ev, version.training_metrics)
-            status = "no_data" if passed is None else "pass" if passed else check.severity
+        # A window re-evaluated as late labels arrived updates its result; an unchanged one keeps it.
+        if result is None or (result.status, result.value) != (status, value):
             verdict = {"pass": "passed", "no_data": "has no data"}.get(status, f"failed ({status})")
-            message = f"{check.name} {verdict}: {seen}; rule: {describe_rule(kind=check.kind, metric=check.metric, field=check.field, condition=check.condition, threshold=check.threshold)}. {window}"  # noqa: E501
-            result = CheckResult(check_id=check.id, evaluation_id=ev.id, at=ev.window_end, value=value,
-                                 passed=passed, status=status, message=message)
+            rule = describe_rule(kind=check.kind, metric=check.metric, field=check.field, condition=check.condition,
+                                 threshold=check.threshold)
+            result = result or CheckResult(check_id=check.id, evaluation_id=ev.id, at=ev.window_end)
+            result.value, result.passed, result.status = value, passed, status
+            result.message = f"{check.name} {verdict}: {seen}; rule: {rule}. {window}"
             session.add(result)
             new[check.name] = status
         out.append((result, check.name))

@@ -53,37 +53,68 @@ def drop_folder(model: str) -> Path:
     return get_settings().drop_dir / model
 
 
+def _columns(ctx: StepContext, target: str) -> dict:
+    p = ctx.params
+    return {"id_col": p.get("id_col", "prediction_id"), "ts_col": p.get("ts_col", "ts"),
+            "score_col": p.get("score_col", "score"), "prediction_col": p.get("prediction_col", "prediction"),
+            "label_col": p.get("label_col", target)}
+
+
+def _ingest(ctx: StepContext, source, name: str) -> tuple[int, int]:  # noqa: ANN001
+    """Predictions (when the source has a score or prediction column) and/or labels; returns (predictions, labels)."""
+    from core import ingest, registry
+
+    with session_scope() as s:
+        target = registry.get_model(session=s, name=ctx.model_name).target
+    cols, present = _columns(ctx, target), set(ingest.header(source))
+    if cols["id_col"] not in present:
+        raise WatchtowerError(f"{name} has no id column {cols['id_col']!r} (columns: {', '.join(sorted(present))})")
+    predictions = labels = 0
+    with session_scope() as s:  # one unit of work: the predictions and labels of a file land together or not at all
+        if cols["score_col"] in present or cols["prediction_col"] in present:
+            predictions = ingest.ingest_predictions(
+                session=s, actor=ctx.actor, model=ctx.model_name, source=source, id_col=cols["id_col"],
+                ts_col=cols["ts_col"] if cols["ts_col"] in present else None,
+                score_col=cols["score_col"] if cols["score_col"] in present else None,
+                prediction_col=cols["prediction_col"] if cols["prediction_col"] in present else None).rows
+        if cols["label_col"] in present:
+            labels = ingest.ingest_ground_truth(session=s, actor=ctx.actor, model=ctx.model_name, source=source,
+                                                id_col=cols["id_col"], label_col=cols["label_col"]).rows
+    if not predictions and not labels:
+        raise WatchtowerError(f"{name} has neither a score/prediction column nor a label column "
+                              f"{cols['label_col']!r}")
+    return predictions, labels
+
+
 @step("ingest")
 def ingest_step(ctx: StepContext) -> StepResult:
-    """Ingest predictions and/or labels from the model's drop folder or a SQL query (params: source, query)."""
+    """Ingest predictions and/or labels from the model's drop folder, or from a SQL query (params: source=sql,
+    url_secret = the NAME of the setting holding the database URL, query; optional column names)."""
     if not ctx.model_name:
         return StepResult(ok=False, message="the scenario names no model to ingest for")
     if ctx.params.get("source", "drop") == "sql":
         return _ingest_sql(ctx)
-    from core import evaluation_store
-
     folder = drop_folder(ctx.model_name)
     files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
     if not files:
-        ctx.log(f"no files in {folder}")
+        ctx.log(f"no files in drop/{ctx.model_name}/")
         return StepResult(ok=True, message="nothing new in the drop folder", outputs={"ingested_files": []})
-    done, rows, start, end = [], 0, None, None
+    done, total = [], [0, 0]
     for path in files:
         ctx.log(f"ingesting {path.name}")
-        with session_scope() as s:
-            outcome = evaluation_store.ingest_file(session=s, actor=ctx.actor, model=ctx.model_name, path=path)
-        rows += outcome.rows
-        start = min(filter(None, [start, outcome.window_start])) if outcome.window_start else start
-        end = max(filter(None, [end, outcome.window_end])) if outcome.window_end else end
+        try:
+            predictions, labels = _ingest(ctx, path, path.name)
+        except WatchtowerError as exc:
+            return StepResult(ok=False, message=f"{path.name} was not ingested: {exc}",
+                              outputs={"ingested_files": done})
         target = folder / "done" / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(path), target)
-        ctx.log(f"{path.name}: {outcome.rows:,} {outcome.kind.replace('_', ' ')} rows; moved to done/")
+        total = [total[0] + predictions, total[1] + labels]
+        ctx.log(f"{path.name}: {predictions:,} predictions, {labels:,} labels; moved to done/")
         done.append(path.name)
-    outputs = {"ingested_files": done, "ingested_rows": rows}
-    if start and end:
-        outputs.update(window_start=start.isoformat(), window_end=end.isoformat())
-    return StepResult(ok=True, message=f"{len(done)} file(s), {rows:,} rows ingested", outputs=outputs)
+    return StepResult(ok=True, message=f"{len(done)} file(s): {total[0]:,} predictions, {total[1]:,} labels",
+                      outputs={"ingested_files": done, "ingested_predictions": total[0], "ingested_labels": total[1]})
 
 
 def _ingest_sql(ctx: StepContext) -> StepResult:
@@ -96,47 +127,55 @@ def _ingest_sql(ctx: StepContext) -> StepResult:
     url = secret(name)
     if not url:
         return StepResult(ok=False, message=f"not configured: setting {name} is not set")
-    from core import evaluation_store
-
     engine = create_engine(url)
     try:
         frame = pd.read_sql_query(query, engine)
-    except Exception as exc:  # noqa: BLE001
-        return StepResult(ok=False, message=f"the query failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
-                          .replace(url, "•••"))
+    except Exception as exc:  # noqa: BLE001  (any driver error; the URL is scrubbed from the message)
+        return StepResult(ok=False, message=f"the query failed: {type(exc).__name__}: "
+                                            f"{str(exc).splitlines()[0]}".replace(url, "•••"))
     finally:
         engine.dispose()
-    with session_scope() as s:
-        outcome = evaluation_store.ingest_frame(session=s, actor=ctx.actor, model=ctx.model_name, frame=frame,
-                                                source=f"query via {name}")
-    outputs = {"ingested_rows": outcome.rows}
-    if outcome.window_start and outcome.window_end:
-        outputs.update(window_start=outcome.window_start.isoformat(), window_end=outcome.window_end.isoformat())
-    return StepResult(ok=True, message=f"{outcome.rows:,} rows ingested from the query", outputs=outputs)
+    try:
+        predictions, labels = _ingest(ctx, frame, "the query result")
+    except WatchtowerError as exc:
+        return StepResult(ok=False, message=f"the query result was not ingested: {exc}")
+    return StepResult(ok=True, message=f"{predictions:,} predictions, {labels:,} labels ingested from the query",
+                      outputs={"ingested_predictions": predictions, "ingested_labels": labels})
 
 
 # --- evaluate and check -----------------------------------------------------------------------------
 
+def _latest_prediction(model: str):  # noqa: ANN202
+    from sqlalchemy import func
+
+    from core.entities import Prediction
+
+    with session_scope() as s:
+        m = s.exec(select(Model).where(Model.name == model)).first()
+        return s.exec(select(func.max(Prediction.ts)).where(Prediction.model_id == m.id)).one() if m else None
+
+
 @step("evaluate")
 def evaluate_step(ctx: StepContext) -> StepResult:
-    """Evaluate the model's active version on the new window (params: every = 1D | 7D | 1M, days)."""
-    from datetime import datetime
-
+    """Evaluate the active version's new or changed windows (params: every = 1D | 7D | 1M, lookback_days)."""
     from core import evaluation_store
 
     if not ctx.model_name:
         return StepResult(ok=False, message="the scenario names no model to evaluate")
-    end = datetime.fromisoformat(ctx.state["window_end"]) if ctx.state.get("window_end") else None
-    days = ctx.params.get("days")
-    start = end - timedelta(days=float(days)) if end and days else (
-        datetime.fromisoformat(ctx.state["window_start"]) if ctx.state.get("window_start") else None)
-    ctx.log(f"evaluating {ctx.model_name}" + (f" from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}" if end else ""))
+    every = ctx.params.get("every", "7D")
+    latest = _latest_prediction(ctx.model_name)
+    if latest is None:
+        return StepResult(ok=True, message="no predictions logged yet", outputs={"evaluation_ids": []})
+    # Labels arrive late: look back far enough for the windows whose labels came in since the last run.
+    start = latest - timedelta(days=float(ctx.params.get("lookback_days", 35)))
+    ctx.log(f"evaluating {ctx.model_name} by {every} from {start:%Y-%m-%d} to {latest:%Y-%m-%d}")
     try:
-        ids = evaluation_store.evaluate_new(actor=ctx.actor, model=ctx.model_name, start=start, end=end,
-                                            every=ctx.params.get("every"), progress=ctx.log)
+        ids = evaluation_store.evaluate_new(actor=ctx.actor, model=ctx.model_name, start=start, every=every,
+                                            progress=ctx.log)
     except WatchtowerError as exc:
         return StepResult(ok=False, message=f"evaluating {ctx.model_name} failed: {exc}")
-    return StepResult(ok=True, message=f"{len(ids)} window(s) evaluated", outputs={"evaluation_ids": ids})
+    return StepResult(ok=True, message=f"{len(ids)} new or changed window(s) evaluated",
+                      outputs={"evaluation_ids": ids})
 
 
 def latest_evaluation_ids(model: str) -> list[int]:

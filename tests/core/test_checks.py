@@ -157,3 +157,19 @@ def test_the_standard_template_applies_in_one_action_strict_for_high_risk_and_on
         again = checks.apply_template(session=s, actor=MAYA, model="fraud-detector")
         assert [c.id for c in again] == [c.id for c in applied]
         assert s.exec(select(func.count()).select_from(Check)).one() == 6
+
+
+def test_a_window_re_evaluated_after_late_labels_updates_its_result(version_id):
+    _define(name="auc", kind="metric", metric="roc_auc", threshold=0.85)
+    with session_scope() as s:
+        ev_id = world.evaluation(s, version_id, 0, auc=0.90)
+    first = _run(ev_id)["auc"]
+    with session_scope() as s:
+        from core.entities import Evaluation
+
+        ev = s.get(Evaluation, ev_id)
+        ev.metrics = {**ev.metrics, "roc_auc": 0.80}  # more labels came in: the window now scores worse
+        s.add(ev)
+    again = _run(ev_id)["auc"]
+    assert again.id == first.id and (first.status, again.status) == ("pass", "error")
+    assert "AUC 0.800" in again.message

@@ -188,3 +188,50 @@ def test_scheduled_requests_from_two_workers_at_the_same_moment_make_one_run(ver
     assert scenario_runner.request_scheduled_run(scenario_id=sc.id, worker_id="w2:2:b") is None  # same firing
     with session_scope() as s:
         assert scenarios.get_scenario(session=s, scenario_id=sc.id).next_run_at > datetime(2026, 1, 1)
+
+
+def test_files_dropped_for_a_model_are_ingested_evaluated_and_checked_in_one_run(backend, tmp_path, monkeypatch):
+    from tests.core import evaluation_world as cards
+
+    cards.build()
+    with session_scope() as s:
+        checks.define_check(session=s, actor=MAYA, project_key="CARDS", model="fraud", name="card age drift",
+                            kind="field_drift", field="card_age_days", audience_roles=["ml_engineer"])
+        sc = scenarios.create_scenario(session=s, actor=MAYA, project_key="CARDS", model="fraud", name="daily",
+                                       steps=[{"kind": "ingest", "params": {"id_col": "tx"}},
+                                              {"kind": "evaluate", "params": {"every": "1D"}}, {"kind": "checks"}])
+    drop = tmp_path / "home" / "drop" / "fraud"
+    drop.mkdir(parents=True)
+    calm, wave = cards.traffic(400, seed=1), cards.traffic(400, seed=3, new_cards=0.6, start=cards.DAY0.replace(day=5))
+    calm.to_csv(drop / "day1.csv", index=False)
+    wave.drop(columns=["is_fraud"]).to_csv(drop / "day2.csv", index=False)  # labels of day 2 come later
+    run = _request(sc.id, actor=MAYA)
+    assert _run(run.id) == "succeeded"
+    done = _get(run.id)
+    assert sorted(p.name for p in (drop / "done").iterdir()) == ["day1.csv", "day2.csv"] and not list(drop.glob("*.csv"))
+    assert "day1.csv: 400 predictions, 400 labels" in done.steps[0].log
+    assert "2 new or changed window(s) evaluated" in done.steps[1].log
+    with session_scope() as s:
+        (hist,) = checks.project_histories(session=s, project_key="CARDS")
+    assert hist.icons == "✅❌"  # the wave of new cards drifts card_age_days on day 2
+
+
+def test_a_sql_query_feeds_the_ingest_step(backend, tmp_path, monkeypatch):
+    import sqlite3
+
+    from tests.core import evaluation_world as cards
+
+    cards.build()
+    source = tmp_path / "warehouse.db"
+    with sqlite3.connect(source) as conn:
+        cards.traffic(300, seed=1).assign(ts=lambda f: f["ts"].astype(str)).to_sql("scored", conn, index=False)
+    monkeypatch.setenv("WT_WAREHOUSE_URL", f"sqlite:///{source}")
+    with session_scope() as s:
+        sc = scenarios.create_scenario(session=s, actor=MAYA, project_key="CARDS", model="fraud", name="from sql",
+                                       steps=[{"kind": "ingest", "params": {
+                                           "source": "sql", "url_secret": "WT_WAREHOUSE_URL", "id_col": "tx",
+                                           "query": "select * from scored where amount > 0"}}])
+    run = _request(sc.id, actor=MAYA)
+    assert _run(run.id) == "succeeded"
+    assert "300 predictions, 300 labels ingested from the query" in _get(run.id).steps[0].log
+    assert "warehouse.db" not in _get(run.id).steps[0].log
