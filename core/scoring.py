@@ -1,4 +1,4 @@
-"""Scoring a fitted estimator on a frame of features, and the standard metrics of its scores."""
+"""Scoring a fitted estimator on a frame of features, and its standard and business metrics (core.metrics)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
+
+from core import metrics as store_metrics
 
 SCORE_COLUMN = "__score__"
 PREDICTION_COLUMN = "__prediction__"
-BINARY_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "accuracy", "log_loss", "brier", "positive_rate")
-REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
+BINARY_METRICS = store_metrics.BINARY_METRICS
+REGRESSION_METRICS = store_metrics.REGRESSION_METRICS
 METRIC_ORDER = BINARY_METRICS + REGRESSION_METRICS + tuple(f"train_{m}" for m in BINARY_METRICS + REGRESSION_METRICS)
-DIRECTION = {"roc_auc": "higher", "pr_auc": "higher", "precision": "higher", "recall": "higher", "f1": "higher",
-             "accuracy": "higher", "log_loss": "lower", "brier": "lower", "mae": "lower", "rmse": "lower",
-             "r2": "higher", "mape": "lower"}
+# Which way is better; the positive rate is a property of the decisions, not a quality, so it has none.
+DIRECTION = {k: "higher" if up else "lower" for k, up in store_metrics.HIGHER_IS_BETTER.items() if k != "positive_rate"}
 PRIMARY = {"binary": "roc_auc", "regression": "rmse"}
 
 
@@ -35,30 +35,12 @@ def _finite(value: float) -> float | None:
 
 def metrics(*, task: str, y: np.ndarray, score: np.ndarray, threshold: float = 0.5) -> dict[str, float | None]:
     """Binary: ROC/PR AUC and the threshold metrics; regression: MAE, RMSE, R², MAPE. None where undefined."""
-    return _own_metrics(task=task, y=y, score=score, threshold=threshold)
-
-
-def _own_metrics(*, task: str, y: np.ndarray, score: np.ndarray, threshold: float) -> dict[str, float | None]:
-    y = np.asarray(y, dtype=float)
-    score = np.asarray(score, dtype=float)
-    if task != "binary":
-        return {"mae": _finite(skm.mean_absolute_error(y, score)),
-                "rmse": _finite(skm.root_mean_squared_error(y, score)),
-                "r2": _finite(skm.r2_score(y, score)) if len(y) > 1 else None,
-                "mape": _finite(skm.mean_absolute_percentage_error(y, score))}
-    y = y.astype(int)
-    predicted = (score >= threshold).astype(int)
-    two = len(np.unique(y)) == 2
-    clipped = np.clip(score, 1e-15, 1 - 1e-15)
-    return {"roc_auc": _finite(skm.roc_auc_score(y, score)) if two else None,
-            "pr_auc": _finite(skm.average_precision_score(y, score)) if two else None,
-            "precision": _finite(skm.precision_score(y, predicted, zero_division=0)),
-            "recall": _finite(skm.recall_score(y, predicted, zero_division=0)),
-            "f1": _finite(skm.f1_score(y, predicted, zero_division=0)),
-            "accuracy": _finite(skm.accuracy_score(y, predicted)),
-            "log_loss": _finite(skm.log_loss(y, clipped, labels=[0, 1])),
-            "brier": _finite(skm.brier_score_loss(y, score, pos_label=1)) if two or len(y) else None,
-            "positive_rate": _finite(predicted.mean()) if len(y) else None}
+    if task == "binary":
+        values = store_metrics.binary(y_true=y, score=score, predicted=store_metrics.decide(score=score,
+                                                                                           threshold=threshold))
+    else:
+        values = store_metrics.regression(y_true=y, predicted=score)
+    return {k: _finite(v) for k, v in values.items()}
 
 
 def jsonable(params: dict[str, Any]) -> dict[str, Any]:
@@ -73,17 +55,11 @@ def jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def business_metrics(specs: list[dict], *, frame: pd.DataFrame, y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+def business_metrics(specs: list[dict], *, frame: pd.DataFrame, y: np.ndarray,
+                     predicted: np.ndarray) -> dict[str, float | None]:
     """The model's declared business metrics over a labelled frame: amount sums and cost matrices."""
-    y = np.asarray(y).astype(int)
-    predicted = np.asarray(predicted).astype(int)
-    out: dict[str, float] = {}
-    for spec in specs:
-        if spec.get("kind") == "amount_sum" and spec.get("column") in frame.columns:
-            hit = (y == int(spec.get("label", 1))) & (predicted == int(spec.get("prediction", 0)))
-            out[spec["name"]] = round(float(pd.to_numeric(frame[spec["column"]], errors="coerce").to_numpy()[hit].sum()), 2)
-        elif spec.get("kind") == "cost_matrix":
-            cells = {"tp": (y == 1) & (predicted == 1), "fp": (y == 0) & (predicted == 1),
-                     "fn": (y == 1) & (predicted == 0), "tn": (y == 0) & (predicted == 0)}
-            out[spec["name"]] = round(sum(float(spec.get(k, 0.0)) * int(mask.sum()) for k, mask in cells.items()), 2)
-    return out
+    columns = {spec["column"]: pd.to_numeric(frame[spec["column"]], errors="coerce").to_numpy()
+               for spec in specs if spec.get("column") in frame.columns}
+    values = store_metrics.business(specs=specs, y_true=y, predicted=np.asarray(predicted, dtype=float),
+                                    columns=columns)
+    return {k: (None if v is None else round(v, 2)) for k, v in values.items()}

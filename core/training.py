@@ -170,7 +170,7 @@ def _cut_window(recipe: Recipe, data: pd.DataFrame) -> tuple[pd.DataFrame, datet
     if recipe.start is None and recipe.end is None:
         if recipe.time_column in data.columns:
             ts = pd.to_datetime(data[recipe.time_column])
-            return data, ts.min().to_pydatetime(), ts.max().to_pydatetime()
+            return data, ts.min().to_pydatetime(warn=False), ts.max().to_pydatetime(warn=False)
         return data, None, None
     if recipe.time_column not in data.columns:
         raise InvalidInput(f"the training data has no time column {recipe.time_column!r} to cut the window "
