@@ -26,7 +26,7 @@ from sqlalchemy import insert, text
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
-from core import artifacts, deployer, users
+from core import artifacts, deployer, environments, users
 from core.clock import now
 from core.config import get_settings
 from core.db import session_scope
@@ -65,7 +65,7 @@ class Served:
 def served(*, environment: str, model: str) -> Served:
     """The deployment active in ENVIRONMENT for MODEL; NotFound names what is missing."""
     with session_scope() as s:
-        env = deployer.environment_row(s, environment)
+        env = environments.environment_row(s, environment)
         m = model_row(s, model)
         dep = s.exec(select(Deployment).where(Deployment.model_id == m.id, Deployment.environment_id == env.id,
                                               Deployment.active)).first()

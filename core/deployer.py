@@ -12,7 +12,6 @@ from core.access import SYSTEM, Actor, require
 from core.clock import now
 from core.db import session_scope
 from core.entities import (
-    POLICIES,
     Blueprint,
     Check,
     CheckResult,
@@ -23,21 +22,10 @@ from core.entities import (
     Project,
     Review,
 )
+from core.environments import EnvironmentRead, environment_row, list_environments, production_environment
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, WatchtowerError
 from core.registry import model_row, version_row
 from core.steps import StepContext, StepResult, step
-
-TIERS = ("lower", "higher")
-
-
-@dataclass(frozen=True)
-class EnvironmentRead:
-    id: int
-    name: str
-    tier: str
-    position: int
-    policy: str
-    endpoint_url: str | None
 
 
 @dataclass(frozen=True)
@@ -62,11 +50,6 @@ class GateDecision:
     reason: str  # why it is refused, or the warning it is deployed with; empty when plainly allowed
 
 
-def _env_read(e: Environment) -> EnvironmentRead:
-    return EnvironmentRead(id=e.id, name=e.name, tier=e.tier, position=e.position, policy=e.policy,
-                           endpoint_url=e.endpoint_url)
-
-
 def _dep_read(session: Session, d: Deployment, *, warning: str = "") -> DeploymentRead:
     env = session.get(Environment, d.environment_id)
     version = session.get(ModelVersion, d.model_version_id)
@@ -74,62 +57,6 @@ def _dep_read(session: Session, d: Deployment, *, warning: str = "") -> Deployme
     return DeploymentRead(id=d.id, environment=env.name, model=model.name, version=version.number,
                           since=d.deployed_at, deployed_by=d.deployed_by, active=d.active, ended_at=d.ended_at,
                           note=d.note, artifact_sha256=version.artifact_sha256, warning=warning)
-
-
-# --- environments ----------------------------------------------------------------------------
-
-def environment_row(session: Session, name: str) -> Environment:
-    env = session.exec(select(Environment).where(Environment.name == name)).first()
-    if env is None:
-        known = ", ".join(session.exec(select(Environment.name).order_by(Environment.position)).all()) or "none"
-        raise NotFound(f"no environment {name!r} (environments: {known})")
-    return env
-
-
-def list_environments(*, session: Session) -> list[EnvironmentRead]:
-    """Environments from the lowest to the highest."""
-    rows = session.exec(select(Environment).order_by(Environment.position, Environment.id)).all()
-    return [_env_read(e) for e in rows]
-
-
-def configure_environment(*, session: Session, actor: Actor, name: str, tier: str | None = None,
-                          policy: str | None = None, endpoint_url: str | None = None,
-                          position: int | None = None) -> EnvironmentRead:
-    """Create or change an environment; changing its governance policy is for risk managers and admins."""
-    require(actor, "environment.manage")
-    if tier is not None and tier not in TIERS:
-        raise InvalidInput(f"tier {tier!r} is not one of {', '.join(TIERS)}")
-    if policy is not None and policy not in POLICIES:
-        raise InvalidInput(f"policy {policy!r} is not one of {', '.join(POLICIES)}")
-    if endpoint_url is not None and endpoint_url and not endpoint_url.startswith(("http://", "https://")):
-        raise InvalidInput(f"endpoint URL {endpoint_url!r} must start with http:// or https://")
-    env = session.exec(select(Environment).where(Environment.name == name)).first()
-    created = env is None
-    if created:
-        if not name.strip() or not name.replace("-", "").replace("_", "").isalnum():
-            raise InvalidInput(f"environment name {name!r} may hold only letters, digits, '-' and '_'")
-        env = Environment(name=name, tier=tier or "lower", policy=policy or "allow",
-                          position=position if position is not None else len(list_environments(session=session)))
-    if policy is not None and (created or policy != env.policy):
-        require(actor, "environment.policy")
-    before = {"tier": env.tier, "policy": env.policy, "endpoint_url": env.endpoint_url, "position": env.position}
-    env.tier = tier or env.tier
-    env.policy = policy or env.policy
-    env.endpoint_url = (endpoint_url.rstrip("/") or None) if endpoint_url is not None else env.endpoint_url
-    env.position = position if position is not None else env.position
-    session.add(env)
-    session.flush()
-    after = {"tier": env.tier, "policy": env.policy, "endpoint_url": env.endpoint_url, "position": env.position}
-    audit.record(session, actor=actor.username, action="environment.create" if created else "environment.update",
-                 entity_type="environment", entity_id=name,
-                 details={k: {"from": before[k], "to": v} for k, v in after.items() if created or before[k] != v})
-    return _env_read(env)
-
-
-def production_environment(session: Session) -> Environment | None:
-    """The highest environment: where an approval leads."""
-    return session.exec(select(Environment).where(Environment.tier == "higher")
-                        .order_by(Environment.position.desc(), Environment.id.desc())).first()
 
 
 # --- the gate --------------------------------------------------------------------------------
@@ -357,6 +284,48 @@ def history(*, session: Session, model: str, environment: str | None = None, lim
         q = q.where(Deployment.environment_id == environment_row(session, environment).id)
     rows = session.exec(q.order_by(Deployment.deployed_at.desc(), Deployment.id.desc()).limit(limit)).all()
     return [_dep_read(session, d) for d in rows]
+
+
+@dataclass(frozen=True)
+class VersionGates:
+    number: int
+    status: str
+    review_state: str
+    gates: dict[str, GateDecision]  # environment -> what deploying this version there would meet
+
+
+@dataclass(frozen=True)
+class Board:
+    """The Deployer page: environments, what runs where since when, the history, and each version's gates."""
+
+    environments: tuple[EnvironmentRead, ...]
+    models: tuple[str, ...]
+    model: str | None
+    running: tuple[DeploymentRead, ...]
+    history: tuple[DeploymentRead, ...]
+    versions: tuple[VersionGates, ...]  # newest first
+
+
+def board(*, session: Session, actor: Actor, model: str | None = None) -> Board:
+    """Everything the Deployer page shows for one model (the first one by name when none is given)."""
+    require(actor, "deployer.view")
+    envs = tuple(list_environments(session=session))
+    names = tuple(session.exec(select(Model.name).order_by(Model.name)).all())
+    model = model if model in names else (names[0] if names else None)
+    if model is None:
+        return Board(environments=envs, models=names, model=None, running=(), history=(), versions=())
+    m = model_row(session, model)
+    rows = session.exec(select(ModelVersion).where(ModelVersion.model_id == m.id)
+                        .order_by(ModelVersion.number.desc())).all()
+    env_rows = [environment_row(session, e.name) for e in envs]
+    versions = tuple(VersionGates(number=v.number, status=v.status,
+                                  review_state=governance.review_state(session, v.id),
+                                  gates={e.name: _gate(session, v, e, f"{m.name} v{v.number}", rollback=False)
+                                         for e in env_rows})
+                     for v in rows)
+    return Board(environments=envs, models=names, model=model,
+                 running=tuple(what_runs_where(session=session, model=model)),
+                 history=tuple(history(session=session, model=model, limit=20)), versions=versions)
 
 
 # --- the scenario step -----------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from core import governance, projects
+from core import blueprints, governance, projects
 from core.access import Actor, require
 from core.entities import Blueprint, Check, CheckResult, Model, ModelVersion, Project, Review
 
@@ -143,3 +143,33 @@ def project_governance(*, session: Session, actor: Actor, key: str) -> ProjectGo
                              risk_level=base.risk_level, health=base.health, blueprint=bp.name if bp else "",
                              blueprint_description=bp.description if bp else "", stage=project.stage,
                              stages=stages, versions=tuple(versions), reviews=tuple(reviews))
+
+
+@dataclass(frozen=True)
+class GovernancePage:
+    """Everything the Governance page shows to one person."""
+
+    keys: tuple[str, ...]
+    project: ProjectGovernance | None
+    portfolio: tuple[WatchRow, ...]
+    queue: tuple[governance.QueueItem, ...]
+    blueprints: tuple[blueprints.BlueprintRead, ...]
+    can_request: bool
+    can_manage_blueprints: bool
+
+
+def governance_page(*, session: Session, actor: Actor, key: str | None = None) -> GovernancePage:
+    """One project's governance (the first with a pending review, else the first, when none is named),
+    the portfolio watch, the person's review queue and the blueprints."""
+    require(actor, "governance.view")
+    keys = tuple(projects.list_project_keys(session=session))
+    queue = tuple(governance.review_queue(session=session, actor=actor))
+    if key not in keys:
+        pending = [r.project_key for r in governance.pending_reviews(session=session)]
+        key = (queue[0].review.project_key if queue else pending[0] if pending else keys[0]) if keys else None
+    return GovernancePage(keys=keys,
+                          project=project_governance(session=session, actor=actor, key=key) if key else None,
+                          portfolio=tuple(governance_portfolio(session=session, actor=actor)), queue=queue,
+                          blueprints=tuple(blueprints.list_blueprints(session=session)),
+                          can_request=actor.has("review.request"),
+                          can_manage_blueprints=actor.has("blueprint.manage"))

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from core import artifacts, blueprints, deployer, projects, registry, users
+from core import artifacts, blueprints, deployer, environments, projects, registry, users
 from core.access import Actor
 from core.db import session_scope
 
@@ -76,10 +76,10 @@ def build(tmp_path: Path, *, risk: str = "high", production_policy: str = "block
             path, sha = artifacts.save_estimator(fit(frame, c))
             registry.add_version(session=s, actor=admin, model=MODEL, reference=frame, artifact_path=path,
                                  artifact_sha256=sha)
-        deployer.configure_environment(session=s, actor=admin, name="staging", tier="lower", policy="allow")
-        deployer.configure_environment(session=s, actor=admin, name="production", tier="higher", policy="allow")
+        environments.configure_environment(session=s, actor=admin, name="staging", tier="lower", policy="allow")
+        environments.configure_environment(session=s, actor=admin, name="production", tier="higher", policy="allow")
         deployer.deploy(session=s, actor=admin, model=MODEL, version=1, environment="production")
-        deployer.configure_environment(session=s, actor=admin, name="production", policy=production_policy)
+        environments.configure_environment(session=s, actor=admin, name="production", policy=production_policy)
     return frame
 
 

@@ -217,10 +217,10 @@ def test_the_watchtower_api_command_serves_the_deployed_versions(backend, tmp_pa
 
 
 def point(environment: str, url: str | None) -> None:
-    from core import deployer
+    from core import environments
 
     with session_scope() as s:
-        deployer.configure_environment(session=s, actor=actor("omar"), name=environment, endpoint_url=url or "")
+        environments.configure_environment(session=s, actor=actor("omar"), name=environment, endpoint_url=url or "")
 
 
 def test_a_test_query_answers_with_its_latency_and_the_endpoint_check_follows_the_endpoint(backend, tmp_path):

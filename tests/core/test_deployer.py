@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from core import audit, blueprints, checks, deployer, governance, projects, registry
+from core import audit, blueprints, checks, deployer, environments, governance, projects, registry
 from core.cli import main
 from core.db import session_scope
 from core.entities import Alert, Deployment, User
@@ -178,17 +178,17 @@ def test_who_may_deploy_and_change_an_environment(backend, tmp_path):
     with pytest.raises(NotFound, match=r"no environment 'qa' \(environments: staging, production\)"):
         deploy("maya", 3, "qa")
     with session_scope() as s:
-        env = deployer.configure_environment(session=s, actor=actor("omar"), name="staging",
+        env = environments.configure_environment(session=s, actor=actor("omar"), name="staging",
                                              endpoint_url="http://127.0.0.1:8000/")
         assert env.endpoint_url == "http://127.0.0.1:8000"
         with pytest.raises(Forbidden, match="omar may not environment policy"):
-            deployer.configure_environment(session=s, actor=actor("omar"), name="production", policy="allow")
+            environments.configure_environment(session=s, actor=actor("omar"), name="production", policy="allow")
         with pytest.raises(InvalidInput, match="policy 'sometimes' is not one of block, warn, allow"):
-            deployer.configure_environment(session=s, actor=actor("rhea"), name="production", policy="sometimes")
+            environments.configure_environment(session=s, actor=actor("rhea"), name="production", policy="sometimes")
         with pytest.raises(InvalidInput, match="must start with http"):
-            deployer.configure_environment(session=s, actor=actor("omar"), name="staging", endpoint_url="ftp://x")
+            environments.configure_environment(session=s, actor=actor("omar"), name="staging", endpoint_url="ftp://x")
     with session_scope() as s:
-        assert [(e.name, e.policy) for e in deployer.list_environments(session=s)] == [
+        assert [(e.name, e.policy) for e in environments.list_environments(session=s)] == [
             ("staging", "allow"), ("production", "block")]
         registry.add_version(session=s, actor=actor("maya"), model=MODEL, reference=registry_frame(s),
                              origin="external")

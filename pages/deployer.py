@@ -1,0 +1,134 @@
+"""Deployer: what runs where and since when, deploy and roll back through the governance gate, test each endpoint."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core import deployer, endpoints, environments
+from core.db import session_scope
+from core.entities import POLICIES
+from core.errors import WatchtowerError
+from ui.session import require_page
+
+user = require_page("deployer.view")
+actor = user.actor
+GATE = {True: "✅ allowed", False: "⛔ blocked"}
+
+with session_scope() as s:
+    board = deployer.board(session=s, actor=actor, model=st.session_state.get("dep_model"))
+
+st.title("Deployer")
+if "dep_notice" in st.session_state:
+    kind, text = st.session_state.pop("dep_notice")
+    getattr(st, kind)(text)
+if board.model is None:
+    st.info("No models registered yet.")
+    st.stop()
+st.selectbox("Model", board.models, index=board.models.index(board.model), key="dep_model")
+model = board.model
+
+
+def done(kind: str, text: str) -> None:
+    st.session_state["dep_notice"] = (kind, text)
+    st.rerun()
+
+
+st.subheader("What runs where")
+running = {d.environment: d for d in board.running}
+st.dataframe(pd.DataFrame([
+    {"Environment": e.name, "Tier": e.tier, "Governance policy": e.policy,
+     "Running": f"{model} v{running[e.name].version}" if e.name in running else "—",
+     "Since (UTC)": running[e.name].since.strftime("%Y-%m-%d %H:%M") if e.name in running else "",
+     "Deployed by": running[e.name].deployed_by if e.name in running else "",
+     "Artifact sha256": (running[e.name].artifact_sha256 or "")[:16] if e.name in running else "",
+     "Endpoint": e.endpoint_url or "—"} for e in board.environments]), hide_index=True, width="stretch")
+
+st.subheader("Versions and the governance gate")
+st.dataframe(pd.DataFrame([
+    {"Version": f"v{v.number}", "Status": v.status, "Review": v.review_state.replace("_", " ").lower(),
+     **{e.name: ("⚠️ with a warning" if v.gates[e.name].allowed and v.gates[e.name].reason
+                 else GATE[v.gates[e.name].allowed]) for e in board.environments}}
+    for v in board.versions]), hide_index=True, width="stretch")
+for v in board.versions:
+    for env, gate in v.gates.items():
+        if gate.reason and not gate.allowed and v.status == "candidate":
+            st.caption(f"v{v.number} → {env}: {gate.reason}")
+
+can_deploy = actor.has("deploy")
+left, right = st.columns(2)
+with left, st.form("deploy_form"):
+    st.markdown("**Deploy**")
+    version = st.selectbox("Version", [v.number for v in board.versions], format_func=lambda n: f"v{n}",
+                           key="dep_version")
+    env = st.selectbox("Environment", [e.name for e in board.environments], key="dep_env")
+    note = st.text_input("Note", key="dep_note")
+    if st.form_submit_button("Deploy", type="primary", disabled=not can_deploy, key="dep_submit"):
+        try:
+            with session_scope() as s:
+                dep = deployer.deploy(session=s, actor=actor, model=model, version=version, environment=env, note=note)
+        except WatchtowerError as exc:
+            st.error(f"Deployment refused: {exc}")
+        else:
+            done("warning" if dep.warning else "success",
+                 f"{model} v{dep.version} now runs in {dep.environment}" + (f" — {dep.warning}" if dep.warning else ""))
+with right, st.form("rollback_form"):
+    st.markdown("**Roll back**")
+    back_env = st.selectbox("Environment", [e.name for e in board.environments], key="rb_env")
+    st.caption("Puts back the version that ran there before the current one.")
+    if st.form_submit_button("Roll back", disabled=not can_deploy, key="rb_submit"):
+        try:
+            with session_scope() as s:
+                dep = deployer.rollback(session=s, actor=actor, model=model, environment=back_env)
+        except WatchtowerError as exc:
+            st.error(f"Rollback refused: {exc}")
+        else:
+            done("success", f"{model} rolled back: v{dep.version} runs in {dep.environment} again")
+if not can_deploy:
+    st.caption("Deploying and rolling back are for ML engineers, IT & operations and admins.")
+
+st.subheader("Test queries")
+st.caption("Sends one record to each environment's scoring endpoint and shows its answer and latency. "
+           "Leave the record empty to send the first row of the deployed version's reference sample.")
+for e in board.environments:
+    with st.container(border=True):
+        st.markdown(f"**{e.name}** · {e.endpoint_url or 'no endpoint configured'}")
+        record_text = st.text_area("Record (JSON object)", key=f"tq_record_{e.name}", height=80)
+        if st.button(f"Send a test query to {e.name}", key=f"tq_{e.name}", disabled=not e.endpoint_url):
+            try:
+                record = json.loads(record_text) if record_text.strip() else None
+                result = endpoints.query_endpoint(environment=e.name, model=model, record=record)
+            except json.JSONDecodeError as exc:
+                st.error(f"The record is not valid JSON: {exc}")
+            except WatchtowerError as exc:
+                st.error(str(exc))
+            else:
+                latency = f"{result.latency_ms:.1f} ms" if result.latency_ms is not None else "no answer"
+                (st.success if result.ok else st.error)(
+                    f"{e.name} answered {result.status_code or '—'} in {latency}"
+                    + (f" (v{result.version})" if result.version else ""))
+                st.json(result.answer)
+
+st.subheader("History")
+st.dataframe(pd.DataFrame([
+    {"Environment": d.environment, "Version": f"v{d.version}", "Deployed (UTC)": d.since.strftime("%Y-%m-%d %H:%M"),
+     "By": d.deployed_by, "Until": d.ended_at.strftime("%Y-%m-%d %H:%M") if d.ended_at else "running",
+     "Note": d.note} for d in board.history]), hide_index=True, width="stretch")
+
+if actor.has("environment.manage"):
+    st.subheader("Environments")
+    for e in board.environments:
+        with st.form(f"env_{e.name}"):
+            st.markdown(f"**{e.name}** ({e.tier})")
+            url = st.text_input("Scoring endpoint URL", value=e.endpoint_url or "", key=f"env_url_{e.name}")
+            policy = st.selectbox("Governance policy", POLICIES, index=POLICIES.index(e.policy),
+                                  key=f"env_policy_{e.name}", disabled=not actor.has("environment.policy"))
+            if st.form_submit_button("Save", key=f"env_save_{e.name}"):
+                try:
+                    with session_scope() as s:
+                        environments.configure_environment(session=s, actor=actor, name=e.name, endpoint_url=url,
+                                                           policy=policy)
+                except WatchtowerError as exc:
+                    st.error(str(exc))
+                else:
+                    done("success", f"{e.name} saved")

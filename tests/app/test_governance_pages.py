@@ -1,0 +1,147 @@
+"""The Governance and Deployer pages, driven through AppTest as the people who use them."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from core import governance, projects
+from core.access import pages_for
+from core.db import session_scope
+from core.entities import Alert, Prediction, User
+from tests.app.conftest import open_page, texts
+from tests.core.governed import MODEL, PROJECT, actor, build, running
+from tests.live_api import live_api
+
+GOVERNANCE, DEPLOYER = "pages/governance.py", "pages/deployer.py"
+
+
+def requested_with_it_feedback() -> int:
+    with session_scope() as s:
+        review = governance.request_review(session=s, actor=actor("maya"), model=MODEL, version=3,
+                                           comment="retrained after the AUC alert")
+    with session_scope() as s:
+        governance.give_feedback(session=s, actor=actor("omar"), review_id=review.id, role="it_ops",
+                                 verdict="APPROVED", comment="serves within the latency budget")
+    return review.id
+
+
+def give_feedback(username: str, review_id: int, verdict: str, comment: str):  # noqa: ANN201 - AppTest
+    at = open_page(GOVERNANCE, username=username)
+    at.radio(key=f"fb_verdict_{review_id}").set_value(verdict)
+    at.text_area(key=f"fb_comment_{review_id}").input(comment)
+    at.button(key=f"fb_submit_{review_id}").click().run()
+    return at
+
+
+def test_the_risk_manager_sees_the_context_the_stage_and_the_review_waiting(backend, tmp_path):
+    build(tmp_path)
+    review_id = requested_with_it_feedback()
+    at = open_page(GOVERNANCE, username="rhea")
+    assert not at.exception
+    shown = texts(at)
+    for expected in ("Card fraud (CARDS)", "Head of payments", "Payments integrity", "High risk",
+                     "Where it stands: **Review**", f"review #{review_id}", "🟡 waiting for feedback",
+                     "serves within the latency budget", "⏳ waiting", "card-scorer v3: feedback from risk_manager, business"):
+        assert expected in shown, expected
+    assert [t.label for t in at.tabs][2] == "Waiting for me (1)"
+    assert at.selectbox(key=f"fb_role_{review_id}").options == ["Risk manager"]
+    assert "Final decision" in shown, "a risk manager may reject before the feedback is complete"
+
+
+def test_three_roles_give_feedback_and_the_final_approval_deploys_v3(backend, tmp_path):
+    build(tmp_path)
+    review_id = requested_with_it_feedback()
+    at = give_feedback("bianca", review_id, "APPROVED", "fewer missed frauds for customers")
+    assert not at.exception and "Your Business stakeholder feedback on card-scorer v3 is recorded" in texts(at)
+    at = give_feedback("rhea", review_id, "MINOR_ISSUE", "document the new card-age feature")
+    assert "🟠 waiting for approval" in texts(at)
+
+    maya = open_page(GOVERNANCE, username="maya")
+    assert "Final decision" not in texts(maya) and not [b for b in maya.button if b.key == f"approve_{review_id}"]
+
+    ruth = open_page(GOVERNANCE, username="rhea")
+    ruth.text_area(key=f"decide_comment_{review_id}").input("approved with the documentation follow-up")
+    ruth.button(key=f"approve_{review_id}").click().run()
+    assert "card-scorer v3 approved — deployed to production automatically" in texts(ruth)
+    assert running("production") == 3
+    assert "🟢 approved" in texts(ruth) and "Decided reviews" in texts(ruth)
+
+
+def test_a_wrong_feedback_is_refused_on_the_page_with_its_reason(backend, tmp_path):
+    build(tmp_path)
+    review_id = requested_with_it_feedback()
+    at = give_feedback("bianca", review_id, "MAJOR_ISSUE", "")
+    assert [e.value for e in at.error] == ["a MAJOR_ISSUE verdict needs a comment describing the issue"]
+    with session_scope() as s:
+        assert governance.get_review(session=s, review_id=review_id).missing_roles == ("risk_manager", "business")
+
+
+def test_the_ml_engineer_asks_for_a_review_on_the_page(backend, tmp_path):
+    build(tmp_path)
+    at = open_page(GOVERNANCE, username="maya")
+    options = at.selectbox(key="rq_version").options
+    assert options[0].startswith("card-scorer v3")
+    at.text_area(key="rq_comment").input("recall restored on new cards")
+    at.button(key="rq_submit").click().run()
+    assert "Review of card-scorer v3 requested; the reviewers are notified" in texts(at)
+    with session_scope() as s:
+        review = governance.find_review(session=s, model=MODEL, version=3)
+        omar = s.exec(select(User.id).where(User.username == "omar")).one()
+        assert s.exec(select(Alert.title).where(Alert.user_id == omar)).all() == ["Review requested: card-scorer v3"]
+    assert review.state == "WAITING_FOR_FEEDBACK" and review.requested_by == "maya"
+
+
+def test_deploying_an_unapproved_version_from_the_deployer_page_is_refused_and_alerts_risk(backend, tmp_path):
+    build(tmp_path)
+    at = open_page(DEPLOYER, username="maya")
+    assert not at.exception
+    shown = texts(at)
+    assert "card-scorer v1" in shown and "⛔ blocked" in shown
+    assert "v3 → production: production requires an approved review (policy block)" in shown
+    at.selectbox(key="dep_version").set_value(3)
+    at.selectbox(key="dep_env").set_value("production")
+    at.button(key="dep_submit").click().run()
+    assert [e.value for e in at.error] == ["Deployment refused: production requires an approved review (policy block): "
+                                           "card-scorer v3 has no review (request one)"]
+    assert running("production") == 1
+    with session_scope() as s:
+        rhea = s.exec(select(User.id).where(User.username == "rhea")).one()
+        assert s.exec(select(Alert.title).where(Alert.user_id == rhea)).all() == [
+            "Deployment blocked: card-scorer v3 to production"]
+    at.selectbox(key="dep_env").set_value("staging")
+    at.button(key="dep_submit").click().run()
+    assert "card-scorer v3 now runs in staging" in texts(at) and running("staging") == 3
+
+
+def test_the_deployer_page_sends_test_queries_and_shows_answer_and_latency(backend, tmp_path):
+    build(tmp_path)
+    with live_api() as url:
+        at = open_page(DEPLOYER, username="omar")
+        at.text_input(key="env_url_production").input(url)
+        at.button(key="env_save_production").click().run()
+        assert "production saved" in texts(at)
+        at.button(key="tq_production").click().run()
+        answered = [s.value for s in at.success]
+        at.text_area(key="tq_record_production").input('{"amount": 12.5, "card_age_days": "old", "channel": "web"}')
+        at.button(key="tq_production").click().run()
+        refused = [e.value for e in at.error]
+        detail = at.json[-1].value
+    assert len(answered) == 1 and answered[0].startswith("production answered 200 in ") and answered[0].endswith("(v1)")
+    assert len(refused) == 1 and refused[0].startswith("production answered 422 in ")
+    assert "record 0: field 'card_age_days' must be a number, got str" in detail
+    with session_scope() as s:
+        assert len(s.exec(select(Prediction)).all()) == 1, "the valid test query is logged like any prediction"
+
+
+def test_each_persona_sees_the_pages_of_their_work(backend, tmp_path):
+    build(tmp_path)
+    titles = {role: [p.title for p in pages_for((role,))] for role in ("business", "risk_manager", "it_ops")}
+    assert "Governance" in titles["business"] and "Deployer" not in titles["business"]
+    assert "Governance" in titles["risk_manager"] and "Deployer" not in titles["risk_manager"]
+    assert {"Governance", "Deployer"} <= set(titles["it_ops"])
+    at = open_page(GOVERNANCE, username="rhea")
+    at.selectbox(key="assign_bp").set_value("Medium risk")
+    at.button(key="assign_submit").click().run()
+    assert "CARDS now follows Medium risk" in texts(at)
+    with session_scope() as s:
+        assert projects.get_project(session=s, key=PROJECT).blueprint == "Medium risk"
