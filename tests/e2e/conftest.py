@@ -23,7 +23,7 @@ Fixtures:
 
 Helpers: `wait_idle(page)` waits until the app is connected and the script has finished running (the
 signal Streamlit's own browser tests use), `sign_in(page, username)`, `goto(page, url_path)`,
-`assert_no_exception(page)`, `main_text(page)`.
+`assert_no_exception(page)`, `main_text(page)`, `nav_titles(page)`.
 
 Run them alone with `pytest -m e2e`; `make test-fast` leaves them out.
 """
@@ -163,11 +163,17 @@ def goto(page, target: str) -> None:  # noqa: ANN001
     if not link.count():
         link = links.filter(has=page.locator(f"span[label='{target}']"))
     if not link.count():
-        shown = ", ".join(links.all_inner_texts())
+        shown = ", ".join(nav_titles(page))
         raise AssertionError(f"no page {target!r} in the navigation (it has: {shown})")
     link.first.click()
     expect(link.first).to_have_attribute("aria-current", "page")
     wait_idle(page)
+
+
+def nav_titles(page) -> list[str]:  # noqa: ANN001
+    """The titles of the pages in the sidebar navigation, in order."""
+    labels = page.locator("[data-testid='stSidebarNavLink'] span[label]")
+    return [labels.nth(i).get_attribute("label") for i in range(labels.count())]
 
 
 def assert_no_exception(page) -> None:  # noqa: ANN001
