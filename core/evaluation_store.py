@@ -336,9 +336,10 @@ def evaluate_new(*, actor: Actor, model: str, start: datetime | None = None, end
 
 # --- reading and exporting ------------------------------------------------------------------------------
 
-def list_evaluations(*, session: Session, model: str, version: int | None = None,
+def list_evaluations(*, session: Session, actor: Actor, model: str, version: int | None = None,
                      granularity: str | None = None) -> list[EvaluationRead]:
     """A version's stored windows (default: the active version), oldest first."""
+    require(actor, "evaluation.view")
     m = registry.model_row(session, model)
     v = registry.version_row(session, m, version)
     q = select(Evaluation).where(Evaluation.model_version_id == v.id)
@@ -348,7 +349,8 @@ def list_evaluations(*, session: Session, model: str, version: int | None = None
     return [evaluation_read(e, m.name, v.number) for e in rows]
 
 
-def get_evaluation(*, session: Session, evaluation_id: int) -> EvaluationRead:
+def get_evaluation(*, session: Session, actor: Actor, evaluation_id: int) -> EvaluationRead:
+    require(actor, "evaluation.view")
     ev = session.get(Evaluation, evaluation_id)
     if ev is None:
         raise NotFound(f"no evaluation {evaluation_id}")
@@ -372,9 +374,10 @@ def export_rows(evaluations: list[EvaluationRead]) -> list[dict]:
     return out
 
 
-def export_evaluations(*, session: Session, model: str, version: int | None = None, fmt: str = "csv") -> str:
+def export_evaluations(*, session: Session, actor: Actor, model: str, version: int | None = None,
+                       fmt: str = "csv") -> str:
     """The windows as CSV (flat) or JSON (complete, with per-field drift)."""
-    evaluations = list_evaluations(session=session, model=model, version=version)
+    evaluations = list_evaluations(session=session, actor=actor, model=model, version=version)
     if fmt == "json":
         return json.dumps([{**asdict(e), "window_start": e.window_start.isoformat(),
                             "window_end": e.window_end.isoformat(), "created_at": e.created_at.isoformat()}

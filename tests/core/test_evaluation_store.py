@@ -19,7 +19,7 @@ from tests.core import evaluation_world as world
 
 def stored(**kw) -> list[evaluation_store.EvaluationRead]:
     with session_scope() as s:
-        return evaluation_store.list_evaluations(session=s, model=world.MODEL, **kw)
+        return evaluation_store.list_evaluations(session=s, actor=world.MAYA, model=world.MODEL, **kw)
 
 
 def test_daily_windows_measure_what_happened_and_estimate_what_is_not_labelled_yet(backend):
@@ -116,8 +116,8 @@ def test_export_as_csv_and_json(backend):
     world.three_days(100)
     evaluation_store.evaluate(actor=world.MAYA, model=world.MODEL, every="1D")
     with session_scope() as s:
-        text = evaluation_store.export_evaluations(session=s, model=world.MODEL, fmt="csv")
-        full = json.loads(evaluation_store.export_evaluations(session=s, model=world.MODEL, fmt="json"))
+        text = evaluation_store.export_evaluations(session=s, actor=world.MAYA, model=world.MODEL, fmt="csv")
+        full = json.loads(evaluation_store.export_evaluations(session=s, actor=world.MAYA, model=world.MODEL, fmt="json"))
     from io import StringIO
 
     table = pd.read_csv(StringIO(text))
