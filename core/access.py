@@ -82,6 +82,9 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/project.py", "Project", "Overview", "project.view", ":material/folder_open:"),
     PageSpec("pages/governance.py", "Governance", "Governance", "governance.view", ":material/gavel:"),
     PageSpec("pages/deployer.py", "Deployer", "Deployment", "deployer.view", ":material/rocket_launch:"),
+    PageSpec("pages/experiments.py", "Experiments", "Models", "experiments.run", ":material/science:"),
+    PageSpec("pages/registry.py", "Registry", "Models", "registry.view", ":material/inventory_2:"),
+    PageSpec("pages/validation.py", "Validation lab", "Models", "validation.view", ":material/fact_check:"),
 )
 
 
