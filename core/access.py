@@ -80,6 +80,8 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/portfolio.py", "Portfolio", "Overview", "portfolio.view", ":material/dashboard:"),
     PageSpec("pages/project.py", "Project", "Overview", "project.view", ":material/folder_open:"),
+    PageSpec("pages/catalog.py", "Catalog", "Overview", "catalog.view", ":material/category:"),
+    PageSpec("pages/new_project.py", "New project", "Overview", "project.create", ":material/add_circle:"),
     PageSpec("pages/governance.py", "Governance", "Governance", "governance.view", ":material/gavel:"),
     PageSpec("pages/deployer.py", "Deployer", "Deployment", "deployer.view", ":material/rocket_launch:"),
     PageSpec("pages/experiments.py", "Experiments", "Models", "experiments.run", ":material/science:"),

@@ -12,7 +12,18 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from core import audit, catalog, checks, datasets, governance, projects, registry, scenarios, training
+from core import (
+    audit,
+    catalog,
+    checks,
+    datasets,
+    governance,
+    projects,
+    registry,
+    retraining,
+    scenarios,
+    training,
+)
 from core.access import Actor, require
 from core.db import session_scope
 from core.entities import TASKS, Check, Model, ModelVersion, Project, ProjectTemplate, Scenario
@@ -242,13 +253,14 @@ def save_as_template(*, session: Session, actor: Actor, project_key: str, name: 
         raise InvalidInput(f"project {project.key} has no model to base a template on")
     active = session.exec(select(ModelVersion).where(ModelVersion.model_id == model.id)
                           .order_by((ModelVersion.status == "active").desc(), ModelVersion.number.desc())).first()
-    recipe = dict(active.recipe) if active else {}
-    mode = "trained" if recipe.get("algorithm") in training.ALGORITHMS else "external"
-    model_spec = {"mode": mode, "decision_threshold": model.decision_threshold}
-    if mode == "trained":
-        model_spec.update(algorithm=recipe["algorithm"], params=dict(recipe.get("params") or {}))
-    else:
-        model_spec["score_column"] = "score"
+    model_spec: dict = {"mode": "external", "score_column": "score", "decision_threshold": model.decision_threshold}
+    if active is not None:
+        try:  # the recipe Watchtower would retrain it with (read from the artifact for a version trained elsewhere)
+            recipe = retraining.recipe_of(registry.version_info(active), actor=actor.username)
+            model_spec = {"mode": "trained", "algorithm": recipe.algorithm, "params": dict(recipe.params),
+                          "decision_threshold": model.decision_threshold}
+        except InvalidInput:
+            pass  # an external model: its scores come with the data
     extra = [{**{f: getattr(c, f) for f in _CHECK_FIELDS}, "model": c.model_id is not None}
              for c in session.exec(select(Check).where(Check.project_id == project.id).order_by(Check.id)).all()]
     scenario = session.exec(select(Scenario).where(Scenario.project_id == project.id).order_by(Scenario.id)).first()
@@ -279,6 +291,7 @@ class FormView:
     chosen: TemplateRead | None
     features: list[dict]  # what a project from the chosen template would monitor on the chosen dataset
     problem: str  # why that combination would be refused, or ""
+    target: str  # the target previewed: the one asked for, else the dataset's last column
 
 
 def form_view(*, session: Session, template: str | None = None, dataset: str | None = None,
@@ -286,15 +299,19 @@ def form_view(*, session: Session, template: str | None = None, dataset: str | N
     """What the New project page offers, and a preview of the chosen template on the chosen dataset."""
     options = list_templates(session=session)
     chosen = next((t for t in options if t.name == template), options[0] if options else None)
-    features, problem = [], ""
-    if chosen is not None and dataset and target:
+    latest = datasets.list_datasets(session=session)
+    picked = next((d for d in latest if d.dataset == dataset), latest[0] if latest else None)
+    features, problem, target = [], "", target or ""
+    if picked is not None and target not in picked.column_names:
+        target = picked.column_names[-1]
+    if chosen is not None and picked is not None:
         try:
-            features = check_fit(chosen, datasets.require_usable(session=session, name=dataset), target)
+            features = check_fit(chosen, datasets.require_usable(session=session, name=picked.dataset), target)
         except WatchtowerError as exc:
             problem = str(exc)
-    return FormView(templates=options, datasets=datasets.list_datasets(session=session),
+    return FormView(templates=options, datasets=latest,
                     project_keys=list(session.exec(select(Project.key).order_by(Project.key)).all()),
-                    chosen=chosen, features=features, problem=problem)
+                    chosen=chosen, features=features, problem=problem, target=target)
 
 
 @step("review")

@@ -22,9 +22,9 @@ DEMO_MODEL = "fraud-detector"
 
 
 def _steps() -> list[Callable[..., None]]:
-    from core.demo import foundation
+    from core.demo import catalog, foundation
 
-    return [foundation.seed]
+    return [foundation.seed, catalog.seed]  # catalog last: it catalogs what the other steps built
 
 
 def is_seeded() -> bool:
