@@ -161,8 +161,7 @@ def explain_sampling(estimator: Any, record: pd.DataFrame, reference: pd.DataFra
                                          std_error=float(se[j])) for j, name in enumerate(features)),
                            key=lambda c: -abs(c.contribution))
     space = "probability" if task == "binary" else "prediction"
-    return Explanation(method=SAMPLING_METHOD if task == "binary" else SAMPLING_METHOD.replace("probability", "prediction"),
-                       space=space, score=score, baseline=baseline, baseline_in_space=baseline, score_in_space=score,
+    return Explanation(method=SAMPLING_METHOD.replace("probability", space), space=space, score=score, baseline=baseline, baseline_in_space=baseline, score_in_space=score,
                        contributions=contributions, tolerance=ADDITIVITY_TOLERANCE)
 
 

@@ -62,6 +62,7 @@ class Lineage:
     trigger: Trigger | None
     deployments: list[DeploymentRead]
     running_in: tuple[str, ...]
+    notes: str
 
 
 def _running(session: Session, model_id: int) -> dict[int, list[str]]:
@@ -114,7 +115,7 @@ def lineage(*, session: Session, actor: Actor, model: str, number: int) -> Linea
     return Lineage(model=m.name, version=version_info(row), training_run_id=row.training_run_id,
                    training_rows=run.rows if run else row.training_metrics.get("rows"),
                    training_duration_s=run.duration_s if run else None, trigger=trigger, deployments=reads,
-                   running_in=tuple(d.environment for d in reads if d.active))
+                   running_in=tuple(d.environment for d in reads if d.active), notes=row.notes)
 
 
 def verify_artifact(*, session: Session, actor: Actor, model: str, number: int) -> bool:

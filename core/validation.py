@@ -165,7 +165,8 @@ def what_if(lab: Lab, record: dict) -> WhatIf:
     frame = record_frame(lab, record)
     score = float(scoring.predict(lab.version.estimator, frame, task=lab.model.task)[0])
     if lab.model.task != "binary":
-        return WhatIf(score=score, threshold=math.nan, flagged=False, decision=f"predicted {lab.model.target}: {score:,.3f}")
+        return WhatIf(score=score, threshold=math.nan, flagged=False,
+                      decision=f"predicted {lab.model.target}: {score:,.3f}")
     flagged = score >= lab.model.decision_threshold
     word = "at or above" if flagged else "below"
     return WhatIf(score=score, threshold=lab.model.decision_threshold, flagged=flagged,

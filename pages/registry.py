@@ -1,0 +1,164 @@
+"""Registry: every version with status, origin, lineage and where it runs; two versions side by side; import."""
+
+import json
+import tempfile
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core import lineage, model_comparison, registry
+from core.db import session_scope
+from core.errors import WatchtowerError
+from ui.documents import documentation_downloads
+from ui.session import require_page
+
+user = require_page("registry.view")
+actor = user.actor
+STATUS = {"active": "🟢 active", "candidate": "🟡 candidate", "archived": "⚪ archived"}
+ORIGIN = {"manual": "manual", "scheduled_retrain": "scheduled retrain", "imported": "imported", "external": "external"}
+
+st.title("Registry")
+if "reg_notice" in st.session_state:
+    kind, text = st.session_state.pop("reg_notice")
+    getattr(st, kind)(text)
+with session_scope() as s:
+    models = [m.name for m in registry.list_models(session=s)]
+if not models:
+    st.info("No models registered yet.")
+    st.stop()
+wanted = st.query_params.get("model")
+name = st.selectbox("Model", models, index=models.index(wanted) if wanted in models else 0, key="reg_model")
+with session_scope() as s:
+    rows = lineage.versions_overview(session=s, actor=actor, model=name)
+if not rows:
+    st.info(f"{name} has no versions yet.")
+    st.stop()
+
+st.subheader("Versions")
+st.dataframe(pd.DataFrame([
+    {"Version": f"v{v.number}", "Status": STATUS.get(v.status, v.status), "Origin": ORIGIN.get(v.origin, v.origin),
+     "Running in": ", ".join(v.running_in) or "—", v.primary_metric: v.primary_value,
+     "Training window": (f"{v.training_start:%Y-%m-%d} – {v.training_end:%Y-%m-%d}"
+                         if v.training_start and v.training_end else "—"),
+     "Triggered by check result": v.triggered_by_check_result_id or "—", "Created by": v.created_by,
+     "Created": v.created_at.strftime("%Y-%m-%d %H:%M")} for v in rows]), hide_index=True, width="stretch")
+
+numbers = [v.number for v in rows]
+st.subheader("Lineage")
+number = st.selectbox("Version", numbers, format_func=lambda n: f"v{n}", key=f"reg_version_{name}")
+with session_scope() as s:
+    story = lineage.lineage(session=s, actor=actor, model=name, number=number)
+    intact = lineage.verify_artifact(session=s, actor=actor, model=name, number=number)
+v = story.version
+left, right = st.columns(2)
+with left:
+    st.markdown(
+        f"- **Status:** {v.status} · **Origin:** {ORIGIN.get(v.origin, v.origin)}\n"
+        f"- **Created by:** {v.created_by} on {v.created_at:%Y-%m-%d %H:%M} UTC\n"
+        f"- **Training window:** "
+        + (f"{v.training_start:%Y-%m-%d %H:%M} – {v.training_end:%Y-%m-%d %H:%M}" if v.training_start else "—") + "\n"
+        f"- **Training rows:** {story.training_rows or '—'}"
+        + (f" · trained in {story.training_duration_s:.1f}s (run {story.training_run_id})"
+           if story.training_run_id else "") + "\n"
+        f"- **Data fingerprint:** `{v.data_fingerprint[:24]}…`\n"
+        f"- **Artifact sha256:** " + (f"`{v.artifact_sha256[:24]}…` ({'verified' if intact else 'DOES NOT MATCH'})"
+                                       if v.artifact_sha256 else "none (external model)") + "\n"
+        f"- **Running in:** {', '.join(story.running_in) or '—'}")
+    if story.trigger:
+        t = story.trigger
+        st.warning(f"Retrained after the failed check **{t.check}** (check result {t.check_result_id}, {t.metric} "
+                   f"{t.value if t.value is not None else '—'} against {t.threshold}, {t.at:%Y-%m-%d}).")
+    if story.notes:
+        st.caption(story.notes)
+with right:
+    st.markdown("**Recipe**")
+    st.code(json.dumps(v.recipe, indent=1, default=str), language="json")
+    with st.expander("Hyperparameters"):
+        st.code(json.dumps(v.params, indent=1, default=str), language="json")
+    with st.expander("Training metrics"):
+        st.dataframe(pd.DataFrame([{"Metric": k, "Value": val} for k, val in v.training_metrics.items()]),
+                     hide_index=True, width="stretch")
+if story.deployments:
+    st.dataframe(pd.DataFrame([{"Environment": d.environment, "Deployed": d.deployed_at.strftime("%Y-%m-%d %H:%M"),
+                                "By": d.deployed_by, "Active": d.active} for d in story.deployments]),
+                 hide_index=True, width="stretch")
+if actor.has("governance.view"):
+    documentation_downloads(actor=actor, model=name, number=number, key="reg-docs")
+if actor.has("validation.view") and v.artifact_path:
+    st.page_link("pages/validation.py", label=f"Open v{number} in the validation lab", icon=":material/science:",
+                 query_params={"model": name, "version": str(number)})
+
+st.subheader("Compare two versions")
+runnable = [v.number for v in rows if v.has_artifact]
+active = next((v.number for v in rows if v.status == "active"), runnable[-1] if runnable else None)
+newest = next((n for n in runnable if n != active), active)
+if len(runnable) < 2:
+    st.caption("Comparison needs two versions with an artifact.")
+else:
+    c1, c2 = st.columns(2)
+    a = c1.selectbox("Version A", runnable, index=runnable.index(active), format_func=lambda n: f"v{n}",
+                     key=f"cmp_a_{name}")
+    b = c2.selectbox("Version B", runnable, index=runnable.index(newest), format_func=lambda n: f"v{n}",
+                     key=f"cmp_b_{name}")
+    if st.button("Compare", type="primary", key="cmp_go"):
+        try:
+            with st.spinner("Scoring both versions on the same recent labelled data"), session_scope() as s:
+                st.session_state["cmp_result"] = model_comparison.compare_versions(session=s, actor=actor, model=name,
+                                                                                   a=a, b=b)
+        except WatchtowerError as exc:
+            st.session_state.pop("cmp_result", None)
+            st.error(str(exc))
+    c = st.session_state.get("cmp_result")
+    if c is not None and c.model == name and (c.a.number, c.b.number) == (a, b):
+        A, B = f"v{a}", f"v{b}"
+        st.caption(f"On {c.rows:,} recent labelled predictions ({c.window_start:%Y-%m-%d} – {c.window_end:%Y-%m-%d}) "
+                   f"that neither version was trained on.")
+        mark = {"a": A, "b": B}
+        st.markdown("**Metrics**")
+        st.dataframe(pd.DataFrame([{"Metric": m, A: x, B: y, "Better": mark.get(w, "")} for m, x, y, w in c.metrics]),
+                     hide_index=True, width="stretch")
+        if c.business:
+            st.markdown("**Business metrics**")
+            st.dataframe(pd.DataFrame([{"Business metric": label, A: x, B: y, "Better": mark.get(w, "")}
+                                       for _n, label, x, y, w in c.business]), hide_index=True, width="stretch")
+        st.markdown("**Feature importance** (drop in ROC AUC when the feature is shuffled)")
+        imp = pd.DataFrame([{"feature": i.feature, "version": A, "importance": i.mean} for i in c.importance_a]
+                           + [{"feature": i.feature, "version": B, "importance": i.mean} for i in c.importance_b])
+        st.altair_chart(alt.Chart(imp).mark_bar().encode(
+            y=alt.Y("feature:N", sort="-x", title=None), x=alt.X("importance:Q", title="importance"),
+            color=alt.Color("version:N"), yOffset="version:N", tooltip=["feature", "version", "importance"]),
+            width="stretch")
+        st.markdown(f"**Drift between their training data** ({B} against {A}): {c.drifted_fields} field(s) drifted")
+        st.dataframe(pd.DataFrame([{"Field": f.field, "Method": f.method, "Score": f.score, "Threshold": f.threshold,
+                                    "Drifted": "yes" if f.drifted else "no"} for f in c.drift]),
+                     hide_index=True, width="stretch")
+
+st.subheader("Import an existing model")
+with st.form("import_form"):
+    st.caption("A scikit-learn estimator saved with joblib, and reference data (CSV) with the model's features and "
+               "target. The file's sha256 is recorded and checked before every load.")
+    artifact = st.file_uploader("Model (joblib)", type=["joblib", "pkl"], key="imp_artifact")
+    reference = st.file_uploader("Reference data (CSV)", type=["csv"], key="imp_reference")
+    expected = st.text_input("Expected sha256 (optional)", key="imp_sha")
+    notes = st.text_input("Notes", key="imp_notes")
+    if st.form_submit_button("Import", disabled=not actor.has("model.register"), key="imp_go"):
+        if artifact is None or reference is None:
+            st.error("Choose both the model file and its reference data.")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                art = Path(tmp) / Path(artifact.name).name
+                art.write_bytes(artifact.getvalue())
+                ref = Path(tmp) / Path(reference.name).name
+                ref.write_bytes(reference.getvalue())
+                try:
+                    with session_scope() as s:
+                        imported = registry.import_version(session=s, actor=actor, model=name, artifact=art,
+                                                           reference=ref, expected_sha256=expected or None,
+                                                           notes=notes)
+                except WatchtowerError as exc:
+                    st.error(f"Import refused: {exc}")
+                else:
+                    st.session_state["reg_notice"] = ("success", f"{name} v{imported.number} imported as a candidate.")
+                    st.rerun()
