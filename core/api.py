@@ -20,17 +20,18 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
-from core import artifacts, deployer, environments, users
+from core import artifacts, deployer, environments, ingest, prediction_store, users
 from core.clock import now
 from core.config import get_settings
 from core.db import session_scope
-from core.entities import Deployment, ModelVersion, Prediction
+from core.entities import Deployment, ModelVersion
 from core.errors import Conflict, Forbidden, IntegrityFailure, InvalidInput, NotFound, WatchtowerError
 from core.registry import model_row
 
@@ -51,6 +52,7 @@ class Served:
     model: str
     task: str
     features: tuple[tuple[str, str], ...]  # (name, numeric|categorical)
+    extras: tuple[str, ...]  # columns a business metric sums: stored with the prediction when a record has them
     threshold: float
     environment_id: int
     environment: str
@@ -74,6 +76,7 @@ def served(*, environment: str, model: str) -> Served:
         v = s.get(ModelVersion, dep.model_version_id)
         return Served(model_id=m.id, model=m.name, task=m.task,
                       features=tuple((f["name"], f.get("type", "numeric")) for f in m.features),
+                      extras=tuple(c["name"] for c in ingest.logged_columns(m) if c.get("optional")),
                       threshold=m.decision_threshold, environment_id=env.id, environment=env.name, version_id=v.id,
                       version=v.number, since=dep.deployed_at, deployed_by=dep.deployed_by,
                       artifact_path=v.artifact_path or "", sha256=v.artifact_sha256 or "")
@@ -124,8 +127,8 @@ def parse_records(body: bytes, *, max_batch: int) -> list[dict]:
     return records
 
 
-def validate(records: list[Any], features: tuple[tuple[str, str], ...]) -> list[dict]:
-    """The records cut to the model's features; the first missing or mistyped field is named with its record."""
+def validate(records: list[Any], features: tuple[tuple[str, str], ...], extras: tuple[str, ...] = ()) -> list[dict]:
+    """The records cut to what is logged; the first missing or mistyped field is named with its record."""
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             raise InvalidInput(f"record {i} is not an object of feature values")
@@ -139,21 +142,29 @@ def validate(records: list[Any], features: tuple[tuple[str, str], ...]) -> list[
                                        f"{json.dumps(value)[:40]}")
             elif not isinstance(value, (str, int, bool)):
                 raise InvalidInput(f"record {i}: field {name!r} must be a category (text), got {type(value).__name__}")
+        for name in extras:
+            value = rec.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                raise InvalidInput(f"record {i}: field {name!r} must be a number, got {type(value).__name__}")
     names = [n for n, _ in features]
-    return [{n: rec[n] for n in names} for rec in records]
+    return [{**{n: rec[n] for n in names}, **{n: rec[n] for n in extras if rec.get(n) is not None}}
+            for rec in records]
 
 
 def log_predictions(*, target: Served, features: list[dict], scores: list[float], decisions: list[float | None],
                     ids: list[str], at: datetime) -> int:
-    """Write every prediction of one request in one short transaction (one multi-row insert)."""
+    """Write every prediction of one request in one short transaction, through the evaluation store's bulk path."""
     binary = target.task == "binary"
-    rows = [{"model_id": target.model_id, "model_version_id": target.version_id,
-             "environment_id": target.environment_id, "prediction_id": pid, "ts": at,
-             "score": score if binary else None, "predicted": decision if binary else score, "features": feats}
-            for pid, score, decision, feats in zip(ids, scores, decisions, features, strict=True)]
+    n = len(ids)
     with session_scope() as s:
-        s.execute(insert(Prediction), rows)
-    return len(rows)
+        prediction_store.insert_predictions(
+            s, model_id=target.model_id, version_id=target.version_id, environment_id=target.environment_id,
+            ids=ids, ts=pa.array([at] * n, type=pa.timestamp("us")),
+            score=pa.array(scores, type=pa.float64()) if binary else None,
+            predicted=pa.array(decisions if binary else scores, type=pa.float64()),
+            features=pa.array([json.dumps(f, separators=(",", ":")) for f in features], type=pa.string()))
+    return n
 
 
 def _predict(estimator: Any, frame: pd.DataFrame, *, binary: bool) -> Any:
@@ -167,7 +178,7 @@ def score_request(*, environment: str, model: str, body: bytes, cache: Estimator
     """Validate, score and log one request; the answer holds a prediction id, score and decision per record."""
     target = served(environment=environment, model=model)
     records = parse_records(body, max_batch=max_batch)
-    features = validate(records, target.features)
+    features = validate(records, target.features, target.extras)
     frame = pd.DataFrame.from_records(features, columns=[n for n, _ in target.features])
     estimator = cache.get(target)
     scores = [float(x) for x in _predict(estimator, frame, binary=target.task == "binary")]

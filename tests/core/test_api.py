@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from sqlmodel import select
 
-from core import artifacts, audit, governance, registry
+from core import artifacts, audit, governance, prediction_store, registry
 from core.api import create_app
 from core.db import session_scope
 from core.entities import Environment, Prediction
@@ -86,6 +87,12 @@ def test_scores_equal_the_models_own_and_every_prediction_is_logged_with_its_env
     assert [r.prediction_id for r in rows] == ids
     assert rows[-1].features == batch[-1] and rows[-1].score == pytest.approx(scores[-1])
     assert {r.predicted for r in rows} <= {0.0, 1.0}
+    with session_scope() as s:  # the evaluation store reads them back as any logged window
+        window = prediction_store.window_rows(s, version_id=rows[0].model_version_id, start=rows[0].ts,
+                                              end=rows[-1].ts + timedelta(seconds=1),
+                                              environment_id=rows[0].environment_id)
+    assert window.prediction_id == ids and np.allclose(window.score[1:], scores)
+    assert window.features.iloc[1:].to_dict("records") == batch
 
 
 def test_a_record_missing_a_feature_or_with_a_wrong_type_gets_422_naming_the_field(backend, tmp_path):
