@@ -1,4 +1,4 @@
-"""catalog search/show/register/tag/change/use, dataset register/accept/show."""
+"""catalog search/show/register/tag/change/use, dataset register/accept/show, project from-template, template."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from core import catalog, datasets
+from core import catalog, datasets, templates
 from core.cli import fails_cleanly, main
 from core.cli.actors import resolve_actor
+from core.cli.projects import project_group
 from core.db import session_scope
 from core.entities import COMPONENT_KINDS
 from core.errors import InvalidInput
@@ -230,3 +231,65 @@ def dataset_show(name: str, number: int | None) -> None:
                + (f"; FLAGGED: {catalog.describe_changes(v.schema_changes)}" if v.flagged else ""))
     for p in v.profile:
         click.echo(f"  {p['name']:<24} {p['type']:<12} missing {p['missing_rate']:.1%}  {datasets.describe_summary(p)}")
+
+
+@project_group.command("from-template")
+@click.argument("template")
+@click.argument("key")
+@click.option("--name", required=True)
+@click.option("--dataset", required=True, help="A registered dataset (its latest usable version).")
+@click.option("--target", required=True, help="The target column in the dataset.")
+@click.option("--risk", type=click.Choice(["low", "medium", "high"]), default="medium", show_default=True)
+@click.option("--sponsor", default="")
+@click.option("--initiative", default=None)
+@click.option("--description", default="")
+@click.option("--dataset-version", type=int, default=None)
+@click.option("--model", "model_name", default=None, help="Model name (default: KEY-model, lower case).")
+@AS_USER
+@fails_cleanly
+def project_from_template(template: str, key: str, name: str, dataset: str, target: str, risk: str, sponsor: str,
+                          initiative: str | None, description: str, dataset_version: int | None,
+                          model_name: str | None, as_user: str | None) -> None:
+    """Create project KEY from TEMPLATE: blueprint, model trained on the dataset, checks, daily scenario."""
+    actor = resolve_actor(as_user)
+    created = templates.create_project_from_template(
+        actor=actor, template=template, key=key, name=name, dataset=dataset, target=target, risk_level=risk,
+        sponsor=sponsor, initiative=initiative, description=description, dataset_version=dataset_version,
+        model_name=model_name, progress=lambda _fraction, message: click.echo(f"  {message}"))
+    p = created.project
+    click.echo(f"project {p.key} created from template {created.template!r}: blueprint {p.blueprint or 'none'} "
+               f"(stage {p.stage}), model {created.model} v{created.version}, {len(created.checks)} checks, "
+               f"scenario {created.scenario!r}")
+
+
+@main.group("template")
+def template_group() -> None:
+    """Project templates."""
+
+
+@template_group.command("list")
+@fails_cleanly
+def template_list() -> None:
+    """The templates a project can start from, with the dataset columns they need."""
+    with session_scope() as s:
+        found = templates.list_templates(session=s)
+    for t in found:
+        origin = "standard" if t.standard else f"saved from {t.source_project} by {t.created_by}"
+        needs = ", ".join(dict.fromkeys(c for c, _why in t.required_columns)) or "a target column"
+        click.echo(f"{t.name}  ({t.task}, {origin}; needs {needs})")
+
+
+@template_group.command("save")
+@click.argument("project")
+@click.argument("name")
+@click.option("--description", default="")
+@AS_USER
+@fails_cleanly
+def template_save(project: str, name: str, description: str, as_user: str | None) -> None:
+    """Save PROJECT's model setup, business metrics, checks and scenario as template NAME."""
+    actor = resolve_actor(as_user)
+    with session_scope() as s:
+        saved = templates.save_as_template(session=s, actor=actor, project_key=project, name=name,
+                                           description=description)
+    click.echo(f"template {saved.name!r} saved from {saved.source_project}: "
+               f"{len(saved.spec['checks']['extra'])} checks, scenario {saved.spec['scenario']['name']!r}")
