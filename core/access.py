@@ -80,6 +80,9 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/portfolio.py", "Portfolio", "Overview", "portfolio.view", ":material/dashboard:"),
     PageSpec("pages/project.py", "Project", "Overview", "project.view", ":material/folder_open:"),
+    PageSpec("pages/alerts.py", "Alerts", "Overview", "alerts.view", ":material/notifications:"),
+    PageSpec("pages/checks.py", "Checks", "Monitoring", "monitoring.manage", ":material/rule:"),
+    PageSpec("pages/automation.py", "Automation", "Monitoring", "automation.view", ":material/schedule:"),
     PageSpec("pages/catalog.py", "Catalog", "Overview", "catalog.view", ":material/category:"),
     PageSpec("pages/new_project.py", "New project", "Overview", "project.create", ":material/add_circle:"),
     PageSpec("pages/governance.py", "Governance", "Governance", "governance.view", ":material/gavel:"),

@@ -105,12 +105,14 @@ def _recipients(session: Session, roles: list[str], usernames: list[str]) -> lis
     return [u for u in people if set(u.roles) & set(roles) or u.username in usernames]
 
 
-def explain_link(*, audience: str, project_key: str, model: str | None, kind: str) -> str:
+def explain_link(*, audience: str, project_key: str, model: str | None, kind: str,
+                 evaluation_id: int | None = None) -> str:
     """The page that explains an alert: the project dashboard for business, the evidence for engineers."""
     if audience == "business" or not model:
         return f"/project?project={project_key}"
-    page = "drift" if kind in ("drift_share", "field_drift") else "evaluations"
-    return f"/{page}?model={model}"
+    if kind in ("drift_share", "field_drift") and evaluation_id:
+        return f"/drift?evaluation={evaluation_id}"
+    return f"/evaluation_store?model={model}"
 
 
 def _wording(check: Check, result: CheckResult, project: Project, model: str | None,
@@ -187,7 +189,8 @@ def fan_out(*, session: Session, check_result_id: int) -> list[AlertRead]:
 
     def words(audience: str) -> tuple[str, str, str]:
         title, message = wording[audience]
-        return title, message, explain_link(audience=audience, project_key=project.key, model=model, kind=check.kind)
+        return title, message, explain_link(audience=audience, project_key=project.key, model=model, kind=check.kind,
+                                            evaluation_id=result.evaluation_id)
 
     alerts = _raise(session, project=project, people=people, kind="check", severity=result.status,
                     channel_names=list(check.channels), words=words, check_result_id=result.id)

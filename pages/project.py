@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core import projects
+from core import checks, process_map, projects
 from core.db import session_scope
 from core.errors import NotFound
 from ui.session import require_page
@@ -73,6 +73,19 @@ for m in project.models:
          "Created by": v.created_by, "Created": v.created_at.strftime("%Y-%m-%d %H:%M"),
          "Artifact sha256": (v.artifact_sha256 or "—")[:16]}
         for v in m.versions]), hide_index=True, width="stretch")
+
+# --- Monitoring: the health roll-up of the project's checks and its process map (core.checks, core.process_map)
+with session_scope() as s:
+    check_rows = checks.project_histories(session=s, project_key=project.key, limit=26)
+    flow = process_map.build(session=s, project_key=project.key)
+st.subheader("Checks and process")
+if check_rows:
+    st.dataframe(pd.DataFrame([{"Check": h.check.name, "Rule": h.check.rule, "History (oldest → newest)": h.icons,
+                                "Latest": h.latest.replace("_", " ")} for h in check_rows]), hide_index=True,
+                 width="stretch")
+st.graphviz_chart(flow.dot)
+st.caption("⚙ solid green: automated · ✋ dashed orange: waits for a person")
+# --- end of the monitoring block
 
 st.subheader("Audit trail")
 if dash.trail:

@@ -11,6 +11,7 @@ from core.access import Actor, pages_for, require
 from core.config import get_settings
 from core.db import session_scope
 from core.errors import WatchtowerError
+from ui.inbox import unread_in_sidebar
 
 ROLE_LABELS = {
     "business": "Business stakeholder",
@@ -86,6 +87,7 @@ def sign_in_page() -> None:
 def sidebar(user: SignedIn) -> None:
     with st.sidebar:
         st.markdown(f"**{user.name}**  \n{', '.join(ROLE_LABELS.get(r, r) for r in user.roles)}")
+        unread_in_sidebar(user.username)
         if st.button("Sign out", key="sign_out"):
             sign_out()
             st.rerun()

@@ -1,0 +1,145 @@
+"""Automation: a project's scenarios, their schedule and next run, run history with live progress, approvals."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core import projects, registry, scenarios
+from core.db import session_scope
+from core.entities import ROLES
+from core.errors import WatchtowerError
+from ui.session import require_page
+
+user = require_page("automation.view")
+STATUS = {"requested": "⏳ requested", "running": "🔄 running", "waiting_approval": "✋ waiting for approval",
+          "succeeded": "✅ succeeded", "failed": "❌ failed", "interrupted": "⚡ interrupted", "pending": "· pending",
+          "skipped": "↷ skipped"}
+
+st.title("Automation")
+st.caption("Scenarios run on the worker (`watchtower worker`): on a schedule, or now on request. "
+           "Steps marked ✋ wait for a person's approval.")
+
+with session_scope() as s:
+    keys = projects.list_project_keys(session=s)
+if not keys:
+    st.info("No projects yet.")
+    st.stop()
+wanted = st.query_params.get("project")
+key = st.selectbox("Project", keys, index=keys.index(wanted) if wanted in keys else 0, key="automation_project")
+
+with session_scope() as s:
+    defined = scenarios.list_scenarios(session=s, project_key=key)
+
+
+def describe(step: dict) -> str:
+    text = step["kind"]
+    if step.get("mode") == "needs_approval":
+        text += f" ✋ ({(step.get('approver_role') or '').replace('_', ' ')})"
+    if step.get("when") == "checks_failed":
+        text += " if a check failed"
+    return text
+
+
+st.subheader("Scenarios")
+if not defined:
+    st.caption("This project has no scenarios yet.")
+else:
+    st.dataframe(pd.DataFrame([
+        {"Scenario": sc.name, "Model": sc.model or "—", "Schedule": sc.schedule,
+         "Next run (UTC)": f"{sc.next_run_at:%Y-%m-%d %H:%M}" if sc.next_run_at else "—",
+         "Enabled": "yes" if sc.enabled else "no", "Steps": " → ".join(describe(st_) for st_ in sc.steps),
+         "Last run": f"#{sc.last_run.id} {STATUS.get(sc.last_run.status, sc.last_run.status)}" if sc.last_run else "never"}
+        for sc in defined]), hide_index=True, width="stretch")
+    names = [sc.name for sc in defined]
+    chosen = next(sc for sc in defined if sc.name == st.selectbox("Scenario", names, key="scenario_name"))
+    if user.actor.has("automation.run") and st.button("Run now", key="run_now", type="primary"):
+        try:
+            with session_scope() as s:
+                run = scenarios.request_run(session=s, actor=user.actor, scenario_id=chosen.id)
+        except WatchtowerError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Run #{run.id} requested: the worker starts it within seconds.")
+
+    with session_scope() as s:
+        active = any(r.status in ("requested", "running") for r in
+                     scenarios.list_runs(session=s, scenario_id=chosen.id, limit=5))
+
+    @st.fragment(run_every="2s" if active else None)
+    def runs_panel() -> None:
+        """The run history; polls while a run is in progress so its steps update live."""
+        with session_scope() as s:
+            runs = scenarios.list_runs(session=s, scenario_id=chosen.id, limit=20)
+        st.subheader("Runs")
+        if not runs:
+            st.caption("No runs yet.")
+            return
+        st.dataframe(pd.DataFrame([
+            {"Run": f"#{r.id}", "Status": STATUS.get(r.status, r.status), "Trigger": r.trigger,
+             "Requested by": r.requested_by, "Requested (UTC)": f"{r.requested_at:%Y-%m-%d %H:%M:%S}",
+             "Duration": f"{((r.finished_at or r.requested_at) - (r.started_at or r.requested_at)).total_seconds():.1f} s"
+             if r.started_at else "—", "Error": r.error or "—"} for r in runs]), hide_index=True, width="stretch")
+        run = next(r for r in runs if r.id == st.selectbox("Run", [r.id for r in runs], key="run_id",
+                                                             format_func=lambda i: f"#{i}"))
+        for step in run.steps:
+            took = f" · {step.duration_s:.1f} s" if step.duration_s is not None else ""
+            who = f" · approved by {step.approved_by}" if step.approved_by else ""
+            spec = {"kind": step.kind, "mode": step.mode, "approver_role": step.approver_role}
+            with st.expander(f"{step.position + 1}. {describe(spec)} — "
+                             f"{STATUS.get(step.status, step.status)}{took}{who}",
+                             expanded=step.status in ("running", "failed", "waiting_approval")):
+                if step.error:
+                    st.error(step.error)
+                st.code(step.log or "(no log)", language=None)
+        waiting = run.waiting_step
+        if waiting is not None:
+            role = (waiting.approver_role or "").replace("_", " ")
+            st.warning(f"Step {waiting.position + 1} ({waiting.kind}) waits for approval by a {role}.")
+            comment = st.text_input("Comment", key="approval_comment")
+            approve, reject = st.columns(2)
+            for column, fn, label in ((approve, scenarios.approve_step, "Approve"),
+                                      (reject, scenarios.reject_step, "Reject")):
+                if column.button(label, key=f"{label.lower()}_step"):
+                    try:
+                        with session_scope() as s:
+                            fn(session=s, actor=user.actor, run_id=run.id, comment=comment)
+                    except WatchtowerError as exc:
+                        st.error(str(exc))
+                    else:
+                        st.success(f"{label}d: " + ("the worker resumes the run within seconds."
+                                                    if label == "Approve" else "the run has ended."))
+
+    runs_panel()
+
+if user.actor.has("automation.manage"):
+    with st.expander("New scenario"):
+        with session_scope() as s:
+            models = [m.name for m in registry.list_models(session=s, project_key=key)]
+        name = st.text_input("Name", key="new_name")
+        model = st.selectbox("Model", ["—", *models], key="new_model")
+        kind = st.selectbox("Trigger", ["cron", "interval", "manual"], key="new_trigger")
+        value = st.text_input("Cron expression (UTC) or interval in seconds", value="0 6 * * *", key="new_value")
+        steps = st.data_editor(pd.DataFrame([
+            {"kind": "evaluate", "mode": "auto", "approver_role": "", "when": "always", "params": "{}"},
+            {"kind": "checks", "mode": "auto", "approver_role": "", "when": "always", "params": "{}"},
+        ]), num_rows="dynamic", key="new_steps", column_config={
+            "mode": st.column_config.SelectboxColumn(options=["auto", "needs_approval"]),
+            "approver_role": st.column_config.SelectboxColumn(options=["", *ROLES]),
+            "when": st.column_config.SelectboxColumn(options=["always", "checks_failed"])})
+        if st.button("Create scenario", key="create_scenario"):
+            try:
+                spec = [{"kind": r["kind"], "mode": r["mode"], "approver_role": r["approver_role"] or None,
+                         "when": r["when"], "params": json.loads(r["params"] or "{}")}
+                        for r in steps.to_dict("records") if r.get("kind")]
+                with session_scope() as s:
+                    scenarios.create_scenario(session=s, actor=user.actor, project_key=key, name=name, steps=spec,
+                                              trigger_kind=kind, trigger_value=value,
+                                              model=None if model == "—" else model)
+            except json.JSONDecodeError as exc:
+                st.error(f"step params must be JSON objects: {exc}")
+            except WatchtowerError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Scenario {name} created.")
+                st.rerun()

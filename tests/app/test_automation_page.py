@@ -1,0 +1,73 @@
+"""The Automation page: scenarios with schedule and next run, "Run now", run history, approving a waiting step."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import scenario_runner, scenarios
+from core.access import Actor
+from core.db import session_scope
+from tests.app.conftest import texts
+
+MAYA = Actor("maya", ("ml_engineer",))
+
+
+@pytest.fixture
+def nightly(demo_home):
+    """A scenario of the fraud project: wait, then a step only an ML engineer may let through."""
+    with session_scope() as s:
+        return scenarios.create_scenario(
+            session=s, actor=MAYA, project_key="FRAUD", model="fraud-detector", name="nightly settle",
+            trigger_kind="cron", trigger_value="15 2 * * *",
+            steps=[{"kind": "sleep", "params": {"seconds": 0.1}},
+                   {"kind": "sleep", "mode": "needs_approval", "approver_role": "ml_engineer"}])
+
+
+def _open(page_as, username):
+    at = page_as("pages/automation.py", username=username)
+    at.selectbox(key="automation_project").select("FRAUD").run()
+    at.selectbox(key="scenario_name").select("nightly settle").run()
+    assert not at.exception
+    return at
+
+
+def test_operations_see_the_schedule_and_request_a_run_that_the_worker_will_pick_up(nightly, page_as):
+    at = _open(page_as, "omar")
+    table = at.dataframe[0].value
+    row = table[table["Scenario"] == "nightly settle"].iloc[0]
+    assert row["Schedule"] == "cron 15 2 * * * (UTC)" and row["Next run (UTC)"].endswith("02:15")
+    assert row["Steps"] == "sleep → sleep ✋ (ml engineer)" and row["Last run"] == "never"
+    at.button(key="run_now").click().run()
+    assert "requested: the worker starts it within seconds" in texts(at)
+    with session_scope() as s:
+        (run,) = scenarios.list_runs(session=s, scenario_id=nightly.id)
+    assert run.status == "requested" and run.requested_by == "omar"
+    at.button(key="run_now").click().run()
+    assert f"already has run #{run.id} requested" in texts(at)
+
+
+def test_a_paused_run_shows_its_steps_and_the_ml_engineer_approves_it(nightly, page_as):
+    with session_scope() as s:
+        run = scenarios.request_run(session=s, actor=MAYA, scenario_id=nightly.id)
+    assert scenario_runner.execute_run(run_id=run.id, worker_id="page-test:1:a") == "waiting_approval"
+    at = _open(page_as, "maya")
+    runs = next(df.value for df in at.dataframe if "Run" in df.value.columns)
+    assert runs.iloc[0]["Status"] == "✋ waiting for approval"
+    labels = [e.label for e in at.expander]
+    assert any(label.startswith("1. sleep — ✅ succeeded · ") for label in labels)
+    assert "2. sleep ✋ (ml engineer) — ✋ waiting for approval" in labels
+    assert "waited 0.1 s" in texts(at) + "".join(c.value for c in at.code)
+    assert "waits for approval by a ml engineer" in texts(at)
+    at.button(key="approve_step").click().run()
+    assert "the worker resumes the run within seconds" in texts(at)
+    assert scenario_runner.execute_run(run_id=run.id, worker_id="page-test:1:a") == "succeeded"
+
+
+def test_only_the_approver_role_may_approve(nightly, page_as):
+    with session_scope() as s:
+        run = scenarios.request_run(session=s, actor=MAYA, scenario_id=nightly.id)
+    scenario_runner.execute_run(run_id=run.id, worker_id="page-test:1:a")
+    at = _open(page_as, "omar")
+    at.button(key="approve_step").click().run()
+    assert "needs approval by a ml engineer; omar is not one" in texts(at)
+
