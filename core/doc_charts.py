@@ -7,7 +7,8 @@ import pandas as pd
 import vl_convert
 
 from core.diagnostics import Calibration
-from core.doc_facts import FieldDrift, WindowResult
+from core.doc_facts import FieldDrift
+from core.evaluation_store import EvaluationRead
 from core.model_comparison import Importance
 
 WIDTH = 520
@@ -18,10 +19,10 @@ def _title(text: str) -> alt.TitleParams:
     return alt.TitleParams(text=text, anchor="start", fontSize=13)
 
 
-def metric_trend(windows: tuple[WindowResult, ...], *, metrics: list[str], baseline: dict, title: str,
+def metric_trend(windows: tuple[EvaluationRead, ...], *, metrics: list[str], baseline: dict, title: str,
                  source: str = "metrics") -> dict | None:
     """Each metric per window (lines) against its value at training (dashed rules of the same colour)."""
-    points = [{"window_end": w.end.isoformat(), "metric": m, "value": float(getattr(w, source)[m])}
+    points = [{"window_end": w.window_end.isoformat(), "metric": m, "value": float(getattr(w, source)[m])}
               for w in windows for m in metrics if _is_number(getattr(w, source).get(m))]
     if not points:
         return None

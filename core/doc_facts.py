@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import pandas as pd
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from core import audit, diagnostics, validation
 from core.audit import AuditRead
 from core.diagnostics import Calibration, Diagnostic
-from core.entities import Evaluation
 from core.errors import WatchtowerError
+from core.evaluation_store import EvaluationRead
 from core.model_comparison import Importance
 from core.registry import VersionInfo
 from core.validation import ChallengerVerdict, Lab
@@ -33,22 +32,6 @@ class FieldProfile:
     count: int
     missing: int
     stats: tuple[tuple[str, float | str], ...]  # (name, value) in display order
-
-
-@dataclass(frozen=True)
-class WindowResult:
-    id: int
-    start: datetime
-    end: datetime
-    granularity: str
-    rows: int
-    labelled_rows: int
-    metrics: dict
-    estimated_metrics: dict
-    business_metrics: dict
-    drift_share: float | None
-    drifted_fields: int
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -102,34 +85,24 @@ def profile_reference(frame: pd.DataFrame, *, features: list[dict], target: str)
     return tuple(out)
 
 
-def _window(e: Evaluation) -> WindowResult:
-    return WindowResult(id=e.id, start=e.window_start, end=e.window_end, granularity=e.granularity, rows=e.rows,
-                        labelled_rows=e.labelled_rows, metrics=dict(e.metrics),
-                        estimated_metrics=dict(e.estimated_metrics), business_metrics=dict(e.business_metrics),
-                        drift_share=e.drift_share, drifted_fields=e.drifted_fields, created_at=e.created_at)
-
-
-def evaluations(*, session: Session, version_id: int) -> tuple[tuple[WindowResult, ...], WindowResult | None]:
+def evaluations(stored: list[EvaluationRead]) -> tuple[tuple[EvaluationRead, ...], EvaluationRead | None]:
     """The latest windows of the preferred granularity (oldest first) and the version's latest evaluation."""
-    rows = session.exec(select(Evaluation).where(Evaluation.model_version_id == version_id)
-                        .order_by(Evaluation.window_end, Evaluation.window_start.desc(), Evaluation.id)).all()
-    if not rows:
+    if not stored:
         return (), None
     # The latest evaluation ends last; among windows ending together the widest one has the most rows.
-    latest = _window(max(rows, key=lambda e: (e.window_end, e.window_end - e.window_start, e.created_at, e.id)))
-    present = {e.granularity for e in rows}
-    granularity = next((g for g in GRANULARITY_PREFERENCE if g in present), rows[-1].granularity)
-    chosen = [e for e in rows if e.granularity == granularity][-MAX_WINDOWS:]
-    return tuple(_window(e) for e in chosen), latest
+    latest = max(stored, key=lambda e: (e.window_end, e.window_end - e.window_start, e.created_at, e.id))
+    present = {e.granularity for e in stored}
+    granularity = next((g for g in GRANULARITY_PREFERENCE if g in present), latest.granularity)
+    chosen = sorted((e for e in stored if e.granularity == granularity), key=lambda e: (e.window_end, e.id))
+    return tuple(chosen[-MAX_WINDOWS:]), latest
 
 
-def drift_of(*, session: Session, latest: WindowResult | None) -> tuple[FieldDrift, ...]:
-    """Per-field drift stored with the latest evaluation, highest score first."""
-    row = session.get(Evaluation, latest.id) if latest is not None else None
+def drift_of(latest: EvaluationRead | None) -> tuple[FieldDrift, ...]:
+    """Per-field drift stored with the latest evaluation, drifted fields first, highest score first."""
     items = [FieldDrift(field=str(d.get("field", "")), type=str(d.get("type", "")),
                         method=str(d.get("method", "")), threshold=_float(d.get("threshold")),
                         score=_float(d.get("score")), drifted=bool(d.get("drifted")))
-             for d in (row.field_drift if row else [])]
+             for d in (latest.field_drift if latest else [])]
     return tuple(sorted(items, key=lambda d: (not d.drifted, -(d.score or 0.0), d.field)))
 
 

@@ -193,12 +193,12 @@ def performance_section(d: ModelDocumentation) -> Section:
         columns=("metric", "at training", "latest window", "change"),
         rows=tuple((m, num(training.get(m)), num(latest.metrics.get(m)), _change(training.get(m), latest.metrics.get(m)))
                    for m in names if m in latest.metrics),
-        caption=f"Latest evaluation, {window(latest.start, latest.end)}: {num(latest.rows)} rows, "
+        caption=f"Latest evaluation, {window(latest.window_start, latest.window_end)}: {num(latest.rows)} rows, "
                 f"{num(latest.labelled_rows)} labelled"))
     metrics = _metric_names(d, "metrics")[:6]
     g = d.windows[0].granularity if d.windows else ""
     blocks.append(Table(columns=("window", "rows", "labelled", *metrics),
-                        rows=tuple((window(w.start, w.end), num(w.rows), num(w.labelled_rows),
+                        rows=tuple((window(w.window_start, w.window_end), num(w.rows), num(w.labelled_rows),
                                     *(num(w.metrics.get(m)) for m in metrics)) for w in d.windows),
                         caption=f"The latest {len(d.windows)} evaluation windows ({g})"))
     trend = [m for m in TREND_METRICS.get(d.model.task, ()) if m in metrics] or metrics[:3]
@@ -208,7 +208,7 @@ def performance_section(d: ModelDocumentation) -> Section:
     estimated = _metric_names(d, "estimated_metrics")[:6]
     if estimated:
         blocks.append(Table(columns=("window", *estimated),
-                            rows=tuple((window(w.start, w.end), *(num(w.estimated_metrics.get(m)) for m in estimated))
+                            rows=tuple((window(w.window_start, w.window_end), *(num(w.estimated_metrics.get(m)) for m in estimated))
                                        for w in d.windows),
                             caption="Estimated performance before labels arrived"))
     return Section("Performance", tuple(blocks))
@@ -244,7 +244,7 @@ def business_section(d: ModelDocumentation) -> Section:
         blocks.append(Para("No evaluation window has been stored yet, so no business metric has been measured.", "note"))
         return Section("Business metrics", tuple(blocks))
     blocks.append(Table(columns=("window", *names),
-                        rows=tuple((window(w.start, w.end), *(num(w.business_metrics.get(n)) for n in names))
+                        rows=tuple((window(w.window_start, w.window_end), *(num(w.business_metrics.get(n)) for n in names))
                                    for w in d.windows),
                         caption="Business metrics per evaluation window"))
     for m in defs:
@@ -261,7 +261,7 @@ def drift_section(d: ModelDocumentation) -> Section:
     latest = d.latest
     drifted = [f.field for f in d.field_drift if f.drifted]
     share = "—" if latest.drift_share is None else f"{latest.drift_share:.0%}"
-    blocks: list = [Para(f"Latest evaluation {window(latest.start, latest.end)} against the reference sample: "
+    blocks: list = [Para(f"Latest evaluation {window(latest.window_start, latest.window_end)} against the reference sample: "
                          f"{len(drifted)} of {len(d.field_drift)} fields drifted (share {share})"
                          + (f": {', '.join(drifted)}." if drifted else "."),
                          "warning" if drifted else "")]

@@ -15,7 +15,17 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from core import artifacts, audit, deployer, doc_render, governance, projects, registry, validation
+from core import (
+    artifacts,
+    audit,
+    deployer,
+    doc_render,
+    evaluation_store,
+    governance,
+    projects,
+    registry,
+    validation,
+)
 from core.access import SYSTEM, Actor, require
 from core.audit import AuditRead
 from core.clock import now
@@ -26,7 +36,6 @@ from core.doc_facts import (
     Assessment,
     FieldDrift,
     FieldProfile,
-    WindowResult,
     assess,
     drift_of,
     evaluations,
@@ -44,6 +53,7 @@ from core.entities import (
     Project,
 )
 from core.errors import IntegrityFailure, InvalidInput, NotFound
+from core.evaluation_store import EvaluationRead
 from core.governance import ReviewRead
 
 FORMATS = ("md", "html", "pdf")
@@ -63,8 +73,8 @@ class ModelDocumentation:
     version: registry.VersionInfo
     triggered_by: str  # the failed check behind a scheduled retrain, in words ("" when none)
     fields: tuple[FieldProfile, ...]
-    windows: tuple[WindowResult, ...]  # the latest windows of one granularity, oldest first
-    latest: WindowResult | None  # the latest evaluation of the version (drift comes from it)
+    windows: tuple[EvaluationRead, ...]  # the latest windows of one granularity, oldest first
+    latest: EvaluationRead | None  # the latest evaluation of the version (drift comes from it)
     field_drift: tuple[FieldDrift, ...]
     assessment: Assessment  # diagnostics, importance, champion / challenger
     deployments: tuple[DeploymentRead, ...]  # oldest first
@@ -138,7 +148,8 @@ def gather(*, actor: Actor, model: str, number: int | None = None) -> ModelDocum
         info = registry.version_info(v)
         project = s.get(Project, m.project_id)
         initiative = s.get(BusinessInitiative, project.initiative_id) if project.initiative_id else None
-        windows, latest = evaluations(session=s, version_id=v.id)
+        windows, latest = evaluations(evaluation_store.list_evaluations(
+            session=s, actor=_reader(actor, "evaluation.view"), model=m.name, version=v.number))
         reviews = tuple(r for r in governance.reviews_for_model(session=s, model=m.name) if r.version == v.number)
         deployments = tuple(reversed([d for d in deployer.history(session=s, model=m.name, limit=1000)
                                       if d.version == v.number]))
@@ -147,7 +158,7 @@ def gather(*, actor: Actor, model: str, number: int | None = None) -> ModelDocum
             project=projects.get_project(session=s, key=project.key),
             initiative_description=initiative.description if initiative else "", model=registry.model_info(m),
             model_description=m.description, version=info, triggered_by=_triggered_by(s, v), windows=windows,
-            latest=latest, field_drift=drift_of(session=s, latest=latest), deployments=deployments, reviews=reviews,
+            latest=latest, field_drift=drift_of(latest), deployments=deployments, reviews=reviews,
             audit=version_events(session=s, model=m.name, number=v.number, project_id=m.project_id,
                                  review_ids=[r.id for r in reviews]))
     reference = lab.version.reference if lab else artifacts.load_reference(
@@ -157,15 +168,22 @@ def gather(*, actor: Actor, model: str, number: int | None = None) -> ModelDocum
                               assessment=assess(lab, version=info, problem=problem), **facts)
 
 
+def _reader(actor: Actor, permission: str) -> Actor:
+    """Who reads a store on the document's behalf.
+
+    The document is the record reviewers sign off, the same whoever generates it; a reviewer whose role does
+    not open the evaluation store or the validation lab (IT & operations, business) still gets all of it.
+    """
+    return actor if actor.has(permission) else SYSTEM
+
+
 def _open_lab(session: Session, *, actor: Actor, model: str, version: registry.VersionInfo
               ) -> tuple[validation.Lab | None, str]:
     """The validation lab for the version, or why it cannot be opened."""
     if not version.artifact_path:
         return None, ""
-    # The document records what the lab finds, whoever asks for it; attribute the load to them when they may.
-    lab_actor = actor if actor.has("validation.view") else SYSTEM
     try:
-        return validation.open_lab(session=session, actor=lab_actor, model=model, number=version.number), ""
+        return validation.open_lab(session=session, actor=_reader(actor, "validation.view"), model=model, number=version.number), ""
     except IntegrityFailure as exc:
         return None, f"The artifact failed verification, so the model was not run: {exc}"
 
