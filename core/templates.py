@@ -131,6 +131,21 @@ def _features(spec: dict, version: datasets.DatasetVersionRead, target: str) -> 
             if c not in skip and t in ("numeric", "categorical", "boolean")]
 
 
+def _ingest_columns(version: datasets.DatasetVersionRead) -> dict:
+    """Where dropped files like this dataset keep their ids and times, for the scenario's ingest step."""
+    columns = version.column_names
+    found = next((c for c in ("prediction_id", "transaction_id", "id") if c in columns), None)
+    found = found or next((p["name"] for p in version.profile if _identifier(p, version.rows)), None)
+    ts = next((c for c in ("ts", "timestamp") if c in columns), None)
+    return {k: v for k, v in (("id_col", found), ("ts_col", ts)) if v}
+
+
+def _scenario_steps(plan: dict, version: datasets.DatasetVersionRead) -> list[dict]:
+    columns = _ingest_columns(version)
+    return [{**st, "params": {**columns, **(st.get("params") or {})}} if st["kind"] == "ingest" else dict(st)
+            for st in plan["steps"]]
+
+
 def check_fit(template: TemplateRead, version: datasets.DatasetVersionRead, target: str) -> list[dict]:
     """Refuse a dataset that lacks a column the template names; return the model's features."""
     columns = version.column_names
@@ -201,7 +216,8 @@ def create_project_from_template(*, actor: Actor, template: str, key: str, name:
         made = _wire_checks(s, actor=actor, key=key, model=model_name, checks_spec=spec.get("checks") or {})
         plan = spec.get("scenario") or STANDARD["Binary classifier with ground-truth monitoring"]["spec"]["scenario"]
         scenario = scenarios.create_scenario(session=s, actor=actor, project_key=key, name=plan["name"],
-                                             steps=plan["steps"], trigger_kind=plan.get("trigger_kind", "manual"),
+                                             steps=_scenario_steps(plan, version),
+                                             trigger_kind=plan.get("trigger_kind", "manual"),
                                              trigger_value=plan.get("trigger_value", ""), model=model_name,
                                              description=f"Set up by template {chosen.name!r}")
         catalog.record_use(session=s, actor=actor, kind="dataset", name=dataset, project_key=key,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlmodel import func, select
 
@@ -70,6 +71,7 @@ def test_a_project_from_the_template_has_its_blueprint_model_checks_and_daily_sc
     assert sorted(created.checks) == sorted(c.name for c in defined)
     assert [st["kind"] for st in scenario.steps] == ["ingest", "evaluate", "checks", "retrain", "review"]
     assert [st["when"] for st in scenario.steps][-2:] == ["checks_failed", "checks_failed"]
+    assert scenario.steps[0]["params"] == {"id_col": "transaction_id", "ts_col": "ts"}  # files look like the dataset
     assert (scenario.trigger_kind, scenario.trigger_value) == ("cron", "0 6 * * *")
     assert [(u.project_key, u.how) for u in dataset.used_by] == [("ONLINE", "data source of online-model (v1)")]
     assert (event.action, event.details["template"]) == ("project.from_template", BINARY)
@@ -162,3 +164,46 @@ def test_a_project_saved_as_a_template_starts_the_next_project_with_its_metrics_
     assert [b["name"] for b in model.business_metrics] == ["net_value"]
     assert created.scenario == "Daily monitoring"
     assert listed == [BINARY, "Card fraud monitoring"]
+
+
+def _drop_scored_traffic(model: str, frame) -> None:  # noqa: ANN001
+    """Score the traffic with the model's active version and drop it, with its labels, where the scenario reads."""
+    from core import artifacts, registry
+    from core.scenario_steps import drop_folder
+
+    with session_scope() as s:
+        version = registry.get_version(session=s, model=model)
+        features = [f["name"] for f in registry.get_model(session=s, name=model).features]
+    estimator = artifacts.load_estimator(path=version.artifact_path, sha256=version.artifact_sha256)
+    folder = drop_folder(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.assign(score=estimator.predict_proba(frame[features])[:, 1]).to_csv(folder / "week.csv", index=False)
+
+
+def test_the_first_scenario_run_of_a_project_from_the_template_works_end_to_end(backend, tmp_path):
+    from core import governance, registry, scenario_runner
+
+    _world(tmp_path)
+    created = templates.create_project_from_template(
+        actor=_actor("maya"), template=BINARY, key="ONLINE", name="Online payments fraud", dataset="card-payments",
+        target="is_fraud", risk_level="medium")
+    # A week of traffic from the wave of new customers, scored by v1, with its ground truth
+    _drop_scored_traffic("online-model", story.transactions(start=story.WAVE_START + pd.Timedelta(days=21), days=7,
+                                                            per_day=300, seed=9))
+    with session_scope() as s:
+        run = scenarios.request_run(session=s, actor=_actor("maya"), scenario_id=created.scenario_id)
+    assert scenario_runner.execute_run(run_id=run.id, worker_id="test-worker") == "succeeded"
+
+    with session_scope() as s:
+        done = scenarios.get_run(session=s, run_id=run.id)
+        versions = registry.list_versions(session=s, model="online-model")
+        review = governance.find_review(session=s, model="online-model", version=2)
+        failed = checks.get_result(session=s, result_id=versions[-1].triggered_by_check_result_id)
+    steps = {st.kind: st for st in done.steps}
+    assert [st.status for st in done.steps] == ["succeeded"] * 5, [(st.kind, st.error) for st in done.steps]
+    assert "1 file(s): 2,100 predictions, 2,100 labels" in steps["ingest"].log
+    assert "7 new or changed window(s) evaluated" in steps["evaluate"].log
+    assert "failed" in steps["checks"].log and failed.status in ("warning", "error")
+    assert (versions[-1].number, versions[-1].origin, versions[-1].status) == (2, "scheduled_retrain", "candidate")
+    assert (review.state, review.required_roles) == ("WAITING_FOR_FEEDBACK", ("data_scientist", "business"))
+    assert f"review #{review.id} of online-model v2 requested" in steps["review"].log
