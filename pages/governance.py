@@ -7,6 +7,7 @@ from core import blueprints, governance, oversight
 from core.db import session_scope
 from core.entities import ROLES, VERDICTS
 from core.errors import WatchtowerError
+from ui.documents import documentation_downloads
 from ui.session import ROLE_LABELS, require_page
 
 user = require_page("governance.view")
@@ -104,6 +105,7 @@ with tab_project:
             approver = f"final approval by a {role_label(r.final_approver_role)}" if r.final_approver_role \
                 else "the sign-offs decide (no final approver)"
             st.caption(f"Then: {approver}.")
+            documentation_downloads(actor=actor, model=r.model, number=r.version, key=f"gov-docs-{r.id}")
             mine = [role for role in r.required_roles if role in actor.roles]
             if mine and r.state in ("WAITING_FOR_FEEDBACK", "WAITING_FOR_APPROVAL"):
                 with st.form(f"feedback_{r.id}"):
