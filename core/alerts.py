@@ -306,16 +306,20 @@ def retry_delivery(*, session: Session, actor: Actor, delivery_id: int) -> None:
                  entity_id=delivery.id)
 
 
-def _message(session: Session, delivery: AlertDelivery) -> tuple[channels.ChannelRead, channels.Message]:
-    alert = session.get(Alert, delivery.alert_id)
-    user = session.get(User, alert.user_id)
-    project = session.get(Project, alert.project_id) if alert.project_id else None
-    result = session.get(CheckResult, alert.check_result_id) if alert.check_result_id else None
+def _message(session: Session, delivery_id: int) -> tuple[channels.ChannelRead, channels.Message]:
+    """What a delivery sends, read in one query (plus the check's history)."""
+    row = session.exec(
+        select(AlertDelivery, Alert, User, Channel, Project, CheckResult, Check)
+        .join(Alert, AlertDelivery.alert_id == Alert.id).join(User, Alert.user_id == User.id)
+        .join(Channel, AlertDelivery.channel_id == Channel.id)
+        .outerjoin(Project, Alert.project_id == Project.id)
+        .outerjoin(CheckResult, Alert.check_result_id == CheckResult.id)
+        .outerjoin(Check, CheckResult.check_id == Check.id).where(AlertDelivery.id == delivery_id)).one()
+    _delivery, alert, user, channel, project, result, check = row
     base = get_settings().base_url
     dashboard = f"{base}/project?project={project.key}" if project else base
     details = {"alert_id": alert.id, "kind": alert.kind}
     if result is not None:
-        check = session.get(Check, result.check_id)
         details.update(check=check.name, check_kind=check.kind, metric=check.metric, value=result.value,
                        threshold=check.threshold, status=result.status, evaluation_id=result.evaluation_id)
     message = channels.Message(title=alert.title, text=alert.message, severity=alert.severity,
@@ -323,7 +327,7 @@ def _message(session: Session, delivery: AlertDelivery) -> tuple[channels.Channe
                                dashboard_url=dashboard, history=_history_until(session, result) if result else "",
                                project=project.key if project else "", audience=audience_of(user.roles),
                                recipient_email=user.email, details=details)
-    return channels.channel_read(session.get(Channel, delivery.channel_id)), message
+    return channels.channel_read(channel), message
 
 
 def _claim(delivery_id: int, attempts: int, at: datetime) -> bool:
@@ -340,7 +344,7 @@ def _deliver_one(delivery_id: int, attempts: int, at: datetime, client: httpx.Cl
     if not _claim(delivery_id, attempts, at):
         return "skipped"
     with session_scope() as s:
-        channel, message = _message(s, s.get(AlertDelivery, delivery_id))
+        channel, message = _message(s, delivery_id)
     error, final = "", False
     try:
         channels.send(channel=channel, message=message, client=client, timeout=timeout)
