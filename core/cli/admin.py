@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -38,14 +39,17 @@ def serve(port: int, no_worker: bool) -> None:
     if settings.demo:
         seed_demo(reset=False, progress=lambda msg: click.echo(f"  {msg}"))
     app = Path(__file__).resolve().parents[2] / "app.py"
-    procs = []
-    if not no_worker and _has_worker():
-        procs.append(subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], env=os.environ.copy()))
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-           "--server.headless", "true"]
+    procs: list[subprocess.Popen] = []
+    # A plain `kill` (SIGTERM) must stop the worker and the app too, not orphan them.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if not no_worker and _has_worker():
+            procs.append(subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], env=os.environ.copy()))
+        cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
         app_proc = subprocess.Popen(cmd, cwd=app.parent, env=os.environ.copy())
         procs.append(app_proc)
+        click.echo(f"Watchtower on http://localhost:{port}" + (" with the scheduler worker" if len(procs) > 1 else ""))
         app_proc.wait()
     except KeyboardInterrupt:
         pass
@@ -58,6 +62,10 @@ def serve(port: int, no_worker: bool) -> None:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _has_worker() -> bool:
