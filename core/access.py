@@ -90,6 +90,8 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/experiments.py", "Experiments", "Models", "experiments.run", ":material/science:"),
     PageSpec("pages/registry.py", "Registry", "Models", "registry.view", ":material/inventory_2:"),
     PageSpec("pages/validation.py", "Validation lab", "Models", "validation.view", ":material/fact_check:"),
+    PageSpec("pages/evaluation_store.py", "Evaluation store", "Monitoring", "evaluation.view", ":material/monitoring:"),
+    PageSpec("pages/drift.py", "Drift", "Monitoring", "evaluation.view", ":material/stacked_line_chart:"),
 )
 
 
