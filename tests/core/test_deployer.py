@@ -264,3 +264,23 @@ def test_the_scenario_step_holds_the_gate(backend, tmp_path):
     assert staged.ok and staged.outputs == {"deployed_version": 3, "deployed_environment": "staging"}
     assert (running("production"), running("staging")) == (1, 3)
     assert not STEP_KINDS["deploy"](ctx()).ok
+
+
+def test_a_scenario_run_deploying_to_production_is_stopped_by_the_gate(backend, tmp_path):
+    from core import scenario_runner, scenarios
+
+    build(tmp_path)
+    with session_scope() as s:
+        promote = scenarios.create_scenario(session=s, actor=actor("maya"), project_key=PROJECT, model=MODEL,
+                                            name="promote newest", steps=[
+                                                {"kind": "deploy", "params": {"environment": "staging"}},
+                                                {"kind": "deploy", "params": {"environment": "production"}}])
+        run = scenarios.request_run(session=s, actor=actor("maya"), scenario_id=promote.id)
+    assert scenario_runner.execute_run(run_id=run.id, worker_id="test-worker") == "failed"
+    with session_scope() as s:
+        done = scenarios.get_run(session=s, run_id=run.id)
+    assert [step.status for step in done.steps] == ["succeeded", "failed"]
+    assert done.error == ("step 2 (deploy) failed: production requires an approved review (policy block): "
+                          "card-scorer v3 has no review (request one)")
+    assert (running("staging"), running("production")) == (3, 1)
+    assert titles("rhea") == ["Deployment blocked: card-scorer v3 to production"]
