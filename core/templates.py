@@ -18,6 +18,7 @@ from core import (
     checks,
     datasets,
     governance,
+    process_map,
     projects,
     registry,
     retraining,
@@ -80,6 +81,7 @@ class CreatedProject:
     scenario: str
     scenario_id: int
     template: str
+    process_map: process_map.ProcessMap  # data → training → versions → environments → monitoring → retraining
 
 
 def required_columns(spec: dict) -> list[tuple[str, str]]:
@@ -229,7 +231,8 @@ def create_project_from_template(*, actor: Actor, template: str, key: str, name:
                      project_id=project.id, details={"template": chosen.name, "dataset": f"{dataset}:v{version.number}",
                                                      "model": model_name, "checks": made, "scenario": plan["name"]})
         return CreatedProject(project=projects.get_project(session=s, key=key), model=model_name, version=v.number,
-                              checks=made, scenario=scenario.name, scenario_id=scenario.id, template=chosen.name)
+                              checks=made, scenario=scenario.name, scenario_id=scenario.id, template=chosen.name,
+                              process_map=process_map.build(session=s, project_key=key))
 
 
 def _wire_checks(session: Session, *, actor: Actor, key: str, model: str, checks_spec: dict) -> list[str]:

@@ -21,6 +21,8 @@ if created:
                f"{len(created['checks'])} checks ({', '.join(created['checks'])}), scenario “{created['scenario']}”.")
     st.page_link("pages/project.py", label=f"Open the {created['key']} dashboard", icon=":material/folder_open:",
                  query_params={"project": created["key"]})
+    st.caption("Its process map: solid green links run by themselves, dashed orange ones wait for a person.")
+    st.graphviz_chart(created["process_map"])
 
 # Widget values live in session_state before the widgets are drawn, so one call fetches the page's data.
 with session_scope() as s:
@@ -80,7 +82,7 @@ elif st.button("Create project", key="np_create", type="primary", disabled=bool(
         st.session_state["new_project_created"] = {
             "key": result.project.key, "template": result.template, "blueprint": result.project.blueprint or "none",
             "stage": result.project.stage, "model": result.model, "version": result.version,
-            "checks": result.checks, "scenario": result.scenario}
+            "checks": result.checks, "scenario": result.scenario, "process_map": result.process_map.dot}
         for field in ("np_name", "np_key", "np_sponsor", "np_initiative"):
             st.session_state.pop(field, None)
         st.rerun()

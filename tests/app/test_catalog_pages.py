@@ -126,6 +126,8 @@ def test_a_project_from_the_template_through_the_form(page_as):
     assert "Project CNP created from template “Binary classifier with ground-truth monitoring”: blueprint High risk" \
         in shown
     assert "model cnp-model v1" in shown and "scenario “Daily monitoring”" in shown
+    drawn = at.get("graphviz_chart")[0].proto.spec
+    assert "on a failed check" in drawn and "final approval: risk manager" in drawn
     with session_scope() as s:
         project = projects.get_project(session=s, key="CNP")
     assert (project.blueprint, project.sponsor, project.initiative) == ("High risk", "Elena Fischer",

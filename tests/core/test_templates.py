@@ -75,6 +75,9 @@ def test_a_project_from_the_template_has_its_blueprint_model_checks_and_daily_sc
     assert (scenario.trigger_kind, scenario.trigger_value) == ("cron", "0 6 * * *")
     assert [(u.project_key, u.how) for u in dataset.used_by] == [("ONLINE", "data source of online-model (v1)")]
     assert (event.action, event.details["template"]) == ("project.from_template", BINARY)
+    links = {(link.label, link.automated) for link in created.process_map.links}
+    assert {("scheduled evaluation and checks", True), ("on a failed check", True), ("new candidate version", True),
+            ("sign-off: data scientist, business; final approval: risk manager", False)} <= links
 
 
 def test_a_template_naming_a_missing_column_is_refused_with_the_column_named_and_nothing_is_created(
