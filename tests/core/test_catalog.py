@@ -219,3 +219,29 @@ def test_what_a_component_points_at_must_exist(backend, tmp_path):
         # a model's component belongs to the model's project
         entry = catalog.register_component(session=s, actor=maya, kind="model", name="fraud-detector")
         assert entry.project == "FRAUD" and entry.ref == "fraud-detector"
+
+
+def test_the_command_line_registers_searches_and_refuses_a_duplicate_in_one_line(backend, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from core.cli import main
+
+    _world(tmp_path)
+    monkeypatch.setenv("WATCHTOWER_DEMO", "1")  # personas act without a password
+    cli = CliRunner()
+    spec = tmp_path / "recipe.json"
+    spec.write_text('{"algorithm": "random_forest", "params": {"n_estimators": 200}}')
+    done = cli.invoke(main, ["catalog", "register", "recipe", "Churn forest", "--spec-file", str(spec), "--tag", "churn",
+                             "--description", "Random forest over tenure and fees", "--project", "CHURN",
+                             "--as", "dario"])
+    assert done.exit_code == 0, done.output
+    assert "training recipe Churn forest registered (owner dario, trust unverified)" in done.output
+
+    found = cli.invoke(main, ["catalog", "search", "tenure", "--format", "json"])
+    assert found.exit_code == 0 and '"name": "Churn forest"' in found.output and '"used_by": [\n        "CHURN"' in found.output
+
+    twice = cli.invoke(main, ["catalog", "register", "recipe", "churn FOREST", "--spec", "{}", "--as", "maya"])
+    assert twice.exit_code == 1
+    assert twice.output.strip() == "error: a training recipe named 'Churn forest' is already in the catalog (owner dario)"
+    with session_scope() as s:
+        assert catalog.search(session=s, kind="recipe").total == 1

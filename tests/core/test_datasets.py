@@ -197,3 +197,26 @@ def test_the_same_content_twice_is_not_a_new_version(backend, tmp_path):
         datasets.register_dataset(session=s, actor=people["dario"].actor, name="customer-reviews", csv_path=path)
     with session_scope() as s, pytest.raises(Conflict, match="unchanged since v1"):
         datasets.register_dataset(session=s, actor=people["dario"].actor, name="customer-reviews", csv_path=path)
+
+
+def test_the_command_line_flags_a_schema_change_and_refuses_it_when_strict(backend, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from core.cli import main
+
+    _people()
+    monkeypatch.setenv("WATCHTOWER_DEMO", "1")
+    cli = CliRunner()
+    first = cli.invoke(main, ["dataset", "register", "customer-reviews", "--csv", str(_csv(tmp_path, _reviews())),
+                              "--tag", "text", "--as", "dario"])
+    assert first.exit_code == 0 and "dataset customer-reviews v1: 40 rows, 5 columns" in first.output
+    changed = _csv(tmp_path, _reviews(seed=3).drop(columns=["channel"]), "v2.csv")
+    strict = cli.invoke(main, ["dataset", "register", "customer-reviews", "--csv", str(changed), "--strict",
+                               "--as", "dario"])
+    assert strict.exit_code == 1
+    assert strict.output.strip() == ("error: dataset customer-reviews v2 changes the schema (removed channel); "
+                                     "refused in strict mode")
+    flagged = cli.invoke(main, ["dataset", "register", "customer-reviews", "--csv", str(changed), "--as", "dario"])
+    assert flagged.exit_code == 0 and "(FLAGGED: schema changed)" in flagged.output
+    shown = cli.invoke(main, ["dataset", "show", "customer-reviews"])
+    assert "FLAGGED: removed channel" in shown.output and "stars" in shown.output
