@@ -36,13 +36,16 @@ def done(kind: str, text: str) -> None:
 
 st.subheader("What runs where")
 running = {d.environment: d for d in board.running}
-st.dataframe(pd.DataFrame([
-    {"Environment": e.name, "Tier": e.tier, "Governance policy": e.policy,
-     "Running": f"{model} v{running[e.name].version}" if e.name in running else "—",
-     "Since (UTC)": running[e.name].since.strftime("%Y-%m-%d %H:%M") if e.name in running else "",
-     "Deployed by": running[e.name].deployed_by if e.name in running else "",
-     "Artifact sha256": (running[e.name].artifact_sha256 or "")[:16] if e.name in running else "",
-     "Endpoint": e.endpoint_url or "—"} for e in board.environments]), hide_index=True, width="stretch")
+for column, e in zip(st.columns(max(len(board.environments), 1)), board.environments, strict=False):
+    with column.container(border=True):
+        d = running.get(e.name)
+        st.metric(f"{e.name} · {e.tier} · policy {e.policy}", f"v{d.version}" if d else "—")
+        if d:
+            st.markdown(f"**{model} v{d.version}** since {d.since:%Y-%m-%d %H:%M} UTC, deployed by {d.deployed_by}  \n"
+                        f"artifact sha256 `{(d.artifact_sha256 or '')[:16]}`")
+        else:
+            st.markdown(f"{model} is not deployed here.")
+        st.caption(f"Endpoint: {e.endpoint_url or 'none configured'}")
 
 st.subheader("Versions and the governance gate")
 st.dataframe(pd.DataFrame([

@@ -20,6 +20,11 @@ VERDICT_LABELS = {"APPROVED": "✅ approved", "MINOR_ISSUE": "🟡 minor issue",
 HEALTH = {"error": "🔴 error", "warning": "🟠 warning", "pass": "🟢 pass", "no data": "⚪ no data"}
 
 
+def escaped(text: str) -> str:
+    """People's words shown as written, never as Markdown or HTML."""
+    return "".join(f"\\{c}" if c in "\\`*_{}[]()#+-.!|<>~$" else c for c in " ".join(text.split()))
+
+
 def role_label(role: str | None) -> str:
     return ROLE_LABELS.get(role or "", role or "—")
 
@@ -96,12 +101,13 @@ with tab_project:
             st.markdown(f"**{r.model} v{r.version}** · review #{r.id} · {STATE_LABELS[r.state]} · stage {r.stage} · "
                         f"requested by {r.requested_by} on {r.requested_at:%Y-%m-%d %H:%M}")
             given = {f.role: f for f in r.signoffs}
-            st.dataframe(pd.DataFrame([
-                {"Role": role_label(role), "Reviewer": given[role].reviewer if role in given else "—",
-                 "Feedback": VERDICT_LABELS[given[role].verdict] if role in given else "⏳ waiting",
-                 "Comment": given[role].comment if role in given else "",
-                 "When": given[role].at.strftime("%Y-%m-%d %H:%M") if role in given else ""}
-                for role in r.required_roles]), hide_index=True, width="stretch")
+            for role in r.required_roles:
+                f = given.get(role)
+                if f is None:
+                    st.markdown(f"⏳ waiting · **{role_label(role)}**")
+                    continue
+                st.markdown(f"{VERDICT_LABELS[f.verdict]} · **{role_label(role)}** · {f.reviewer} · "
+                            f"{f.at:%Y-%m-%d %H:%M}" + (f" — {escaped(f.comment)}" if f.comment else ""))
             approver = f"final approval by a {role_label(r.final_approver_role)}" if r.final_approver_role \
                 else "the sign-offs decide (no final approver)"
             st.caption(f"Then: {approver}.")
