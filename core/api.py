@@ -44,6 +44,10 @@ class TooLarge(WatchtowerError):
     """The request exceeds the batch or body size limit."""
 
 
+class Unauthenticated(WatchtowerError):
+    """No, malformed or wrong credentials."""
+
+
 @dataclass(frozen=True)
 class Served:
     """What an environment serves for a model, read in one short transaction."""
@@ -209,10 +213,6 @@ def _deploy_request(*, environment: str, model: str, body: bytes, authorization:
                               note=str(payload.get("note", "")))
     return {"model": dep.model, "environment": dep.environment, "version": dep.version,
             "since": dep.since.isoformat(), "deployed_by": dep.deployed_by, "warning": dep.warning}
-
-
-class Unauthenticated(WatchtowerError):
-    """No or malformed credentials."""
 
 
 def _basic_credentials(header: str | None) -> tuple[str, str | None]:

@@ -123,7 +123,7 @@ with tab_project:
                     if st.form_submit_button("Give feedback", key=f"fb_submit_{r.id}"):
                         act(f"Your {role_label(role)} feedback on {r.model} v{r.version} is recorded",
                             governance.give_feedback, review_id=r.id, role=role, verdict=verdict, comment=comment)
-            if r.final_approver_role in actor.roles:
+            if r.final_approver_role in actor.roles and r.requested_by != actor.username:
                 with st.form(f"decide_{r.id}"):
                     st.markdown("**Final decision**")
                     comment = st.text_area("Comment (required to reject)", key=f"decide_comment_{r.id}")
