@@ -43,7 +43,7 @@ def test_a_page_outside_the_persona_navigation_cannot_be_reached_and_refuses_to_
     assert not direct.title, "nothing of the page is shown"
 
 
-def test_signed_out_visitors_get_the_persona_picker_only(demo_home):
+def test_a_visitor_signs_in_through_the_persona_picker(demo_home):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
     assert at.title[0].value == "Watchtower"

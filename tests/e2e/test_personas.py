@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.access import pages_for
-from tests.e2e.conftest import assert_no_exception, goto, main_text, nav_titles, sign_in
+from tests.e2e.conftest import assert_no_exception, goto, main_text, nav_titles, sign_in, wait_idle
 
 PERSONAS = {"bianca": ("Bianca Rossi", "business", "Business stakeholder"),
             "dario": ("Dario Conti", "data_scientist", "Data scientist"),
@@ -33,3 +33,13 @@ def test_persona_visits_every_page_of_their_navigation(page, username):
         text = main_text(page)
         expected = OWN_TEXT.get(spec.path, spec.title)
         assert expected in text, f"{username} on {spec.title}: {expected!r} not shown"
+
+
+@pytest.mark.e2e
+def test_signing_out_returns_to_the_persona_picker(page):
+    sign_in(page, "rhea")
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_text("Choose a persona").wait_for()
+    wait_idle(page)
+    assert "Rhea Okafor" not in page.get_by_test_id("stApp").inner_text()
+    assert page.get_by_test_id("stSidebarNavLink").count() == 0
