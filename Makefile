@@ -4,11 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test test-fast bench lint clean
+.PHONY: run test test-fast e2e bench lint clean
 
 $(VENV)/.app: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e .
 	touch $@
 
@@ -24,6 +23,9 @@ test: $(VENV)/.test
 
 test-fast: $(VENV)/.test
 	$(PY) -m pytest -q -m "not e2e"
+
+e2e: $(VENV)/.test
+	$(PY) -m pytest -q -m e2e
 
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check .
