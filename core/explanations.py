@@ -31,8 +31,8 @@ from core.scoring import predict
 ADDITIVITY_TOLERANCE = 1e-6
 LINEAR_METHOD = "Exact linear attribution: coefficient × (value − reference mean), in log-odds"
 SAMPLING_METHOD = "Shapley sampling (Štrumbelj & Kononenko), model-agnostic, fixed seed, in probability"
-BACKGROUND_ROWS = 50
-PATHS_PER_ROW = 8  # four orders and their reverses per background row
+BACKGROUND_ROWS = 100
+PATHS_PER_ROW = 10  # five orders and their reverses per background row
 
 
 @dataclass(frozen=True)
@@ -149,13 +149,13 @@ def explain_sampling(estimator: Any, record: pd.DataFrame, reference: pd.DataFra
     for name in features:  # np.where over mixed values yields objects; restore the reference dtypes
         if pd.api.types.is_numeric_dtype(background[name]):
             frame[name] = pd.to_numeric(frame[name], errors="coerce")
-    with threadpool_limits(limits=1):  # one batch; extra threads only contend on a busy machine
+    with threadpool_limits(limits=1):  # small batches: extra threads only contend on a busy machine
         scores = predict(estimator, frame, task=task).reshape(len(orders), d + 1)
+        score = float(predict(estimator, record[features], task=task)[0])
     changes = np.diff(scores, axis=1)  # (paths, d): change at each step of the path
     per_feature = np.take_along_axis(changes, position, axis=1)  # (paths, features)
     phi = per_feature.mean(axis=0)
     se = per_feature.std(axis=0, ddof=1) / math.sqrt(len(orders)) if len(orders) > 1 else np.zeros(d)
-    score = float(predict(estimator, record[features], task=task)[0])
     baseline = float(scores[:, 0].mean())
     contributions = sorted((Contribution(feature=name, value=record.iloc[0][name], contribution=float(phi[j]),
                                          std_error=float(se[j])) for j, name in enumerate(features)),
