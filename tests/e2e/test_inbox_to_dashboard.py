@@ -1,0 +1,33 @@
+"""In a real browser: the business stakeholder follows a fraud alert from her inbox to the project dashboard."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import assert_no_exception, goto, main_text, sign_in, wait_idle
+
+
+@pytest.mark.e2e
+def test_bianca_follows_the_fraud_alert_to_the_project_dashboard(page, portal):
+    sign_in(page, "bianca")
+    sidebar = page.get_by_test_id("stSidebar")
+    assert "unread alert" in sidebar.inner_text()
+
+    goto(page, "alerts")
+    text = main_text(page)
+    assert "Credit card fraud: fraud screening net value needs attention" in text
+    assert "more fraud got through than it stopped" in text  # business words, not metric names
+    assert "net_value" not in text and "roc_auc" not in text
+    assert "✅✅✅✅✅✅❌❌" in text  # the green weeks she saw before the red ones
+    assert_no_exception(page)
+
+    page.get_by_role("link", name="Open the page that explains it").first.click()
+    page.get_by_text("Credit card fraud (FRAUD)").first.wait_for()
+    wait_idle(page)
+    assert "project=FRAUD" in page.url
+    dashboard = main_text(page)
+    assert "Sponsor:" in dashboard and "Checks and process" in dashboard
+    assert "health: error" in dashboard  # the process map's monitoring step, from the same checks
+    assert_no_exception(page)
+    # still signed in: the link navigated inside her session
+    assert page.get_by_role("button", name="Sign out").is_visible()
