@@ -27,7 +27,7 @@ from core.errors import WatchtowerError
 from core.steps import StepContext, StepResult, step
 
 log = logging.getLogger("watchtower.steps")
-KNOWN_STEP_MODULES = ("core.retraining", "core.deployer", "core.templates")
+KNOWN_STEP_MODULES = ("core.retraining", "core.deployer", "core.endpoints", "core.templates")
 
 
 def load_step_modules() -> None:
