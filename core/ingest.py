@@ -288,24 +288,26 @@ def ingest_ground_truth(*, session: Session, actor: Actor, model: str, source: S
         _check_classes(labels, column=label_col, offset=rows, name=name, task=m.task, what="label")
         arrived = (timestamps(batch.column(arrived_col), column=arrived_col, offset=rows, name=name)
                    if arrived_col else pa.array([received] * batch.num_rows, type=pa.timestamp("us")))
-        known = stored_labels(session, model_id=m.id, ids=ids)
+        known, first, last = stored_labels(session, model_id=m.id, ids=ids)
         unknown = [i for i in ids if i not in known]
         if unknown:
             raise InvalidInput(f"{name}: no prediction of {m.name} has id(s) {', '.join(map(repr, unknown[:5]))} "
                                f"({len(unknown)} unknown in all); nothing was ingested")
-        new_rows, updates = [], []
-        times = [known[pid][1] for pid in ids] + [t for t in span if t is not None]
+        times = [t for t in (*span, first, last) if t is not None]
         span = (min(times), max(times))
-        for pid, label, at in zip(ids, labels.to_pylist(), arrived.to_pylist(), strict=True):
-            old = known[pid][0]
+        new_rows, updates = [], []
+        for i, (pid, label) in enumerate(zip(ids, labels.to_pylist(), strict=True)):
+            old = known[pid]
             if old is None:
-                new_rows.append((pid, label, at))
+                new_rows.append(i)
             elif old == label:
                 unchanged += 1
             else:
-                updates.append((pid, label, at))
+                updates.append((pid, label, arrived[i].as_py()))
                 changes.append({"id": pid, "from": old, "to": label})
-        insert_labels(session, model_id=m.id, rows=new_rows)
+        taken = pa.array(new_rows, type=pa.int64())
+        insert_labels(session, model_id=m.id, ids=[ids[i] for i in new_rows], labels=labels.take(taken),
+                      arrived=arrived.take(taken))
         update_labels(session, model_id=m.id, rows=updates)
         inserted += len(new_rows)
         rows += batch.num_rows

@@ -6,7 +6,6 @@ SQLite, `COPY ... FROM STDIN` on PostgreSQL. Reads of a window return plain colu
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,30 +92,36 @@ def stored_ids(session: Session, *, model_id: int, ids: list[str]) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
-def stored_labels(session: Session, *, model_id: int, ids: list[str]) -> dict[str, tuple[float | None, datetime]]:
-    """For each known prediction id among `ids`: (its label or None when it has none yet, its timestamp)."""
+def stored_labels(session: Session, *, model_id: int,
+                  ids: list[str]) -> tuple[dict[str, float | None], datetime | None, datetime | None]:
+    """The known prediction ids among `ids` with their label (None when none yet), and their earliest and
+    latest prediction time."""
     join = ("FROM prediction p LEFT JOIN groundtruth g ON g.model_id = p.model_id "
             "AND g.prediction_id = p.prediction_id WHERE p.model_id = :m AND p.prediction_id ")
     rows = _lookup(session, f"SELECT p.prediction_id, g.label, p.ts {join} IN (SELECT value FROM json_each(:ids))",
                    f"SELECT p.prediction_id, g.label, p.ts {join} = ANY(:ids)", model_id=model_id, ids=ids)
-    return {pid: (None if label is None else float(label), pd.Timestamp(ts).to_pydatetime())
-            for pid, label, ts in rows}
-
-
-def insert_labels(session: Session, *, model_id: int, rows: list[tuple[str, float, datetime]]) -> None:
-    """Append (prediction id, label, arrived at) rows to the caller's transaction."""
     if not rows:
+        return {}, None, None
+    # SQLite hands back its stored text, which sorts like the time it holds; only the ends are converted.
+    times = [r[2] for r in rows]
+    first, last = (pd.Timestamp(t).to_pydatetime() for t in (min(times), max(times)))
+    return {pid: label for pid, label, _ in rows}, first, last
+
+
+def insert_labels(session: Session, *, model_id: int, ids: list[str], labels: pa.Array, arrived: pa.Array) -> None:
+    """Append labels (with the time each arrived) to the caller's transaction."""
+    if not ids:
         return
+    at = pc.cast(arrived.cast(pa.timestamp("us")), pa.string())
     if is_sqlite(session):
-        stamp = "%Y-%m-%d %H:%M:%S.%f"
         _driver(session).executemany(
             "INSERT INTO groundtruth (model_id, prediction_id, label, arrived_at) VALUES (?,?,?,?)",
-            ((model_id, pid, label, at.strftime(stamp)) for pid, label, at in rows))
+            zip(repeat(model_id), ids, labels.to_pylist(), at.to_pylist(), strict=False))
         return
+    block = _copy_block([str(model_id), _copy_text(pa.array(ids, type=pa.string())), pc.cast(labels, pa.string()), at])
     with _driver(session).cursor() as cur, \
             cur.copy("COPY groundtruth (model_id, prediction_id, label, arrived_at) FROM STDIN") as copy:
-        for pid, label, at in rows:
-            copy.write_row((model_id, pid, label, at))
+        copy.write(block)
 
 
 def update_labels(session: Session, *, model_id: int, rows: list[tuple[str, float, datetime]]) -> None:
@@ -145,26 +150,30 @@ class WindowRows:
 def window_rows(session: Session, *, version_id: int, start: datetime, end: datetime,
                 environment_id: int | None = None) -> WindowRows:
     """Predictions of a version with start <= ts < end, left-joined with their labels."""
-    cast = "p.features" if is_sqlite(session) else "p.features::text"
-    sql = (f"SELECT p.prediction_id, p.ts, p.score, p.predicted, g.label, {cast} "
+    sqlite = is_sqlite(session)
+    mark = "?" if sqlite else "%s"
+    sql = (f"SELECT p.prediction_id, p.ts, p.score, p.predicted, g.label, "
+           f"{'p.features' if sqlite else 'p.features::text'} "
            "FROM prediction p LEFT JOIN groundtruth g ON g.model_id = p.model_id "
            "AND g.prediction_id = p.prediction_id "
-           "WHERE p.model_version_id = :v AND p.ts >= :start AND p.ts < :end")
-    params: dict = {"v": version_id, "start": start, "end": end}
+           f"WHERE p.model_version_id = {mark} AND p.ts >= {mark} AND p.ts < {mark}")
+    stamp = "%Y-%m-%d %H:%M:%S.%f"
+    params: list = [version_id, start.strftime(stamp) if sqlite else start, end.strftime(stamp) if sqlite else end]
     if environment_id is not None:
-        sql += " AND p.environment_id = :env"
-        params["env"] = environment_id
-    rows = session.execute(text(sql + " ORDER BY p.ts, p.id"), params).all()
+        sql += f" AND p.environment_id = {mark}"
+        params.append(environment_id)
+    # The driver's cursor directly: a window can hold many rows and the ORM's row processing would dominate.
+    cursor = _driver(session).cursor()
+    try:
+        cursor.execute(sql + " ORDER BY p.ts, p.id", params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     if not rows:
         empty = np.array([], dtype=float)
         return WindowRows([], np.array([], dtype="datetime64[us]"), empty, empty, empty, pd.DataFrame())
     pid, ts, score, predicted, label, feats = zip(*rows, strict=True)
-    frame = pd.read_json(_lines(feats), lines=True, dtype=False, convert_dates=False, precise_float=True)
+    frame = pd.DataFrame.from_records(json.loads("[" + ",".join(feats) + "]"))
     return WindowRows(list(pid), pd.to_datetime(pd.Series(ts)).to_numpy(),
-                      np.array([np.nan if v is None else v for v in score], dtype=float),
-                      np.array([np.nan if v is None else v for v in predicted], dtype=float),
-                      np.array([np.nan if v is None else v for v in label], dtype=float), frame)
-
-
-def _lines(features: tuple) -> io.StringIO:
-    return io.StringIO("\n".join(f if isinstance(f, str) else json.dumps(f) for f in features))
+                      np.array(score, dtype=float), np.array(predicted, dtype=float), np.array(label, dtype=float),
+                      frame)

@@ -22,10 +22,9 @@ DEMO_MODEL = "fraud-detector"
 
 
 def _steps() -> list[Callable[..., None]]:
-    from core.demo import catalog, evaluations, foundation, monitoring
+    from core.demo import catalog, evaluations, foundation
 
-    # monitoring after the evaluations it checks; catalog last: it catalogs what the other steps built
-    return [foundation.seed, evaluations.seed, monitoring.seed, catalog.seed]
+    return [foundation.seed, evaluations.seed, catalog.seed]  # catalog last: it catalogs what the other steps built
 
 
 def is_seeded() -> bool:
