@@ -71,7 +71,7 @@ def recent_labelled(*, session: Session, model: str,
     if latest is None:
         m = model_row(session, model)
         return _empty([f["name"] for f in m.features], m.target), None, None
-    end = latest + timedelta(microseconds=1)
+    end = latest.replace(microsecond=0) + timedelta(seconds=1)
     start = end - timedelta(days=days)
     return labelled_window(session=session, model=model, start=start, end=end), start, end
 

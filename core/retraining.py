@@ -69,7 +69,7 @@ def retrain(*, actor: Actor, model: str, triggered_by_check_result_id: int | Non
     if not days and active.training_start and active.training_end:
         days = max(1, round((active.training_end - active.training_start).total_seconds() / 86400))
     days = int(days or DEFAULT_WINDOW_DAYS)
-    end = latest + timedelta(microseconds=1)
+    end = latest.replace(microsecond=0) + timedelta(seconds=1)  # exclusive: the newest labelled second is in
     recipe = replace(recipe, start=end - timedelta(days=days), end=end, window_days=days)
     progress(0.0, f"reading {days} days of labelled predictions up to {latest:%Y-%m-%d}")
     with session_scope() as s:

@@ -397,7 +397,7 @@ def train(*, actor: Actor, model: str, recipe: Recipe, data: pd.DataFrame | Path
                 latest = latest_labelled_ts(session=s, model=model)
                 if latest is None:
                     raise InvalidInput(f"no labelled predictions for {model} yet: nothing to train on")
-                end = latest + timedelta(microseconds=1)
+                end = latest.replace(microsecond=0) + timedelta(seconds=1)
                 recipe = replace(recipe, start=end - timedelta(days=recipe.window_days or 60), end=end)
             data = labelled_window(session=s, model=model, start=recipe.start, end=recipe.end)
     if isinstance(data, (str, Path)):

@@ -161,7 +161,7 @@ def test_the_retrain_step_registers_a_candidate_linked_to_the_failed_check(backe
     assert (v2.status, v2.origin, v2.triggered_by_check_result_id) == ("candidate", "scheduled_retrain", failed[0])
     assert active_now.number == active  # a retrain never replaces the running version by itself
     # The window has the active recipe's length (its training data spanned 20 days) and ends at the newest label.
-    assert v2.training_end - timedelta(microseconds=1) == recent["ts"].max().to_pydatetime()
+    assert v2.training_end - timedelta(seconds=1) == recent["ts"].max().to_pydatetime()
     assert round((v2.training_end - v2.training_start).total_seconds() / 86400) == 20
     assert v2.recipe["algorithm"] == "logistic_regression"
     assert story.trigger.check == "Recall at threshold" and story.trigger.value == pytest.approx(0.41)
