@@ -11,14 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
+import os
 import threading
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from fastapi import FastAPI, Request
@@ -131,32 +131,67 @@ def parse_records(body: bytes, *, max_batch: int) -> list[dict]:
     return records
 
 
-def validate(records: list[Any], features: tuple[tuple[str, str], ...], extras: tuple[str, ...] = ()) -> list[dict]:
-    """The records cut to what is logged; the first missing or mistyped field is named with its record."""
+def _kind_of(value: Any) -> str:
+    return "text" if isinstance(value, str) else type(value).__name__
+
+
+def _first_problem(records: list[dict], frame: pd.DataFrame, name: str, kind: str, *,
+                   required: bool) -> tuple[int, str] | None:
+    """The first record whose value of one column is missing or of the wrong type, and why."""
+    col = frame[name]
+    missing = col.isna().to_numpy()
+    first_missing = int(missing.argmax()) if required and missing.any() else None
+    bad: tuple[int, str] | None = None
+    if kind == "numeric" and pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        infinite = ~np.isfinite(col.to_numpy(dtype=float)) & ~missing
+        if infinite.any():
+            bad = (int(infinite.argmax()), f"field {name!r} must be a finite number")
+    else:  # mixed or non-numeric values: find the first offender value by value (rare for numbers)
+        for i, rec in enumerate(records):
+            value = rec.get(name)
+            if value is None:
+                continue
+            if kind == "numeric" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                bad = (i, f"field {name!r} must be a number, got {_kind_of(value)} {json.dumps(value)[:40]}")
+                break
+            if kind != "numeric" and not isinstance(value, (str, int, bool)):
+                bad = (i, f"field {name!r} must be a category (text), got {_kind_of(value)}")
+                break
+    found = [p for p in (bad, (first_missing, f"field {name!r} is missing") if first_missing is not None else None)
+             if p is not None]
+    return min(found, key=lambda p: p[0]) if found else None
+
+
+def to_frame(records: list[Any], target: Served) -> pd.DataFrame:
+    """The records as one frame of the logged columns, checked column by column; the first problem (by record,
+    then by field) is named with its record."""
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             raise InvalidInput(f"record {i} is not an object of feature values")
-        for name, kind in features:
-            if name not in rec or rec[name] is None:
-                raise InvalidInput(f"record {i}: field {name!r} is missing")
-            value = rec[name]
-            if kind == "numeric":
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise InvalidInput(f"record {i}: field {name!r} must be a number, got {type(value).__name__} "
-                                       f"{json.dumps(value)[:40]}")
-            elif not isinstance(value, (str, int, bool)):
-                raise InvalidInput(f"record {i}: field {name!r} must be a category (text), got {type(value).__name__}")
-        for name in extras:
-            value = rec.get(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not math.isfinite(value)):
-                raise InvalidInput(f"record {i}: field {name!r} must be a number, got {type(value).__name__}")
-    names = [n for n, _ in features]
-    return [{**{n: rec[n] for n in names}, **{n: rec[n] for n in extras if rec.get(n) is not None}}
-            for rec in records]
+    columns = [*(n for n, _ in target.features), *target.extras]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    problems = [p for n, kind in target.features
+                if (p := _first_problem(records, frame, n, kind, required=True)) is not None]
+    problems += [p for n in target.extras
+                 if (p := _first_problem(records, frame, n, "numeric", required=False)) is not None]
+    if problems:
+        i, why = min(problems, key=lambda p: p[0])
+        raise InvalidInput(f"record {i}: {why}")
+    return frame
 
 
-def log_predictions(*, target: Served, features: list[dict], scores: list[float], decisions: list[float | None],
+def features_json(frame: pd.DataFrame, target: Served) -> pa.Array:
+    """The logged values of each record as JSON text, built column-wise exactly as file ingestion builds them."""
+    logged = [{"name": n, "type": kind} for n, kind in target.features]
+    logged += [{"name": n, "type": "numeric"} for n in target.extras if frame[n].notna().any()]
+    table = {c["name"]: (frame[c["name"]].astype(float) if c["type"] == "numeric"
+                         else frame[c["name"]].map(lambda v: v if isinstance(v, str) else json.dumps(v)))
+             for c in logged}
+    batch = pa.RecordBatch.from_pandas(pd.DataFrame(table), preserve_index=False)
+    return ingest.features_json(batch, logged, offset=0, name="request")
+
+
+def log_predictions(*, target: Served, features: pa.Array, scores: np.ndarray, decisions: np.ndarray | None,
                     ids: list[str], at: datetime) -> int:
     """Write every prediction of one request in one short transaction, through the evaluation store's bulk path."""
     binary = target.task == "binary"
@@ -166,33 +201,39 @@ def log_predictions(*, target: Served, features: list[dict], scores: list[float]
             s, model_id=target.model_id, version_id=target.version_id, environment_id=target.environment_id,
             ids=ids, ts=pa.array([at] * n, type=pa.timestamp("us")),
             score=pa.array(scores, type=pa.float64()) if binary else None,
-            predicted=pa.array(decisions if binary else scores, type=pa.float64()),
-            features=pa.array([json.dumps(f, separators=(",", ":")) for f in features], type=pa.string()))
+            predicted=pa.array(decisions if binary else scores, type=pa.float64()), features=features)
     return n
 
 
-def _predict(estimator: Any, frame: pd.DataFrame, *, binary: bool) -> Any:
+def _predict(estimator: Any, frame: pd.DataFrame, *, binary: bool) -> np.ndarray:
     """The positive-class probability of a classifier, the predicted value of a regressor."""
     if binary and hasattr(estimator, "predict_proba"):
-        return estimator.predict_proba(frame)[:, 1]
-    return estimator.predict(frame)
+        return np.asarray(estimator.predict_proba(frame)[:, 1], dtype=float)
+    return np.asarray(estimator.predict(frame), dtype=float)
+
+
+def new_ids(n: int) -> list[str]:
+    """n random 128-bit prediction ids (hex), drawn in one call."""
+    raw = os.urandom(16 * n).hex()
+    return [raw[i:i + 32] for i in range(0, 32 * n, 32)]
 
 
 def score_request(*, environment: str, model: str, body: bytes, cache: EstimatorCache, max_batch: int) -> dict:
     """Validate, score and log one request; the answer holds a prediction id, score and decision per record."""
     target = served(environment=environment, model=model)
     records = parse_records(body, max_batch=max_batch)
-    features = validate(records, target.features, target.extras)
-    frame = pd.DataFrame.from_records(features, columns=[n for n, _ in target.features])
+    frame = to_frame(records, target)
     estimator = cache.get(target)
-    scores = [float(x) for x in _predict(estimator, frame, binary=target.task == "binary")]
+    scores = _predict(estimator, frame[[n for n, _ in target.features]], binary=target.task == "binary")
     binary = target.task == "binary"
-    decisions = [float(x >= target.threshold) for x in scores] if binary else [None] * len(scores)
-    ids = [uuid.uuid4().hex for _ in scores]
-    log_predictions(target=target, features=features, scores=scores, decisions=decisions, ids=ids, at=now())
+    decisions = (scores >= target.threshold).astype(float) if binary else None
+    ids = new_ids(len(scores))
+    log_predictions(target=target, features=features_json(frame, target), scores=scores, decisions=decisions,
+                    ids=ids, at=now())
+    answer_decisions = decisions.astype(int).tolist() if binary else [None] * len(ids)
     return {"model": target.model, "environment": target.environment, "version": target.version,
-            "predictions": [{"prediction_id": pid, "score": sc, "decision": None if d is None else int(d)}
-                            for pid, sc, d in zip(ids, scores, decisions, strict=True)]}
+            "predictions": [{"prediction_id": pid, "score": sc, "decision": d}
+                            for pid, sc, d in zip(ids, scores.tolist(), answer_decisions, strict=True)]}
 
 
 def _deploy_request(*, environment: str, model: str, body: bytes, authorization: str | None) -> dict:
@@ -273,10 +314,11 @@ def create_app(*, max_batch: int = DEFAULT_MAX_BATCH, max_bytes: int = DEFAULT_M
                 "features": [{"name": n, "type": t} for n, t in target.features]}
 
     @app.post("/v1/{environment}/{model}/predict")
-    async def predict(environment: str, model: str, request: Request) -> dict:
+    async def predict(environment: str, model: str, request: Request) -> JSONResponse:
         body = await body_of(request)
-        return await run_in_threadpool(score_request, environment=environment, model=model, body=body, cache=cache,
-                                       max_batch=max_batch)
+        # Returned as a ready JSONResponse: FastAPI's generic encoder costs more than the scoring on big batches.
+        return JSONResponse(await run_in_threadpool(score_request, environment=environment, model=model, body=body,
+                                                    cache=cache, max_batch=max_batch))
 
     @app.post("/v1/{environment}/{model}/deployments", status_code=201)
     async def deploy(environment: str, model: str, request: Request) -> dict:

@@ -128,7 +128,7 @@ def test_the_deployer_page_sends_test_queries_and_shows_answer_and_latency(backe
         detail = at.json[-1].value
     assert len(answered) == 1 and answered[0].startswith("production answered 200 in ") and answered[0].endswith("(v1)")
     assert len(refused) == 1 and refused[0].startswith("production answered 422 in ")
-    assert "record 0: field 'card_age_days' must be a number, got str" in detail
+    assert "record 0: field 'card_age_days' must be a number, got text" in detail
     with session_scope() as s:
         assert len(s.exec(select(Prediction)).all()) == 1, "the valid test query is logged like any prediction"
 

@@ -100,13 +100,15 @@ def test_a_record_missing_a_feature_or_with_a_wrong_type_gets_422_naming_the_fie
     good = records(frame, 3)
     cases = [
         ({"records": [good[0], {"card_age_days": 4, "channel": "web"}]}, "record 1: field 'amount' is missing"),
-        ({"records": [{**good[0], "amount": "12.5"}]}, "record 0: field 'amount' must be a number, got str"),
+        ({"records": [{**good[0], "amount": "12.5"}]}, "record 0: field 'amount' must be a number, got text"),
         ({"records": [{**good[0], "amount": True}]}, "record 0: field 'amount' must be a number, got bool"),
         ({"records": [{**good[0], "channel": ["web"]}]}, "record 0: field 'channel' must be a category"),
         ({"records": [{**good[0], "card_age_days": None}]}, "record 0: field 'card_age_days' is missing"),
         ({"records": ["amount=3"]}, "record 0 is not an object"),
         ({"records": []}, "no records"),
         ({"rows": good}, 'the body must be {"records"'),
+        ({"records": [good[0], {**good[1], "channel": 5.5}, {"card_age_days": 1, "channel": "web"}]},
+         "record 1: field 'channel' must be a category (text), got float"),  # the first record with a problem
     ]
     with live_api() as url:
         for body, message in cases:
@@ -116,6 +118,10 @@ def test_a_record_missing_a_feature_or_with_a_wrong_type_gets_422_naming_the_fie
         broken = httpx.post(f"{url}/v1/production/{MODEL}/predict", content=b'{"records": [{"amount": NaN}]}',
                             headers={"content-type": "application/json"})
         assert broken.status_code == 422 and "not valid JSON" in broken.json()["detail"]
+        huge = httpx.post(f"{url}/v1/production/{MODEL}/predict",
+                          content=b'{"records": [{"amount": 1e999, "card_age_days": 3, "channel": "web"}]}',
+                          headers={"content-type": "application/json"})
+        assert huge.status_code == 422 and huge.json()["detail"] == "record 0: field 'amount' must be a finite number"
     assert logged() == []
 
 
@@ -283,3 +289,30 @@ def test_the_endpoint_checks_step_alerts_the_audience_of_a_failing_endpoint(back
         omar = s.exec(select(User.id).where(User.username == "omar")).one()
         alerted = s.exec(select(Alert).where(Alert.user_id == omar, Alert.kind == "check")).all()
     assert len(alerted) == 1 and "production endpoint" in (alerted[0].title + alerted[0].message)
+
+
+def test_a_column_a_business_metric_sums_is_logged_with_the_prediction(backend, tmp_path):
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from core import deployer
+
+    build(tmp_path)
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "value": rng.gamma(2, 30, 200).round(2)})
+    frame["y"] = (frame["x"] + rng.normal(size=200) > 1).astype(int)
+    with session_scope() as s:
+        registry.create_model(session=s, actor=actor("admin"), project_key="CARDS", name="refunds", task="binary",
+                              target="y", features=[{"name": "x", "type": "numeric"}],
+                              business_metrics=[{"name": "refund_lost", "kind": "amount_sum", "column": "value",
+                                                 "label": 1, "prediction": 0, "better": "lower"}])
+        path, sha = artifacts.save_estimator(LogisticRegression().fit(frame[["x"]], frame["y"]))
+        registry.add_version(session=s, actor=actor("admin"), model="refunds", reference=frame, artifact_path=path,
+                             artifact_sha256=sha)
+        deployer.deploy(session=s, actor=actor("admin"), model="refunds", version=1, environment="staging")
+    with live_api() as url:
+        ok = httpx.post(f"{url}/v1/staging/refunds/predict", json={"records": [{"x": 0.5, "value": 12.5}, {"x": 2.0}]})
+        bad = httpx.post(f"{url}/v1/staging/refunds/predict", json={"records": [{"x": 0.5, "value": "a lot"}]})
+    assert ok.status_code == 200 and len(ok.json()["predictions"]) == 2
+    assert [r.features for r in logged("staging")] == [{"x": 0.5, "value": 12.5}, {"x": 2, "value": None}]
+    assert bad.status_code == 422 and bad.json()["detail"] == "record 0: field 'value' must be a number, got text \"a lot\""
