@@ -91,6 +91,13 @@ def _business_per_row(m: Model, v: ModelVersion) -> dict[str, float]:
     return {k: v / len(reference) for k, v in values.items() if v is not None and len(reference)}
 
 
+def _most_recently_evaluated(session: Session) -> str | None:
+    """The model whose windows were evaluated last: what someone opening the store most likely wants."""
+    return session.exec(select(Model.name).join(ModelVersion, ModelVersion.model_id == Model.id)
+                        .join(Evaluation, Evaluation.model_version_id == ModelVersion.id)
+                        .order_by(Evaluation.created_at.desc(), Evaluation.id.desc())).first()
+
+
 def store_view(*, session: Session, actor: Actor, model: str | None = None, version: int | None = None,
                granularity: str | None = None) -> StoreView | None:
     """A model version's windows as trends (realized, estimated, at training) with check thresholds; None if no models."""
@@ -98,12 +105,12 @@ def store_view(*, session: Session, actor: Actor, model: str | None = None, vers
     names = list(session.exec(select(Model.name).order_by(Model.name)).all())
     if not names:
         return None
-    m = registry.model_row(session, model if model in names else names[0])
+    m = registry.model_row(session, model if model in names else _most_recently_evaluated(session) or names[0])
     v = registry.version_row(session, m, version)
     versions = [(x.number, x.status) for x in session.exec(
         select(ModelVersion).where(ModelVersion.model_id == m.id).order_by(ModelVersion.number.desc())).all()]
     stored = sorted(set(session.exec(select(Evaluation.granularity).where(Evaluation.model_version_id == v.id)).all()))
-    order = {"1D": 0, "7D": 1, "1M": 2}
+    order = {"7D": 0, "1D": 1, "1M": 2}  # weeks first: daily windows of a rare event are noisy
     stored.sort(key=lambda g: order.get(g, 3))
     chosen = granularity if granularity in stored else (stored[0] if stored else None)
     evaluations = evaluation_store.list_evaluations(session=session, actor=actor, model=m.name, version=v.number,
@@ -164,7 +171,7 @@ def _evaluation(session: Session, model: str | None, evaluation_id: int | None) 
     names = list(session.exec(select(Model.name).order_by(Model.name)).all())
     if not names:
         raise NotFound("no models yet")
-    m = registry.model_row(session, model if model in names else names[0])
+    m = registry.model_row(session, model if model in names else _most_recently_evaluated(session) or names[0])
     v = registry.version_row(session, m)
     ev = session.exec(select(Evaluation).where(Evaluation.model_version_id == v.id)
                       .order_by(Evaluation.window_end.desc(), Evaluation.granularity)).first()

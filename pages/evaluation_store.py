@@ -104,15 +104,21 @@ else:
         ).properties(height=28 * heat.field.nunique() + 40), width="stretch")
 
     st.subheader("Windows")
-    table = view.windows.assign(open=[f"/drift?evaluation={i}" for i in view.windows.evaluation])
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "evaluation": None, "open": st.column_config.LinkColumn("Drift", display_text="drill down"),
+    st.dataframe(view.windows, hide_index=True, width="stretch", column_config={
+        "evaluation": None,
         "window_start": st.column_config.DatetimeColumn("From", format="YYYY-MM-DD HH:mm"),
         "window_end": st.column_config.DatetimeColumn("To", format="YYYY-MM-DD HH:mm"),
         "drift_share": st.column_config.NumberColumn("Drifted share", format="percent"),
         **{c: st.column_config.NumberColumn(view.labels.get(c, c), format="%.3f")
            for c in ("roc_auc", "recall", "est_roc_auc", "est_recall")},
     })
+    starts = dict(zip(view.windows.evaluation, view.windows.window_start, strict=True))
+    left, right = st.columns([3, 1])
+    window = left.selectbox("Window to drill into", list(starts), key="es_window",
+                            format_func=lambda i: f"{starts[i]:%Y-%m-%d %H:%M}")
+    right.write("")
+    if right.button("Drift drill-down", key="es_drill", type="primary"):
+        st.switch_page("pages/drift.py", query_params={"evaluation": str(window)})
 
 if user.actor.has("evaluation.write"):
     with st.expander("Log predictions or labels from a CSV file"):

@@ -161,3 +161,16 @@ def test_store_view_without_windows_and_without_models(sqlite_home):
         view = evaluation_views.store_view(session=s, actor=SYSTEM)
     assert view.model == world.MODEL and view.windows.empty and view.granularity is None
     assert isinstance(view.trend, pd.DataFrame)
+
+
+def test_from_a_window_of_the_store_to_its_drill_down(monitored):
+    at = open_page("pages/evaluation_store.py", username="maya")
+    windows = at.selectbox(key="es_window")
+    assert windows.options[0] == "2026-05-06 00:00", "newest window first"
+    windows.select_index(0)
+    at.button(key="es_drill").click().run()
+    assert not at.exception and "Drift drill-down" in texts(at)
+    assert at.dataframe[0].value.iloc[0]["field"] == "card_age_days"
+    with session_scope() as s:
+        third = evaluation_store.list_evaluations(session=s, actor=world.MAYA, model=world.MODEL)[2]
+    assert at.selectbox(key="drift_window").value == third.id, "the drill-down opened the chosen window"
