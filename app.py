@@ -11,5 +11,6 @@ if user is None:
     nav = st.navigation([st.Page(ui_session.sign_in_page, title="Sign in", icon=":material/login:")])
 else:
     ui_session.sidebar(user)
-    nav = st.navigation(ui_session.navigation_for(user))
+    # Every page of the persona stays in view: they are grouped by section, and a persona has a dozen at most.
+    nav = st.navigation(ui_session.navigation_for(user), expanded=True)
 nav.run()

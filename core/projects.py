@@ -13,6 +13,7 @@ from core.access import Actor, require
 from core.blueprints import STAGES
 from core.entities import (
     RISK_LEVELS,
+    AuditEvent,
     Blueprint,
     BusinessInitiative,
     Check,
@@ -233,17 +234,29 @@ class ProjectDashboard:
 
     project: ProjectRead
     trail: list[audit.AuditRead]
+    trail_actions: list[str]  # every kind of action in the project's trail, for filtering it
     keys: list[str]
 
 
-def project_dashboard(*, session: Session, key: str | None = None, trail_limit: int = 100) -> ProjectDashboard | None:
-    """The dashboard of project `key` (default: the first project); None when there are no projects."""
+def project_dashboard(*, session: Session, key: str | None = None, actions: list[str] | None = None,
+                      trail_limit: int = 200) -> ProjectDashboard | None:
+    """The dashboard of project `key` (default: the first project); None when there are no projects.
+
+    The audit trail is newest first, optionally only the given kinds of action.
+    """
     keys = list_project_keys(session=session)
     if not keys:
         return None
     project = get_project(session=session, key=key or keys[0])
-    return ProjectDashboard(project=project, trail=audit.events(session=session, project_id=project.id,
-                                                                limit=trail_limit), keys=keys)
+    q = select(AuditEvent).where(AuditEvent.project_id == project.id)
+    if actions:
+        q = q.where(AuditEvent.action.in_(list(actions)))
+    events = session.exec(q.order_by(AuditEvent.seq.desc()).limit(trail_limit)).all()
+    trail = [audit.AuditRead(seq=e.seq, at=e.at, actor=e.actor, action=e.action, entity_type=e.entity_type,
+                             entity_id=e.entity_id, project_id=e.project_id, details=dict(e.details))
+             for e in events]
+    kinds = sorted(set(session.exec(select(AuditEvent.action).where(AuditEvent.project_id == project.id)).all()))
+    return ProjectDashboard(project=project, trail=trail, trail_actions=kinds, keys=keys)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ HEADLINE = ("roc_auc", "recall", "precision", "r2", "mae")
 wanted = st.session_state.get("project_key") or st.query_params.get("project")
 try:
     with session_scope() as s:
-        dash = projects.project_dashboard(session=s, key=wanted)
+        dash = projects.project_dashboard(session=s, key=wanted, actions=st.session_state.get("trail_actions"))
 except NotFound as exc:
     st.title("Project")
     st.error(str(exc))
@@ -88,9 +88,13 @@ st.caption("⚙ solid green: automated · ✋ dashed orange: waits for a person"
 # --- end of the monitoring block
 
 st.subheader("Audit trail")
+# A filter kept from another project may name actions this one never had.
+st.session_state["trail_actions"] = [a for a in st.session_state.get("trail_actions", []) if a in dash.trail_actions]
+st.multiselect("Actions", dash.trail_actions, key="trail_actions", placeholder="All actions")
 if dash.trail:
     st.dataframe(pd.DataFrame([
         {"When": e.at.strftime("%Y-%m-%d %H:%M:%S"), "Who": e.actor, "Action": e.action,
          "Entity": f"{e.entity_type} {e.entity_id}"} for e in dash.trail]), hide_index=True, width="stretch")
+    st.caption(f"{len(dash.trail)} most recent recorded actions, newest first")
 else:
     st.caption("No recorded actions.")

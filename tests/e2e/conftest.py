@@ -158,6 +158,7 @@ def goto(page, target: str) -> None:  # noqa: ANN001
     """
     from playwright.sync_api import expect
 
+    _expand_navigation(page)
     links = page.get_by_test_id("stSidebarNavLink")
     link = page.locator(f"[data-testid='stSidebarNavLink'][href$='/{target}']")
     if not link.count():
@@ -170,8 +171,16 @@ def goto(page, target: str) -> None:  # noqa: ANN001
     wait_idle(page)
 
 
+def _expand_navigation(page) -> None:  # noqa: ANN001
+    """Show every page link: a long navigation hides some behind a "View N more" button."""
+    more = page.get_by_test_id("stSidebarNavViewButton")
+    if more.count() and "more" in more.inner_text():
+        more.click()
+
+
 def nav_titles(page) -> list[str]:  # noqa: ANN001
     """The titles of the pages in the sidebar navigation, in order."""
+    _expand_navigation(page)
     labels = page.locator("[data-testid='stSidebarNavLink'] span[label]")
     return [labels.nth(i).get_attribute("label") for i in range(labels.count())]
 
