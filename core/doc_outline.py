@@ -14,6 +14,7 @@ from core import doc_charts
 
 if TYPE_CHECKING:
     from core.documentation import ModelDocumentation
+    from core.evaluation_store import EvaluationRead
 
 KEY_METRICS = {
     "binary": ("roc_auc", "pr_auc", "precision", "recall", "f1", "accuracy"),
@@ -155,7 +156,8 @@ def recipe_section(d: ModelDocumentation) -> Section:
         ("Created by", v.created_by), ("Created", when(v.created_at)), ("Origin", v.origin),
         ("Triggered by", d.triggered_by or "—"),
     ))]
-    recipe = _flat(v.recipe)
+    # A recipe often repeats its hyperparameters; they are listed once, in their own table.
+    recipe = _flat({k: val for k, val in v.recipe.items() if not (k == "params" and v.params)})
     blocks.append(Table(columns=("recipe", "value"), rows=tuple((k, num(val)) for k, val in recipe),
                         caption="Training recipe") if recipe else Para("No training recipe recorded "
                                                                        "(the model was built outside Watchtower).", "note"))
@@ -165,27 +167,65 @@ def recipe_section(d: ModelDocumentation) -> Section:
     return Section("Training recipe and parameters", tuple(blocks))
 
 
-def _metric_names(d: ModelDocumentation, source: str) -> list[str]:
+def _metric_names(windows: tuple[EvaluationRead, ...], task: str, source: str) -> list[str]:
     seen: list[str] = []
-    for w in d.windows:
+    for w in windows:
         for k, value in getattr(w, source).items():
             if k not in seen and isinstance(value, (int, float)):
                 seen.append(k)
-    key = [m for m in KEY_METRICS.get(d.model.task, ()) if m in seen]
+    key = [m for m in KEY_METRICS.get(task, ()) if m in seen]
     return key + [m for m in seen if m not in key]
+
+
+def _training_table(training: dict) -> Table:
+    """Held-out metrics beside the same metrics on the training split (recorded as train_<metric>)."""
+    split = any(k.startswith("train_") for k in training)
+    held_out = [k for k in training if not k.startswith("train_")]
+    if split:
+        return Table(columns=("metric", "held out", "training split"),
+                     rows=tuple((k, num(training[k]), num(training.get(f"train_{k}"))) for k in held_out),
+                     caption="Performance at training")
+    return Table(columns=("metric", "at training"), rows=tuple((k, num(training[k])) for k in held_out),
+                 caption="Performance at training (held-out data)")
+
+
+def _trend_blocks(d: ModelDocumentation, windows: tuple[EvaluationRead, ...], training: dict, whose: str) -> list:
+    task = d.model.task
+    metrics = _metric_names(windows, task, "metrics")[:6]
+    blocks: list = [Table(columns=("window", "rows", "labelled", *metrics),
+                          rows=tuple((window(w.window_start, w.window_end), num(w.rows), num(w.labelled_rows),
+                                      *(num(w.metrics.get(m)) for m in metrics)) for w in windows),
+                          caption=f"{whose}: the latest {len(windows)} evaluation windows ({windows[0].granularity})")]
+    trend = [m for m in TREND_METRICS.get(task, ()) if m in metrics] or metrics[:3]
+    _chart(blocks, f"{whose}: performance per window against training",
+           doc_charts.metric_trend(windows, metrics=trend, baseline=training,
+                                   title=f"{whose}: performance per window (dashed: v{d.version.number} at training)"))
+    estimated = _metric_names(windows, task, "estimated_metrics")[:6]
+    if estimated:
+        blocks.append(Table(columns=("window", *estimated),
+                            rows=tuple((window(w.window_start, w.window_end),
+                                        *(num(w.estimated_metrics.get(m)) for m in estimated)) for w in windows),
+                            caption=f"{whose}: estimated performance before labels arrived"))
+    return blocks
+
+
+def _comparison_note(d: ModelDocumentation) -> Para:
+    return Para(f"Version {d.version.number} has no evaluation window of its own yet (no labelled traffic has been "
+                f"scored by it). For comparison, the windows of the active version {d.comparison_version} follow; "
+                f"they measure v{d.comparison_version}, not v{d.version.number}.", "note")
 
 
 def performance_section(d: ModelDocumentation) -> Section:
     training = dict(_flat(d.version.training_metrics))
     blocks: list = [Para(f"Decision threshold {d.model.decision_threshold:g} on the score; task {d.model.task}, "
                          f"target {d.model.target}.")]
-    if training:
-        blocks.append(Table(columns=("metric", "at training"), rows=tuple((k, num(v)) for k, v in training.items()),
-                            caption="Performance at training (held-out data)"))
-    else:
-        blocks.append(Para("No metrics were recorded at training.", "note"))
+    blocks.append(_training_table(training) if training else Para("No metrics were recorded at training.", "note"))
     if d.latest is None:
-        blocks.append(Para("No evaluation window has been stored for this version yet.", "note"))
+        if d.comparison_windows:
+            blocks.append(_comparison_note(d))
+            blocks += _trend_blocks(d, d.comparison_windows, training, f"Active v{d.comparison_version}")
+        else:
+            blocks.append(Para("No evaluation window has been stored for this version yet.", "note"))
         return Section("Performance", tuple(blocks))
     latest = d.latest
     names = list(dict.fromkeys([*latest.metrics, *training]))
@@ -195,22 +235,7 @@ def performance_section(d: ModelDocumentation) -> Section:
                    for m in names if m in latest.metrics),
         caption=f"Latest evaluation, {window(latest.window_start, latest.window_end)}: {num(latest.rows)} rows, "
                 f"{num(latest.labelled_rows)} labelled"))
-    metrics = _metric_names(d, "metrics")[:6]
-    g = d.windows[0].granularity if d.windows else ""
-    blocks.append(Table(columns=("window", "rows", "labelled", *metrics),
-                        rows=tuple((window(w.window_start, w.window_end), num(w.rows), num(w.labelled_rows),
-                                    *(num(w.metrics.get(m)) for m in metrics)) for w in d.windows),
-                        caption=f"The latest {len(d.windows)} evaluation windows ({g})"))
-    trend = [m for m in TREND_METRICS.get(d.model.task, ()) if m in metrics] or metrics[:3]
-    _chart(blocks, "Performance per window against training",
-           doc_charts.metric_trend(d.windows, metrics=trend, baseline=training,
-                                   title="Performance per window (dashed: at training)"))
-    estimated = _metric_names(d, "estimated_metrics")[:6]
-    if estimated:
-        blocks.append(Table(columns=("window", *estimated),
-                            rows=tuple((window(w.window_start, w.window_end), *(num(w.estimated_metrics.get(m)) for m in estimated))
-                                       for w in d.windows),
-                            caption="Estimated performance before labels arrived"))
+    blocks += _trend_blocks(d, d.windows, training, f"v{d.version.number}")
     return Section("Performance", tuple(blocks))
 
 
@@ -220,9 +245,16 @@ def _change(before: object, after: object) -> str:
     return "—"
 
 
+def amount(value: object) -> str:
+    """Business values (money, counts of value) with two decimals, whatever their size."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+        return f"{value:,.2f}"
+    return num(value)
+
+
 def _definition(metric: dict) -> str:
     if metric.get("kind") == "cost_matrix":
-        return "value per outcome: " + ", ".join(f"{k.upper()} {num(metric.get(k, 0))}" for k in ("tp", "fp", "fn", "tn"))
+        return "value per outcome: " + ", ".join(f"{k.upper()} {amount(metric.get(k, 0))}" for k in ("tp", "fp", "fn", "tn"))
     if metric.get("kind") == "amount_sum":
         return (f"sum of {metric.get('column', '?')} where label is {metric.get('label', '?')} "
                 f"and prediction is {metric.get('prediction', '?')}")
@@ -236,22 +268,26 @@ def business_section(d: ModelDocumentation) -> Section:
     training = dict(_flat(d.version.training_metrics))
     blocks: list = [Table(columns=("metric", "meaning", "definition", "better", "at training"),
                           rows=tuple((m.get("name", ""), m.get("label_text", "") or "—", _definition(m),
-                                      m.get("better", "—"), num(training.get(m.get("name", ""))))
+                                      m.get("better", "—"), amount(training.get(m.get("name", ""))))
                                      for m in defs),
                           caption="Business metrics declared on the model")]
-    names = [m.get("name", "") for m in defs]
-    if not d.windows:
+    windows, whose = d.windows, f"v{d.version.number}"
+    if not windows and d.comparison_windows:
+        blocks.append(_comparison_note(d))
+        windows, whose = d.comparison_windows, f"Active v{d.comparison_version}"
+    if not windows:
         blocks.append(Para("No evaluation window has been stored yet, so no business metric has been measured.", "note"))
         return Section("Business metrics", tuple(blocks))
+    names = [m.get("name", "") for m in defs]
     blocks.append(Table(columns=("window", *names),
-                        rows=tuple((window(w.window_start, w.window_end), *(num(w.business_metrics.get(n)) for n in names))
-                                   for w in d.windows),
-                        caption="Business metrics per evaluation window"))
+                        rows=tuple((window(w.window_start, w.window_end), *(amount(w.business_metrics.get(n)) for n in names))
+                                   for w in windows),
+                        caption=f"{whose}: business metrics per evaluation window"))
     for m in defs:
-        name = m.get("name", "")
-        _chart(blocks, f"{m.get('label_text') or name} per window",
-               doc_charts.metric_trend(d.windows, metrics=[name], baseline=training, source="business_metrics",
-                                       title=f"{m.get('label_text') or name} per window"))
+        label = m.get("label_text") or m.get("name", "")
+        _chart(blocks, f"{whose}: {label} per window",
+               doc_charts.metric_trend(windows, metrics=[m.get("name", "")], baseline=training,
+                                       source="business_metrics", title=f"{whose}: {label} per window"))
     return Section("Business metrics", tuple(blocks))
 
 
@@ -293,7 +329,7 @@ def diagnostics_section(d: ModelDocumentation) -> Section:
         if c.metrics:
             blocks.append(Table(columns=("metric", f"champion v{c.champion}", f"challenger v{c.challenger}"),
                                 rows=tuple((k, num(x), num(y)) for k, x, y in c.metrics)
-                                + tuple((label, num(x), num(y)) for label, x, y, _better in c.business),
+                                + tuple((label, amount(x), amount(y)) for label, x, y, _better in c.business),
                                 caption=f"On the same data: {c.data}"))
     if not blocks:
         blocks.append(Para("No diagnostics available.", "note"))

@@ -17,6 +17,7 @@ _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/u
 _FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf", "I": "DejaVuSans-Oblique.ttf"}
 BODY_PT = 9.5
 TABLE_PT = 7.5
+PNG_SCALE = 2.0
 
 
 def _unicode_font() -> dict[str, Path] | None:
@@ -69,6 +70,8 @@ def _weights(t: Table, page_width: float) -> list[float]:
 
 
 def _table(pdf: _Pdf, t: Table) -> None:
+    if pdf.will_page_break(22):  # keep a caption with the first rows of its table
+        pdf.add_page()
     if t.caption:
         pdf.set_font(pdf.family, "B", BODY_PT - 0.5)
         pdf.multi_cell(0, 5, pdf.text_of(t.caption), align="L", new_x="LMARGIN", new_y="NEXT")
@@ -104,8 +107,11 @@ def _para(pdf: _Pdf, p: Para) -> None:
 
 
 def _chart(pdf: _Pdf, c: Chart) -> None:
-    png = doc_charts.to_png(c.spec)
-    pdf.image(io.BytesIO(png), w=pdf.epw * 0.92, alt_text=pdf.text_of(c.title), keep_aspect_ratio=True)
+    png = doc_charts.to_png(c.spec, scale=PNG_SCALE)
+    # Drawn at its natural size (CSS pixels at 96 dpi), never wider than the page.
+    width_px = int.from_bytes(png[16:20], "big") / PNG_SCALE
+    pdf.image(io.BytesIO(png), w=min(pdf.epw, width_px * 25.4 / 96), alt_text=pdf.text_of(c.title),
+              keep_aspect_ratio=True)
     pdf.ln(3)
 
 

@@ -75,6 +75,9 @@ class ModelDocumentation:
     fields: tuple[FieldProfile, ...]
     windows: tuple[EvaluationRead, ...]  # the latest windows of one granularity, oldest first
     latest: EvaluationRead | None  # the latest evaluation of the version (drift comes from it)
+    # Without windows of its own (a candidate), the active version's, clearly labelled as such.
+    comparison_version: int | None
+    comparison_windows: tuple[EvaluationRead, ...]
     field_drift: tuple[FieldDrift, ...]
     assessment: Assessment  # diagnostics, importance, champion / challenger
     deployments: tuple[DeploymentRead, ...]  # oldest first
@@ -148,8 +151,12 @@ def gather(*, actor: Actor, model: str, number: int | None = None) -> ModelDocum
         info = registry.version_info(v)
         project = s.get(Project, m.project_id)
         initiative = s.get(BusinessInitiative, project.initiative_id) if project.initiative_id else None
+        store_reader = _reader(actor, "evaluation.view")
         windows, latest = evaluations(evaluation_store.list_evaluations(
-            session=s, actor=_reader(actor, "evaluation.view"), model=m.name, version=v.number))
+            session=s, actor=store_reader, model=m.name, version=v.number))
+        active = registry.version_row(s, m) if not windows else None
+        comparison = () if active is None or active.status != "active" or active.id == v.id else evaluations(
+            evaluation_store.list_evaluations(session=s, actor=store_reader, model=m.name, version=active.number))[0]
         reviews = tuple(r for r in governance.reviews_for_model(session=s, model=m.name) if r.version == v.number)
         deployments = tuple(reversed([d for d in deployer.history(session=s, model=m.name, limit=1000)
                                       if d.version == v.number]))
@@ -158,7 +165,8 @@ def gather(*, actor: Actor, model: str, number: int | None = None) -> ModelDocum
             project=projects.get_project(session=s, key=project.key),
             initiative_description=initiative.description if initiative else "", model=registry.model_info(m),
             model_description=m.description, version=info, triggered_by=_triggered_by(s, v), windows=windows,
-            latest=latest, field_drift=drift_of(latest), deployments=deployments, reviews=reviews,
+            latest=latest, comparison_version=active.number if comparison else None, comparison_windows=comparison,
+            field_drift=drift_of(latest), deployments=deployments, reviews=reviews,
             audit=version_events(session=s, model=m.name, number=v.number, project_id=m.project_id,
                                  review_ids=[r.id for r in reviews]))
     reference = lab.version.reference if lab else artifacts.load_reference(

@@ -296,3 +296,17 @@ def test_a_tampered_artifact_is_reported_in_the_document(reviewed):
     md = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").content.decode()
     assert "The artifact failed verification, so the model was not run" in md
     assert "was tampered with" in md
+
+
+def test_a_candidate_without_windows_shows_the_active_versions_clearly_labelled(reviewed):
+    v, _ = reviewed
+    with session_scope() as s:
+        reference = artifacts.load_reference(path=v.reference_path, sha256=v.reference_sha256)
+        candidate = registry.add_version(session=s, actor=SYSTEM, model="card-scorer", reference=reference,
+                                         artifact_path=v.artifact_path, artifact_sha256=v.artifact_sha256,
+                                         origin="scheduled_retrain", training_metrics={"roc_auc": 0.95})
+    md = documentation.generate(actor=RHEA, model="card-scorer", number=candidate.number, fmt="md").content.decode()
+    assert "Version 2 has no evaluation window of its own yet" in md and "they measure v1, not v2" in md
+    assert "_Active v1: the latest 2 evaluation windows (7D)_" in md and "0.8765" in md
+    assert "_Active v1: business metrics per evaluation window_" in md and "4,321.25" in md
+    assert "No drift has been measured for this version yet." in md, "drift is never borrowed from another version"
