@@ -1,0 +1,128 @@
+"""Experiments, Registry and Validation lab pages over the seeded fraud story."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from tests.app.conftest import texts
+
+
+def _open(page_as, page: str, username: str):  # noqa: ANN001, ANN202
+    at = page_as(None, username=username)
+    at.query_params["model"] = "fraud-detector"
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_data_scientist_trains_compares_and_promotes_a_candidate(page_as):
+    at = _open(page_as, "pages/experiments.py", "dario")
+    assert at.title[0].value == "Experiments"
+    runs = at.dataframe[0].value
+    retrained = runs.iloc[0]
+    assert (retrained["Version"], retrained["By"]) == ("v3", "scenario:Daily monitoring")
+
+    at.selectbox(key="exp_algorithm").select("logistic_regression").run()
+    at.date_input(key="exp_start").set_value(date(2026, 10, 15))
+    at.date_input(key="exp_end").set_value(date(2026, 10, 28))
+    at.button(key="exp_train").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    done = re.fullmatch(r"Training run (\d+) finished: ([\d,]+) rows in [\d.]+s, held-out ROC AUC 0\.\d+",
+                        at.success[0].value)
+    assert done, at.success[0].value
+    run, rows = int(done.group(1)), int(done.group(2).replace(",", ""))
+    assert 15_000 < rows <= 14 * 1500  # the labelled predictions of those two weeks
+    runs = at.dataframe[0].value
+    assert list(runs["Run"])[0] == run and runs.iloc[0]["Algorithm"] == "Logistic regression"
+    assert runs.iloc[0]["Window"] == "2026-10-15 – 2026-10-29" and runs.iloc[0]["By"] == "dario"
+    assert runs.iloc[0]["Rows"] == rows and runs.iloc[0]["Version"] == "—"
+
+    at.multiselect(key="exp_compare").set_value([run, 1]).run()
+    compared = at.dataframe[1].value
+    assert list(compared.columns) == [f"run {run}", "run 1", "best"]
+    assert compared.loc["roc_auc", "best"] in ("run 1", f"run {run}")
+
+    at.selectbox(key="exp_promote_run").select(run)
+    at.button(key="exp_promote").click().run()
+    assert f"Run {run} is now fraud-detector v4, a candidate." in texts(at)
+    assert at.dataframe[0].value.iloc[0]["Version"] == "v4"
+
+
+def test_a_bad_training_window_is_refused_on_the_page(page_as):
+    at = _open(page_as, "pages/experiments.py", "maya")
+    at.date_input(key="exp_start").set_value(date(2027, 3, 1))
+    at.date_input(key="exp_end").set_value(date(2027, 3, 31))
+    at.button(key="exp_train").click().run()
+    assert [e.value for e in at.error] == [
+        "Training refused: no labelled rows for fraud-detector between 2027-03-01 00:00:00 and 2027-04-01 00:00:00: "
+        "nothing to train on"]
+    assert not at.success and list(at.dataframe[0].value["Run"]) == [1]
+
+
+def test_the_registry_shows_versions_lineage_and_the_trigger_of_the_retrain(page_as):
+    at = _open(page_as, "pages/registry.py", "rhea")
+    assert at.title[0].value == "Registry"
+    versions = at.dataframe[0].value.set_index("Version")
+    assert versions.loc["v3", "Status"] == "🟡 candidate" and versions.loc["v3", "Origin"] == "scheduled retrain"
+    assert versions.loc["v2", "Status"] == "🟢 active" and versions.loc["v2", "Running in"] == "production"
+    assert versions.loc["v1", "Status"] == "⚪ archived"
+
+    at.selectbox(key="reg_version_fraud-detector").select(3).run()
+    shown = texts(at)
+    assert "Retrained after the failed check **auc**" in shown
+    assert "Origin:** scheduled retrain" in shown and "(verified)" in shown
+    assert "Created by:** scenario:Daily monitoring" in shown
+    assert '"algorithm": "hist_gradient_boosting"' in " ".join(c.value for c in at.code)
+
+
+def test_the_ml_engineer_compares_v2_and_v3_on_the_same_recent_data(page_as):
+    at = _open(page_as, "pages/registry.py", "maya")
+    assert at.selectbox(key="cmp_a_fraud-detector").value == 2
+    assert at.selectbox(key="cmp_b_fraud-detector").value == 3
+    at.button(key="cmp_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = texts(at)
+    assert "recent labelled predictions" in shown and "that neither version was trained on" in shown
+    frames = {tuple(df.value.columns): df.value for df in at.dataframe}
+    metrics = frames[("Metric", "v2", "v3", "Better")].set_index("Metric")
+    assert metrics.loc["roc_auc", "Better"] == "v3" and metrics.loc["recall", "Better"] == "v3"
+    business = frames[("Business metric", "v2", "v3", "Better")].set_index("Business metric")
+    assert business.loc["Fraud missed (amount)", "Better"] == "v3"
+    drift = frames[("Field", "Method", "Score", "Threshold", "Drifted")]
+    assert drift.iloc[0]["Field"] == "card_age_days" and drift.iloc[0]["Drifted"] == "yes"
+
+
+def test_the_validation_lab_what_if_explanations_diagnostics_and_verdict(page_as):
+    at = _open(page_as, "pages/validation.py", "maya")
+    assert at.title[0].value == "Validation lab"
+    assert at.selectbox(key="val_version_fraud-detector").value == 3  # the candidate waiting for review
+    prefix = "wi_fraud-detector_3_"
+    before = float(at.metric[0].value)
+    shown = texts(at)
+    assert "method: Shapley sampling (Štrumbelj & Kononenko)" in shown
+    assert "add up to score − baseline within 1e-06" in shown
+
+    at.number_input(key=prefix + "tx_last_24h").set_value(14.0)
+    at.selectbox(key=prefix + "channel").select("online")
+    at.number_input(key=prefix + "card_age_days").set_value(3.0).run()
+    after = float(at.metric[0].value)
+    assert after != before
+    assert any(e.value.startswith("Decision: positive (is_fraud = 1)") for e in at.error) or \
+        any(s.value.startswith("Decision: negative (is_fraud = 0)") for s in at.success)
+
+    diagnostics = next(df.value for df in at.dataframe if "Diagnostic" in df.value.columns)
+    assert list(diagnostics["Diagnostic"]) == ["Overfit", "Leakage", "Class imbalance", "Rows per feature",
+                                               "Calibration", "Business metric vs active"]
+    assert diagnostics.set_index("Diagnostic").loc["Leakage", "Status"] == "✅ pass"
+    assert any("v3 beats v2 on roc_auc" in s.value for s in at.success)
+
+
+def test_the_validation_lab_explains_the_linear_v1_exactly(page_as):
+    at = page_as(None, username="dario")
+    at.query_params["model"] = "fraud-detector"
+    at.query_params["version"] = "1"
+    at.switch_page("pages/validation.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="val_version_fraud-detector").value == 1
+    assert "method: Exact linear attribution: coefficient × (value − reference mean), in log-odds" in texts(at)
