@@ -127,3 +127,10 @@ def test_the_project_dashboard_carries_its_audit_trail(backend):
     assert dash.project.name == "Customer churn"
     assert [(e.actor, e.action, e.entity_id) for e in dash.trail] == [("rhea", "project.create", "CHURN")]
     assert first.project.key == "CHURN" and first.keys == ["CHURN", "DOCS", "FRAUD"]
+    with session_scope() as s:
+        fraud = projects.project_dashboard(session=s, key="FRAUD")
+        only_creation = projects.project_dashboard(session=s, key="FRAUD", actions=["project.create"])
+        nothing = projects.project_dashboard(session=s, key="FRAUD", actions=["version.register"])
+    assert fraud.trail_actions == ["project.create"]
+    assert [e.action for e in only_creation.trail] == ["project.create"]
+    assert nothing.trail == []
