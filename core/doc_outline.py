@@ -1,16 +1,13 @@
-"""The documentation's structure, decided once for every format: sections of paragraphs, facts, tables, charts.
-
-Every string here is plain text (often written by users); the renderers escape it for their format.
+"""The documentation's structure, decided once for every format: which sections, and in them which
+paragraphs, facts, tables and charts.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from core import doc_charts
+from core.doc_blocks import Chart, Facts, Outline, Para, Section, Table, amount, day, num, when, window
 
 if TYPE_CHECKING:
     from core.documentation import ModelDocumentation
@@ -23,71 +20,6 @@ KEY_METRICS = {
 TREND_METRICS = {"binary": ("roc_auc", "precision", "recall", "f1"), "regression": ("mae", "rmse")}
 ROLE_NAMES = {"business": "Business", "data_scientist": "Data science", "ml_engineer": "ML engineering",
               "risk_manager": "Risk & compliance", "it_ops": "IT & operations", "admin": "Administration"}
-
-
-@dataclass(frozen=True)
-class Para:
-    text: str
-    tone: str = ""  # "" | "note" | "warning"
-
-
-@dataclass(frozen=True)
-class Facts:
-    rows: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    columns: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    caption: str = ""
-
-
-@dataclass(frozen=True)
-class Chart:
-    title: str
-    spec: dict  # Vega-Lite, data inline
-
-
-@dataclass(frozen=True)
-class Section:
-    title: str
-    blocks: tuple
-    level: int = 2
-
-
-@dataclass(frozen=True)
-class Outline:
-    title: str
-    subtitle: str
-    sections: tuple[Section, ...]
-
-
-def num(value: object) -> str:
-    """How every number appears in the documentation (the same in all formats)."""
-    if value is None or (isinstance(value, float) and value != value):
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) >= 1000 else f"{value:.4f}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
-
-
-def when(value: datetime | None) -> str:
-    return "—" if value is None else f"{value:%Y-%m-%d %H:%M} UTC"
-
-
-def day(value: datetime | None) -> str:
-    return "—" if value is None else f"{value:%Y-%m-%d}"
-
-
-def window(start: datetime, end: datetime) -> str:
-    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
 
 
 def _flat(values: dict, prefix: str = "") -> list[tuple[str, object]]:
@@ -243,13 +175,6 @@ def _change(before: object, after: object) -> str:
     if isinstance(before, (int, float)) and isinstance(after, (int, float)) and not isinstance(before, bool):
         return f"{after - before:+.4f}"
     return "—"
-
-
-def amount(value: object) -> str:
-    """Business values (money, counts of value) with two decimals, whatever their size."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
-        return f"{value:,.2f}"
-    return num(value)
 
 
 def _definition(metric: dict) -> str:

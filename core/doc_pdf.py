@@ -9,7 +9,7 @@ from fpdf import FPDF, FontFace
 from fpdf.enums import TableBordersLayout
 
 from core import doc_charts
-from core.doc_outline import Chart, Facts, Outline, Para, Table
+from core.doc_blocks import Chart, Facts, Outline, Para, Table
 
 # A Unicode TrueType font shows every character users type; without one, PDF core fonts (Latin-1) are used.
 _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts/dejavu",

@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING
 
 from core import doc_charts, doc_outline
-from core.doc_outline import Chart, Facts, Outline, Para, Table
+from core.doc_blocks import Chart, Facts, Outline, Para, Table
 
 if TYPE_CHECKING:
     from core.documentation import ModelDocumentation
