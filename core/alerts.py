@@ -173,7 +173,7 @@ def fan_out(*, session: Session, check_result_id: int) -> list[AlertRead]:
         raise NotFound(f"no check result {check_result_id}")
     existing = session.exec(select(Alert).where(Alert.check_result_id == result.id).order_by(Alert.id)).all()
     if existing or result.status in ("pass", "no_data"):
-        return [_read(session, a) for a in existing]
+        return _reads(session, list(existing))
     check = session.get(Check, result.check_id)
     project = session.get(Project, check.project_id)
     ev = session.get(Evaluation, result.evaluation_id) if result.evaluation_id else None
@@ -197,7 +197,7 @@ def fan_out(*, session: Session, check_result_id: int) -> list[AlertRead]:
     audit.record(session, actor="system", action="alert.raise", entity_type="check_result", entity_id=result.id,
                  project_id=project.id, details={"check": check.name, "status": result.status,
                                                  "recipients": [u.username for u in people]})
-    return [_read(session, a) for a in alerts]
+    return _reads(session, alerts)
 
 
 def notify(*, session: Session, project_key: str | None, roles: list[str], usernames: list[str] | None = None,
@@ -221,17 +221,42 @@ def notify(*, session: Session, project_key: str | None, roles: list[str], usern
     audit.record(session, actor=actor, action="alert.notify", entity_type="alert", entity_id=kind,
                  project_id=project.id if project else None,
                  details={"title": title, "recipients": [u.username for u in people]})
-    return [_read(session, a) for a in alerts]
+    return _reads(session, alerts)
+
+
+def _histories(session: Session, result_ids: set[int]) -> dict[int, str]:
+    """For each check result, the ticks of its check up to and including it (two queries for any number)."""
+    if not result_ids:
+        return {}
+    mine = session.exec(select(CheckResult.id, CheckResult.check_id).where(CheckResult.id.in_(result_ids))).all()
+    rows = session.exec(select(CheckResult.id, CheckResult.check_id, CheckResult.status)
+                        .where(CheckResult.check_id.in_({c for _r, c in mine}))
+                        .order_by(CheckResult.at, CheckResult.id)).all()
+    by_check: dict[int, list[tuple[int, str]]] = {}
+    for rid, cid, status in rows:
+        by_check.setdefault(cid, []).append((rid, status))
+    out = {}
+    for rid, cid in mine:
+        ordered = by_check[cid]
+        upto = next(i for i, (other, _s) in enumerate(ordered) if other == rid) + 1
+        out[rid] = "".join(TICKS.get(status, "⬜") for _o, status in ordered[max(0, upto - 12):upto])
+    return out
+
+
+def _reads(session: Session, rows: list[Alert]) -> list[AlertRead]:
+    names = dict(session.exec(select(User.id, User.username).where(User.id.in_({a.user_id for a in rows}))).all()) \
+        if rows else {}
+    keys = dict(session.exec(select(Project.id, Project.key).where(
+        Project.id.in_({a.project_id for a in rows if a.project_id}))).all()) if rows else {}
+    history = _histories(session, {a.check_result_id for a in rows if a.check_result_id})
+    return [AlertRead(id=a.id, username=names[a.user_id], kind=a.kind, severity=a.severity, title=a.title,
+                      message=a.message, link=a.link, project_key=keys.get(a.project_id), created_at=a.created_at,
+                      acknowledged_at=a.acknowledged_at, check_result_id=a.check_result_id,
+                      history=history.get(a.check_result_id, "")) for a in rows]
 
 
 def _read(session: Session, a: Alert) -> AlertRead:
-    user = session.get(User, a.user_id)
-    project = session.get(Project, a.project_id) if a.project_id else None
-    result = session.get(CheckResult, a.check_result_id) if a.check_result_id else None
-    return AlertRead(id=a.id, username=user.username, kind=a.kind, severity=a.severity, title=a.title,
-                     message=a.message, link=a.link, project_key=project.key if project else None,
-                     created_at=a.created_at, acknowledged_at=a.acknowledged_at, check_result_id=a.check_result_id,
-                     history=_history_until(session, result) if result else "")
+    return _reads(session, [a])[0]
 
 
 # --- the inbox ---------------------------------------------------------------------------------------
@@ -249,7 +274,7 @@ def inbox(*, session: Session, username: str, unread_only: bool = False, limit: 
     if unread_only:
         q = q.where(Alert.acknowledged_at.is_(None))
     rows = session.exec(q.order_by(Alert.created_at.desc(), Alert.id.desc()).limit(limit)).all()
-    return [_read(session, a) for a in rows]
+    return _reads(session, list(rows))
 
 
 def unread_count(*, session: Session, username: str) -> int:

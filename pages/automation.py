@@ -52,7 +52,8 @@ else:
          "Last run": f"#{sc.last_run.id} {STATUS.get(sc.last_run.status, sc.last_run.status)}" if sc.last_run else "never"}
         for sc in defined]), hide_index=True, width="stretch")
     names = [sc.name for sc in defined]
-    chosen = next(sc for sc in defined if sc.name == st.selectbox("Scenario", names, key="scenario_name"))
+    picked = st.selectbox("Scenario", names, key="scenario_name")
+    chosen = next(sc for sc in defined if sc.name == picked)
     if user.actor.has("automation.run") and st.button("Run now", key="run_now", type="primary"):
         try:
             with session_scope() as s:
@@ -80,8 +81,8 @@ else:
              "Requested by": r.requested_by, "Requested (UTC)": f"{r.requested_at:%Y-%m-%d %H:%M:%S}",
              "Duration": f"{((r.finished_at or r.requested_at) - (r.started_at or r.requested_at)).total_seconds():.1f} s"
              if r.started_at else "—", "Error": r.error or "—"} for r in runs]), hide_index=True, width="stretch")
-        run = next(r for r in runs if r.id == st.selectbox("Run", [r.id for r in runs], key="run_id",
-                                                             format_func=lambda i: f"#{i}"))
+        run_id = st.selectbox("Run", [r.id for r in runs], key="run_id", format_func=lambda i: f"#{i}")
+        run = next(r for r in runs if r.id == run_id)
         for step in run.steps:
             took = f" · {step.duration_s:.1f} s" if step.duration_s is not None else ""
             who = f" · approved by {step.approved_by}" if step.approved_by else ""
