@@ -31,7 +31,7 @@ from core import artifacts, deployer, environments, ingest, prediction_store, us
 from core.clock import now
 from core.config import get_settings
 from core.db import session_scope
-from core.entities import Deployment, ModelVersion
+from core.entities import Deployment, Environment, Model, ModelVersion
 from core.errors import Conflict, Forbidden, IntegrityFailure, InvalidInput, NotFound, WatchtowerError
 from core.registry import model_row
 
@@ -69,15 +69,18 @@ class Served:
 
 
 def served(*, environment: str, model: str) -> Served:
-    """The deployment active in ENVIRONMENT for MODEL; NotFound names what is missing."""
+    """The deployment active in ENVIRONMENT for MODEL (one query per request); NotFound names what is missing."""
     with session_scope() as s:
-        env = environments.environment_row(s, environment)
-        m = model_row(s, model)
-        dep = s.exec(select(Deployment).where(Deployment.model_id == m.id, Deployment.environment_id == env.id,
-                                              Deployment.active)).first()
-        if dep is None:
+        found = s.exec(select(Deployment, Environment, Model, ModelVersion)
+                       .join(Environment, Deployment.environment_id == Environment.id)
+                       .join(Model, Deployment.model_id == Model.id)
+                       .join(ModelVersion, Deployment.model_version_id == ModelVersion.id)
+                       .where(Environment.name == environment, Model.name == model, Deployment.active)).first()
+        if found is None:  # say which of the three is missing
+            env = environments.environment_row(s, environment)
+            m = model_row(s, model)
             raise NotFound(f"{m.name} is not deployed in {env.name}")
-        v = s.get(ModelVersion, dep.model_version_id)
+        dep, env, m, v = found
         return Served(model_id=m.id, model=m.name, task=m.task,
                       features=tuple((f["name"], f.get("type", "numeric")) for f in m.features),
                       extras=tuple(c["name"] for c in ingest.logged_columns(m) if c.get("optional")),
@@ -135,47 +138,48 @@ def _kind_of(value: Any) -> str:
     return "text" if isinstance(value, str) else type(value).__name__
 
 
-def _first_problem(records: list[dict], frame: pd.DataFrame, name: str, kind: str, *,
-                   required: bool) -> tuple[int, str] | None:
-    """The first record whose value of one column is missing or of the wrong type, and why."""
-    col = frame[name]
-    missing = col.isna().to_numpy()
-    first_missing = int(missing.argmax()) if required and missing.any() else None
-    bad: tuple[int, str] | None = None
-    if kind == "numeric" and pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-        infinite = ~np.isfinite(col.to_numpy(dtype=float)) & ~missing
-        if infinite.any():
-            bad = (int(infinite.argmax()), f"field {name!r} must be a finite number")
-    else:  # mixed or non-numeric values: find the first offender value by value (rare for numbers)
-        for i, rec in enumerate(records):
-            value = rec.get(name)
-            if value is None:
-                continue
-            if kind == "numeric" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                bad = (i, f"field {name!r} must be a number, got {_kind_of(value)} {json.dumps(value)[:40]}")
-                break
-            if kind != "numeric" and not isinstance(value, (str, int, bool)):
-                bad = (i, f"field {name!r} must be a category (text), got {_kind_of(value)}")
-                break
-    found = [p for p in (bad, (first_missing, f"field {name!r} is missing") if first_missing is not None else None)
-             if p is not None]
-    return min(found, key=lambda p: p[0]) if found else None
+def _value_problem(value: Any, name: str, kind: str) -> str | None:
+    if value is None:
+        return None
+    if kind == "numeric" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return f"field {name!r} must be a number, got {_kind_of(value)} {json.dumps(value)[:40]}"
+    if kind != "numeric" and not isinstance(value, (str, int, bool)):
+        return f"field {name!r} must be a category (text), got {_kind_of(value)}"
+    return None
 
 
 def to_frame(records: list[Any], target: Served) -> pd.DataFrame:
-    """The records as one frame of the logged columns, checked column by column; the first problem (by record,
-    then by field) is named with its record."""
+    """The records as one frame of the logged columns; the first problem (by record, then by field) is named
+    with its record. Columns of plain numbers are checked as one block; others value by value."""
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             raise InvalidInput(f"record {i} is not an object of feature values")
-    columns = [*(n for n, _ in target.features), *target.extras]
+    kinds = {**{n: k for n, k in target.features}, **{n: "numeric" for n in target.extras}}
+    required = {n for n, _ in target.features}
+    columns = list(kinds)
     frame = pd.DataFrame.from_records(records, columns=columns)
-    problems = [p for n, kind in target.features
-                if (p := _first_problem(records, frame, n, kind, required=True)) is not None]
-    problems += [p for n in target.extras
-                 if (p := _first_problem(records, frame, n, "numeric", required=False)) is not None]
+    problems: list[tuple[int, int, str]] = []  # (record, field position, why)
+    block = [n for n in columns if kinds[n] == "numeric" and pd.api.types.is_numeric_dtype(frame[n])
+             and not pd.api.types.is_bool_dtype(frame[n])]
+    if block:
+        values = frame[block].to_numpy(dtype=float)
+        missing = np.isnan(values) & np.array([n in required for n in block])
+        bad = missing | np.isinf(values)
+        if bad.any():
+            i, j = divmod(int(bad.argmax()), len(block))  # row-major: the first record, then the first field
+            why = "is missing" if missing[i, j] else "must be a finite number"
+            problems.append((i, columns.index(block[j]), f"field {block[j]!r} {why}"))
+    for pos, name in enumerate(columns):
+        if name in block:
+            continue
+        for i, rec in enumerate(records):
+            why = f"field {name!r} is missing" if name in required and rec.get(name) is None \
+                else _value_problem(rec.get(name), name, kinds[name])
+            if why:
+                problems.append((i, pos, why))
+                break
     if problems:
-        i, why = min(problems, key=lambda p: p[0])
+        i, _pos, why = min(problems)
         raise InvalidInput(f"record {i}: {why}")
     return frame
 
@@ -184,10 +188,10 @@ def features_json(frame: pd.DataFrame, target: Served) -> pa.Array:
     """The logged values of each record as JSON text, built column-wise exactly as file ingestion builds them."""
     logged = [{"name": n, "type": kind} for n, kind in target.features]
     logged += [{"name": n, "type": "numeric"} for n in target.extras if frame[n].notna().any()]
-    table = {c["name"]: (frame[c["name"]].astype(float) if c["type"] == "numeric"
-                         else frame[c["name"]].map(lambda v: v if isinstance(v, str) else json.dumps(v)))
-             for c in logged}
-    batch = pa.RecordBatch.from_pandas(pd.DataFrame(table), preserve_index=False)
+    arrays = [pa.array(frame[c["name"]].to_numpy(dtype=float), from_pandas=True) if c["type"] == "numeric"
+              else pa.array([v if isinstance(v, str) else json.dumps(v) for v in frame[c["name"]]], type=pa.string())
+              for c in logged]
+    batch = pa.RecordBatch.from_arrays(arrays, names=[c["name"] for c in logged])
     return ingest.features_json(batch, logged, offset=0, name="request")
 
 
