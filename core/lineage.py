@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from core import artifacts
 from core.access import Actor, require
-from core.entities import Check, CheckResult, Deployment, Environment, ModelVersion, TrainingRun
+from core.entities import Check, CheckResult, Deployment, Environment, Model, ModelVersion, TrainingRun
 from core.registry import VersionInfo, model_row, version_info, version_row
 
 PRIMARY_METRIC = {"binary": "roc_auc", "regression": "rmse"}
@@ -126,3 +126,13 @@ def verify_artifact(*, session: Session, actor: Actor, model: str, number: int) 
         return False
     full = artifacts.resolve(row.artifact_path)
     return full.is_file() and artifacts.sha256_file(full) == row.artifact_sha256
+
+
+def model_names(*, session: Session) -> list[str]:
+    """Model names: those with a candidate waiting first (the newest candidate first), then the rest by name."""
+    waiting = session.exec(select(Model.name, ModelVersion.created_at)
+                           .join(ModelVersion, ModelVersion.model_id == Model.id).where(ModelVersion.status == "candidate")
+                           .order_by(ModelVersion.created_at.desc())).all()
+    first = list(dict.fromkeys(name for name, _ in waiting))
+    rest = [n for n in session.exec(select(Model.name).order_by(Model.name)).all() if n not in first]
+    return first + rest

@@ -5,7 +5,7 @@ from datetime import datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from core import registry, training
+from core import lineage, registry, training
 from core.db import session_scope
 from core.errors import WatchtowerError
 from core.labelled_data import latest_labelled_ts
@@ -22,11 +22,12 @@ if "exp_notice" in st.session_state:
     getattr(st, kind)(text)
 
 with session_scope() as s:
-    models = registry.list_models(session=s)
-if not models:
+    by_name = {m.name: m for m in registry.list_models(session=s)}
+    order = lineage.model_names(session=s)
+if not by_name:
     st.info("No models registered yet.")
     st.stop()
-by_name = {m.name: m for m in models}
+by_name = {n: by_name[n] for n in order}
 wanted = st.query_params.get("model")
 name = st.selectbox("Model", list(by_name), index=list(by_name).index(wanted) if wanted in by_name else 0,
                     key="exp_model")

@@ -24,7 +24,7 @@ if "reg_notice" in st.session_state:
     kind, text = st.session_state.pop("reg_notice")
     getattr(st, kind)(text)
 with session_scope() as s:
-    models = [m.name for m in registry.list_models(session=s)]
+    models = lineage.model_names(session=s)
 if not models:
     st.info("No models registered yet.")
     st.stop()

@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import diagnostics, lineage, registry, validation
+from core import diagnostics, lineage, validation
 from core.access import Actor
 from core.config import get_settings
 from core.db import session_scope
@@ -18,7 +18,7 @@ VERDICT = {"challenger_wins": "success", "champion_holds": "warning", "no_clear_
 
 st.title("Validation lab")
 with session_scope() as s:
-    models = [m.name for m in registry.list_models(session=s)]
+    models = lineage.model_names(session=s)
 if not models:
     st.info("No models registered yet.")
     st.stop()

@@ -1,0 +1,55 @@
+"""The ML engineer compares v2 (in production) with v3 (retrained after the alert), then opens v3 in the lab."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import assert_no_exception, goto, main_text, sign_in, wait_idle
+
+SLOW_MS = 180_000  # scoring both versions, permutation importance and drift on a busy machine
+
+
+def _cells(page) -> list[str]:  # noqa: ANN001
+    """The text of every data-grid cell on the page (the grids keep their cells for screen readers)."""
+    cells = page.get_by_test_id("stDataFrame").locator("[role=gridcell]")
+    return [cells.nth(i).text_content() for i in range(cells.count())]
+
+
+@pytest.mark.e2e
+def test_maya_compares_v2_and_v3_and_opens_the_candidate_in_the_validation_lab(page):
+    sign_in(page, "maya")
+    goto(page, "Registry")
+    assert_no_exception(page)
+    model = page.get_by_test_id("stSelectbox").filter(has_text="Model")
+    assert model.locator("input").input_value() == "fraud-detector"  # the model with a candidate waiting
+    page.get_by_test_id("stDataFrame").first.locator("[role=gridcell]").first.wait_for(state="attached")
+    versions = _cells(page)
+    assert "🟡 candidate" in versions and "scheduled retrain" in versions and "production" in versions
+
+    text = main_text(page)
+    assert "Retrained after the failed check auc" in text and "(verified)" in text
+
+    a = page.get_by_test_id("stSelectbox").filter(has_text="Version A")
+    b = page.get_by_test_id("stSelectbox").filter(has_text="Version B")
+    assert (a.locator("input").input_value(), b.locator("input").input_value()) == ("v2", "v3")
+    page.get_by_role("button", name="Compare").click()
+    wait_idle(page, timeout=SLOW_MS)
+    page.get_by_text("Drift between their training data").wait_for(timeout=SLOW_MS)
+    assert_no_exception(page)
+    text = main_text(page)
+    assert "that neither version was trained on" in text and "field(s) drifted" in text
+    cells = _cells(page)
+    roc = cells.index("roc_auc")
+    assert cells[roc + 3] == "v3", cells[roc:roc + 4]  # Metric, v2, v3, Better
+    missed = cells.index("Fraud missed (amount)")
+    assert cells[missed + 3] == "v3"
+    assert "card_age_days" in cells and "yes" in cells[cells.index("card_age_days"):cells.index("card_age_days") + 5]
+    assert page.get_by_test_id("stVegaLiteChart").count() >= 1  # the importances of both, side by side
+
+    page.get_by_role("link", name="Open v3 in the validation lab").click()
+    wait_idle(page, timeout=SLOW_MS)
+    page.get_by_role("heading", name="Champion / challenger").wait_for(timeout=SLOW_MS)
+    assert_no_exception(page)
+    text = main_text(page)
+    assert "Validation lab" in text and "v3 beats v2 on roc_auc" in text
+    assert "method: Shapley sampling" in text and "Decision:" in text
