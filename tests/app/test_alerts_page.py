@@ -87,3 +87,16 @@ def test_failed_deliveries_are_listed_for_the_engineer_with_their_reason(fraud_m
     assert set(failed["Last error"]) == {"not configured: setting WT_TEST_SLACK for channel #test-fraud is not set"}
     at.button(key="retry_delivery").click().run()
     assert "Queued again" in texts(at)
+
+
+def test_in_the_story_each_persona_finds_their_own_alerts(page_as):
+    bianca = texts(page_as("pages/alerts.py", username="bianca"))
+    assert "Credit card fraud: fraud screening net value needs attention" in bianca
+    assert "more fraud got through than it stopped" in bianca and "AUC" not in bianca
+    maya = texts(page_as("pages/alerts.py", username="maya"))
+    assert "auc failed on fraud-detector (error)" in maya and "recall failed on fraud-detector (error)" in maya
+    assert "card_age_days drifted" in maya and "more fraud got through" not in maya
+    with session_scope() as s:
+        for username in ("bianca", "maya"):
+            unread = alerts.inbox(session=s, username=username, unread_only=True)
+            assert unread and all(a.created_at.month >= 10 for a in unread)  # the latest weeks; the rest read
