@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("WATCHTOWER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 30_000
+# Generous: heavy pages on a busy 2-core machine take tens of seconds; a quiet one needs a fraction.
+TIMEOUT_MS = int(os.environ.get("WATCHTOWER_E2E_TIMEOUT_MS", "90000"))
 
 
 @dataclass(frozen=True)
@@ -166,9 +167,14 @@ def goto(page, target: str) -> None:  # noqa: ANN001
     if not link.count():
         shown = ", ".join(nav_titles(page))
         raise AssertionError(f"no page {target!r} in the navigation (it has: {shown})")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     link.first.click()
     expect(link.first).to_have_attribute("aria-current", "page")
-    wait_idle(page)
+    try:
+        wait_idle(page)
+    except PlaywrightTimeout as exc:
+        raise AssertionError(f"page {target!r} did not finish running within {TIMEOUT_MS / 1000:.0f} s") from exc
 
 
 def _expand_navigation(page) -> None:  # noqa: ANN001
