@@ -5,7 +5,7 @@
 A fresh Watchtower home (SQLite unless --database-url), one check whose audience is one ML engineer and
 whose channel is a signed webhook pointing at an HTTP receiver on 127.0.0.1. 1,000 failing evaluation
 windows give 1,000 failed check results; in the same run:
-- fan-out: alerts.fan_out for each result (alert rows + pending deliveries);
+- fan-out: alerts.fan_out_many, 100 results at a time (alert rows + pending deliveries);
 - delivery: `--senders` concurrent senders (as several workers would) call alerts.deliver_due until
   nothing is due; the receiver verifies every HMAC signature and counts each alert id;
 - baseline: the same 1,000 signed bodies POSTed to the same receiver in a plain loop over one connection.
@@ -121,9 +121,9 @@ def main() -> None:
     result_ids = seed(args.alerts, receiver.url)
 
     t0 = time.perf_counter()
-    with session_scope() as s:
-        for rid in result_ids:
-            alerts.fan_out(session=s, check_result_id=rid)
+    for start in range(0, len(result_ids), 100):  # as the checks step does: a window's failures at once
+        with session_scope() as s:
+            alerts.fan_out_many(session=s, check_result_ids=result_ids[start:start + 100])
     fan_out_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -31,6 +31,7 @@ from core.entities import (
     CheckResult,
     Evaluation,
     Model,
+    ModelVersion,
     Project,
     User,
 )
@@ -137,7 +138,7 @@ def _channel_rows(session: Session, names: list[str]) -> list[Channel]:
 
 
 def _raise(session: Session, *, project: Project | None, people: list[User], kind: str, severity: str,
-           channel_names: list[str], words: Callable[[str], tuple[str, str, str]],
+           channel_rows: list[Channel], words: Callable[[str], tuple[str, str, str]],
            check_result_id: int | None = None, review_id: int | None = None) -> list[Alert]:
     """Create one alert per person and the deliveries of each channel (see the module docstring)."""
     alerts: list[tuple[Alert, User, str]] = []
@@ -150,7 +151,7 @@ def _raise(session: Session, *, project: Project | None, people: list[User], kin
         alerts.append((alert, user, audience))
     session.flush()
     at = now()
-    for channel in _channel_rows(session, channel_names):
+    for channel in channel_rows:
         wanted = set(channel.config.get("roles") or [])
         targets = [(a, u, aud) for a, u, aud in alerts if not wanted or wanted & set(u.roles)]
         if channel.kind in ("slack", "webhook"):  # one post per wording, not one per person
@@ -168,36 +169,52 @@ def _raise(session: Session, *, project: Project | None, people: list[User], kin
 
 def fan_out(*, session: Session, check_result_id: int) -> list[AlertRead]:
     """Alert the audience of a failed check result (once: a second call returns the same alerts)."""
-    result = session.get(CheckResult, check_result_id)
-    if result is None:
-        raise NotFound(f"no check result {check_result_id}")
-    existing = session.exec(select(Alert).where(Alert.check_result_id == result.id).order_by(Alert.id)).all()
-    if existing or result.status in ("pass", "no_data"):
-        return _reads(session, list(existing))
-    check = session.get(Check, result.check_id)
-    project = session.get(Project, check.project_id)
-    ev = session.get(Evaluation, result.evaluation_id) if result.evaluation_id else None
-    model = None
-    if check.model_id:
-        model = session.get(Model, check.model_id).name
-    elif ev is not None:
-        from core.entities import ModelVersion
+    return fan_out_many(session=session, check_result_ids=[check_result_id])
 
-        model = session.get(Model, session.get(ModelVersion, ev.model_version_id).model_id).name
-    wording = _wording(check, result, project, model, ev.window_end if ev else result.at)
-    people = _recipients(session, list(check.audience_roles), list(check.audience_users))
 
-    def words(audience: str) -> tuple[str, str, str]:
-        title, message = wording[audience]
-        return title, message, explain_link(audience=audience, project_key=project.key, model=model, kind=check.kind,
-                                            evaluation_id=result.evaluation_id)
+def fan_out_many(*, session: Session, check_result_ids: list[int]) -> list[AlertRead]:
+    """Alert the audiences of failed check results, each once; people and channels are read once for all."""
+    ids = list(dict.fromkeys(check_result_ids))
+    rows = session.exec(select(CheckResult, Check, Project, Evaluation, ModelVersion)
+                        .join(Check, CheckResult.check_id == Check.id).join(Project, Check.project_id == Project.id)
+                        .outerjoin(Evaluation, CheckResult.evaluation_id == Evaluation.id)
+                        .outerjoin(ModelVersion, Evaluation.model_version_id == ModelVersion.id)
+                        .where(CheckResult.id.in_(ids))).all() if ids else []
+    missing = sorted(set(ids) - {r.id for r, *_ in rows})
+    if missing:
+        raise NotFound(f"no check result {', '.join(map(str, missing))}")
+    existing = list(session.exec(select(Alert).where(Alert.check_result_id.in_(ids)).order_by(Alert.id)).all()) \
+        if ids else []
+    done = {a.check_result_id for a in existing}
+    todo = sorted((row for row in rows if row[0].id not in done and row[0].status not in ("pass", "no_data")),
+                  key=lambda row: ids.index(row[0].id))
+    if not todo:
+        return _reads(session, existing)
+    model_ids = {c.model_id or (v.model_id if v else None) for _r, c, _p, _e, v in todo} - {None}
+    names = dict(session.exec(select(Model.id, Model.name).where(Model.id.in_(model_ids))).all()) if model_ids else {}
+    people = list(session.exec(select(User).where(User.active).order_by(User.username)).all())
+    by_name = {c.name: c for c in session.exec(select(Channel).where(Channel.enabled).order_by(Channel.name)).all()}
+    raised: list[Alert] = []
+    told: dict[int, dict] = {}
+    for result, check, project, ev, version in todo:
+        model = names.get(check.model_id or (version.model_id if version else None))
+        wording = _wording(check, result, project, model, ev.window_end if ev else result.at)
+        audience = [u for u in people if set(u.roles) & set(check.audience_roles) or u.username in check.audience_users]
 
-    alerts = _raise(session, project=project, people=people, kind="check", severity=result.status,
-                    channel_names=list(check.channels), words=words, check_result_id=result.id)
-    audit.record(session, actor="system", action="alert.raise", entity_type="check_result", entity_id=result.id,
-                 project_id=project.id, details={"check": check.name, "status": result.status,
-                                                 "recipients": [u.username for u in people]})
-    return _reads(session, alerts)
+        def words(kind: str, *, wording=wording, project=project, model=model, check=check, result=result):  # noqa: ANN001, ANN202
+            title, message = wording[kind]
+            return title, message, explain_link(audience=kind, project_key=project.key, model=model,
+                                                kind=check.kind, evaluation_id=result.evaluation_id)
+
+        raised += _raise(session, project=project, people=audience, kind="check", severity=result.status,
+                         channel_rows=[by_name[n] for n in check.channels if n in by_name], words=words,
+                         check_result_id=result.id)
+        told.setdefault(project.id, {})[result.id] = {"check": check.name, "status": result.status,
+                                                      "recipients": [u.username for u in audience]}
+    for project_id, results in told.items():
+        audit.record(session, actor="system", action="alert.raise", entity_type="check_result",
+                     entity_id=",".join(map(str, results)), project_id=project_id, details={"results": results})
+    return _reads(session, existing + raised)
 
 
 def notify(*, session: Session, project_key: str | None, roles: list[str], usernames: list[str] | None = None,
@@ -217,7 +234,7 @@ def notify(*, session: Session, project_key: str | None, roles: list[str], usern
         return title, text, link or (f"/project?project={project.key}" if project else "")
 
     alerts = _raise(session, project=project, people=people, kind=kind, severity=severity,
-                    channel_names=list(channel_names or []), words=words, review_id=review_id)
+                    channel_rows=_channel_rows(session, list(channel_names or [])), words=words, review_id=review_id)
     audit.record(session, actor=actor, action="alert.notify", entity_type="alert", entity_id=kind,
                  project_id=project.id if project else None,
                  details={"title": title, "recipients": [u.username for u in people]})
@@ -355,39 +372,37 @@ def _message(session: Session, delivery_id: int) -> tuple[channels.ChannelRead, 
     return channels.channel_read(channel), message
 
 
-def _claim(delivery_id: int, attempts: int, at: datetime) -> bool:
-    """Take a due delivery for this sender; False when another sender took it first."""
+def _claim(delivery_id: int, attempts: int, at: datetime) -> tuple[channels.ChannelRead, channels.Message] | None:
+    """Take a due delivery for this sender and read what it sends; None when another sender took it first."""
     with session_scope() as s:
         taken = s.execute(update(AlertDelivery).where(
             AlertDelivery.id == delivery_id, AlertDelivery.status == "pending", AlertDelivery.attempts == attempts,
             AlertDelivery.next_attempt_at <= at).values(attempts=attempts + 1,
                                                         next_attempt_at=at + timedelta(seconds=CLAIM_SECONDS)))
-        return taken.rowcount == 1
+        return _message(s, delivery_id) if taken.rowcount == 1 else None
 
 
 def _deliver_one(delivery_id: int, attempts: int, at: datetime, client: httpx.Client, timeout: float) -> str:
-    if not _claim(delivery_id, attempts, at):
+    claimed = _claim(delivery_id, attempts, at)
+    if claimed is None:
         return "skipped"
-    with session_scope() as s:
-        channel, message = _message(s, delivery_id)
-    error, final = "", False
+    error, final, tries = "", False, attempts + 1
     try:
-        channels.send(channel=channel, message=message, client=client, timeout=timeout)
+        channels.send(channel=claimed[0], message=claimed[1], client=client, timeout=timeout)
     except channels.NotConfigured as exc:
         error, final = str(exc), True
     except channels.DeliveryError as exc:
         error = str(exc)
+    if not error:
+        outcome, values = "sent", {"status": "sent", "delivered_at": now(), "last_error": ""}
+    elif final or tries >= MAX_ATTEMPTS:
+        outcome, values = "failed", {"status": "failed", "last_error": error}
+    else:
+        delay = timedelta(seconds=retry_base_seconds() * 2 ** (tries - 1))
+        outcome, values = "retrying", {"last_error": error, "next_attempt_at": at + delay}
     with session_scope() as s:
-        d = s.get(AlertDelivery, delivery_id)
-        if not error:
-            d.status, d.delivered_at, d.last_error = "sent", now(), ""
-        elif final or d.attempts >= MAX_ATTEMPTS:
-            d.status, d.last_error = "failed", error
-        else:
-            d.last_error = error
-            d.next_attempt_at = at + timedelta(seconds=retry_base_seconds() * 2 ** (d.attempts - 1))
-        s.add(d)
-        return "sent" if not error else d.status if d.status == "failed" else "retrying"
+        s.execute(update(AlertDelivery).where(AlertDelivery.id == delivery_id).values(**values))
+    return outcome
 
 
 def deliver_due(*, at: datetime | None = None, limit: int = 500, timeout: float = 5.0,

@@ -204,7 +204,7 @@ def checks_step(ctx: StepContext) -> StepResult:
                 if r.status in ("warning", "error"):
                     failed.append(r.id)
                     names.append(r.check_name)
-                    alerts.fan_out(session=s, check_result_id=r.id)
+            alerts.fan_out_many(session=s, check_result_ids=[r.id for r in results if r.status in ("warning", "error")])
         ctx.log(f"evaluation {evaluation_id}: " + ", ".join(f"{r.check_name} {r.status}" for r in results))
     summary = f"{sum(counts.values())} check result(s) on {len(ids)} window(s): {counts['pass']} passed, " \
               f"{counts['failed']} failed" + (f" ({', '.join(dict.fromkeys(names))})" if names else "")

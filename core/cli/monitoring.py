@@ -67,8 +67,8 @@ def checks_run(model: str, evaluation_id: int | None, as_user: str | None) -> No
         raise NotFound(f"model {model} has no evaluation of its active version yet")
     with session_scope() as s:
         results = checks.run_checks(session=s, actor=actor, evaluation_id=ids[0])
-        alerted = sum(len(alerts.fan_out(session=s, check_result_id=r.id)) for r in results
-                      if r.status in ("warning", "error"))
+        alerted = len(alerts.fan_out_many(session=s, check_result_ids=[r.id for r in results
+                                                                        if r.status in ("warning", "error")]))
     for r in results:
         click.echo(f"{checks.TICKS.get(r.status, '?')} {r.message}")
     click.echo(f"{len(results)} check(s) on evaluation {ids[0]}; {alerted} alert(s) raised")

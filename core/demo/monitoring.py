@@ -105,15 +105,14 @@ def seed(*, progress) -> None:  # noqa: ANN001 - core.demo.Progress
     for ev in weekly:
         raised_at = ev.window_end + timedelta(hours=6)  # the morning run after the week closed
         with session_scope() as s:
-            for result in checks.run_checks(session=s, actor=SYSTEM, evaluation_id=ev.id):
-                if result.status not in ("warning", "error"):
-                    continue
-                for sent in alerts.fan_out(session=s, check_result_id=result.id):
-                    alert = s.get(Alert, sent.id)
-                    alert.created_at = raised_at
-                    if ev.window_end <= latest - timedelta(weeks=UNREAD_WEEKS):
-                        alert.acknowledged_at, alert.acknowledged_by = raised_at + timedelta(hours=3), sent.username
-                    s.add(alert)
+            failed = [r.id for r in checks.run_checks(session=s, actor=SYSTEM, evaluation_id=ev.id)
+                      if r.status in ("warning", "error")]
+            for sent in alerts.fan_out_many(session=s, check_result_ids=failed):
+                alert = s.get(Alert, sent.id)
+                alert.created_at = raised_at
+                if ev.window_end <= latest - timedelta(weeks=UNREAD_WEEKS):
+                    alert.acknowledged_at, alert.acknowledged_by = raised_at + timedelta(hours=3), sent.username
+                s.add(alert)
     stats = alerts.deliver_due()
     with session_scope() as s:
         unread = {u: alerts.unread_count(session=s, username=u) for u in ("bianca", "maya")}
