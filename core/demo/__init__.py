@@ -22,9 +22,10 @@ DEMO_MODEL = "fraud-detector"
 
 
 def _steps() -> list[Callable[..., None]]:
-    from core.demo import catalog, evaluations, foundation
+    from core.demo import catalog, evaluations, foundation, monitoring
 
-    return [foundation.seed, evaluations.seed, catalog.seed]  # catalog last: it catalogs what the other steps built
+    # monitoring after the evaluations it checks; catalog last: it catalogs what the other steps built
+    return [foundation.seed, evaluations.seed, monitoring.seed, catalog.seed]
 
 
 def is_seeded() -> bool:
