@@ -1,8 +1,10 @@
 """Model documentation of the demo's fraud-detector v3: the PDF in ≤ 10 s, against the Markdown in the same run.
 
-Both go through the same path a user's click takes (`documentation.generate`: gather the records, run the
-validation lab, render, store with the sha256). Seeds the demo into a temporary home unless `--home` names
-a seeded one. Usage: .venv/bin/python bench/bench_docs.py [--home DIR] [--version 3] [--repeat 3]
+Both go through the path a user's click takes (`documentation.generate`: read the records, run the validation
+lab, render, store with the sha256). "From scratch" runs the lab every time; "lab kept" is the second
+format of the same version asked for in the same process (the lab's findings are kept by content). Seeds
+the demo into a temporary home unless `--home` names a seeded one.
+Usage: .venv/bin/python bench/bench_docs.py [--home DIR] [--version 3] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ TARGET_S = 10.0
 MODEL = "fraud-detector"
 
 
-def _timed(fmt: str, *, number: int) -> tuple[float, int]:
-    from core import documentation
+def _timed(fmt: str, *, number: int, scratch: bool) -> float:
+    from core import doc_facts, documentation
     from core.access import Actor
 
+    if scratch:
+        doc_facts.forget_assessments()
     rhea = Actor(username="rhea", roles=("risk_manager",))
     start = time.perf_counter()
-    generated = documentation.generate(actor=rhea, model=MODEL, number=number, fmt=fmt)
-    return time.perf_counter() - start, len(generated.content)
+    documentation.generate(actor=rhea, model=MODEL, number=number, fmt=fmt)
+    return time.perf_counter() - start
 
 
 def main() -> int:
@@ -47,24 +51,25 @@ def main() -> int:
         seed_demo(progress=lambda msg: print(f"  seed: {msg}", flush=True))
         print(f"demo seeded in {time.perf_counter() - started:.1f} s into {home}")
 
-    # The first document of a process also pays for imports and the chart renderer's start-up.
-    cold_pdf, _ = _timed("pdf", number=args.version)
-    md_times, pdf_times, html_times = [], [], []
+    # The first document of a process also pays for the chart renderer's start-up and cold caches.
+    first_pdf = _timed("pdf", number=args.version, scratch=True)
+    times: dict[tuple[str, bool], list[float]] = {}
     for _ in range(args.repeat):
-        md_times.append(_timed("md", number=args.version))
-        html_times.append(_timed("html", number=args.version))
-        pdf_times.append(_timed("pdf", number=args.version))
-    md = statistics.median(t for t, _ in md_times)
-    html = statistics.median(t for t, _ in html_times)
-    pdf = statistics.median(t for t, _ in pdf_times)
-    print(f"\n{MODEL} v{args.version} documentation, median of {args.repeat} (SQLite, {os.cpu_count()} CPUs)")
-    print(f"  Markdown  {md:6.2f} s  ({md_times[-1][1]:,} bytes)   baseline")
-    print(f"  HTML      {html:6.2f} s  ({html_times[-1][1]:,} bytes)   {html / md:.2f}x Markdown")
-    print(f"  PDF       {pdf:6.2f} s  ({pdf_times[-1][1]:,} bytes)   {pdf / md:.2f}x Markdown")
-    print(f"  PDF, first of the process: {cold_pdf:.2f} s")
-    worst = max(pdf, cold_pdf)
+        for scratch in (True, False):
+            for fmt in ("md", "html", "pdf"):
+                times.setdefault((fmt, scratch), []).append(_timed(fmt, number=args.version, scratch=scratch))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\n{MODEL} v{args.version} documentation, median of {args.repeat} (SQLite; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f})")
+    for scratch, label in ((True, "from scratch"), (False, "lab kept")):
+        md = med[("md", scratch)]
+        print(f"  {label:<13} Markdown {md:6.2f} s (baseline)   HTML {med[('html', scratch)]:6.2f} s "
+              f"({med[('html', scratch)] / md:.2f}x)   PDF {med[('pdf', scratch)]:6.2f} s "
+              f"({med[('pdf', scratch)] / md:.2f}x Markdown)")
+    print(f"  first PDF of the process (from scratch): {first_pdf:.2f} s")
+    worst = max(med[("pdf", True)], first_pdf)
     verdict = "PASS" if worst <= TARGET_S else "FAIL"
-    print(f"target: PDF ≤ {TARGET_S:.0f} s -> {verdict} (worst {worst:.2f} s)")
+    print(f"target: PDF from scratch ≤ {TARGET_S:.0f} s -> {verdict} (worst {worst:.2f} s)")
     return 0 if verdict == "PASS" else 1
 
 

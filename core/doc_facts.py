@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import pandas as pd
 from sqlmodel import Session
 
-from core import audit, diagnostics, validation
+from core import artifacts, audit, diagnostics, validation
 from core.audit import AuditRead
 from core.diagnostics import Calibration, Diagnostic
 from core.errors import WatchtowerError
@@ -20,6 +24,9 @@ from core.validation import ChallengerVerdict, Lab
 GRANULARITY_PREFERENCE = ("7D", "1M", "1D", "custom")
 MAX_WINDOWS = 12
 MAX_AUDIT_EVENTS = 100
+MAX_CACHED_ASSESSMENTS = 16
+_ASSESSMENTS: OrderedDict[str, Assessment] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -134,11 +141,43 @@ def version_events(*, session: Session, model: str, number: int, project_id: int
     return tuple(trail[:MAX_AUDIT_EVENTS])
 
 
+def _lab_key(lab: Lab) -> str:
+    """What the lab's findings depend on: both estimators, the model's settings and the data, by content."""
+    data = artifacts.fingerprint_frame(lab.recent) if len(lab.recent) else ""
+    parts = [lab.version.info.id, lab.version.info.artifact_sha256, lab.version.info.reference_sha256,
+             lab.active.info.artifact_sha256 if lab.active else None, repr(lab.model), data]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
 def assess(lab: Lab | None, *, version: VersionInfo, problem: str = "") -> Assessment:
-    """Diagnostics, permutation importance and champion / challenger from the lab, or why there are none."""
+    """Diagnostics, permutation importance and champion / challenger from the lab, or why there are none.
+
+    The findings are kept per lab input (by content), so the Markdown, HTML and PDF of one version asked
+    for one after the other run the lab once.
+    """
     if lab is None:
         return Assessment(note=problem or f"Version {version.number} has no artifact (an external model): "
                                           "diagnostics and global importance need the model itself.")
+    key = _lab_key(lab)
+    with _CACHE_LOCK:
+        if key in _ASSESSMENTS:
+            _ASSESSMENTS.move_to_end(key)
+            return _ASSESSMENTS[key]
+    found = _run_lab(lab)
+    with _CACHE_LOCK:
+        _ASSESSMENTS[key] = found
+        while len(_ASSESSMENTS) > MAX_CACHED_ASSESSMENTS:
+            _ASSESSMENTS.popitem(last=False)
+    return found
+
+
+def forget_assessments() -> None:
+    """Drop the kept lab findings (to measure generation from scratch)."""
+    with _CACHE_LOCK:
+        _ASSESSMENTS.clear()
+
+
+def _run_lab(lab: Lab) -> Assessment:
     notes: list[str] = []
     importance: tuple[Importance, ...] = ()
     report = challenger = None

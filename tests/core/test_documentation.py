@@ -29,7 +29,7 @@ from core import artifacts, diagnostics, documentation, projects, registry, vali
 from core.access import SYSTEM, Actor
 from core.cli import main
 from core.db import session_scope
-from core.entities import Deployment, Document, Environment, Evaluation, ModelVersion, Review, SignOff
+from core.entities import Deployment, Document, Environment, Evaluation, Model, ModelVersion, Review, SignOff
 from core.errors import IntegrityFailure, InvalidInput, NotFound
 
 PLANTED = "<script>alert('owned')</script>"
@@ -310,3 +310,17 @@ def test_a_candidate_without_windows_shows_the_active_versions_clearly_labelled(
     assert "_Active v1: the latest 2 evaluation windows (7D)_" in md and "0.8765" in md
     assert "_Active v1: business metrics per evaluation window_" in md and "4,321.25" in md
     assert "No drift has been measured for this version yet." in md, "drift is never borrowed from another version"
+
+
+def test_the_lab_runs_again_when_what_it_depends_on_changes(reviewed):
+    first = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").content.decode()
+    again = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").content.decode()
+    section = first[first.index("## Diagnostics"):first.index("## Deployments")]
+    assert section == again[again.index("## Diagnostics"):again.index("## Deployments")]
+    assert "| Business metric vs active | pass | v1 is the active version. |" in section
+    with session_scope() as s:
+        model = s.exec(select(Model).where(Model.name == "card-scorer")).one()
+        model.business_metrics = []
+        s.add(model)
+    changed = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").content.decode()
+    assert "| Business metric vs active | warn | card-scorer declares no business metric to compare on. |" in changed
