@@ -6,6 +6,7 @@ SQLite, `COPY ... FROM STDIN` on PostgreSQL. Reads of a window return plain colu
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pajson
 from sqlalchemy import text
 from sqlmodel import Session
 
@@ -173,7 +175,16 @@ def window_rows(session: Session, *, version_id: int, start: datetime, end: date
         empty = np.array([], dtype=float)
         return WindowRows([], np.array([], dtype="datetime64[us]"), empty, empty, empty, pd.DataFrame())
     pid, ts, score, predicted, label, feats = zip(*rows, strict=True)
-    frame = pd.DataFrame.from_records(json.loads("[" + ",".join(feats) + "]"))
+    frame = _features(feats)
     return WindowRows(list(pid), pd.to_datetime(pd.Series(ts)).to_numpy(),
                       np.array(score, dtype=float), np.array(predicted, dtype=float), np.array(label, dtype=float),
                       frame)
+
+
+def _features(texts: tuple[str, ...]) -> pd.DataFrame:
+    """The JSON feature objects as columns. Our encoding keeps a type per column (numbers or text), which
+    lets pyarrow's parser read them in bulk; anything else falls back to the standard library."""
+    try:
+        return pajson.read_json(io.BytesIO("\n".join(texts).encode())).to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.DataFrame.from_records(json.loads("[" + ",".join(texts) + "]"))
