@@ -165,10 +165,12 @@ class ModelVersion(SQLModel, table=True):
     artifact_path: str | None = None
     artifact_sha256: str | None = None
     training_run_id: int | None = Field(default=None, foreign_key="trainingrun.id")
-    # The failed check that caused a scheduled retrain (a cycle in the FK graph, so added after create).
+    # The failed check that caused a scheduled retrain (a cycle in the FK graph, so added after create; SET NULL
+    # lets SQLite drop the tables of a cycle, which it does by deleting their rows first).
     triggered_by_check_result_id: int | None = Field(
         default=None,
-        sa_column=Column(Integer, ForeignKey("checkresult.id", use_alter=True, name="fk_version_checkresult")),
+        sa_column=Column(Integer, ForeignKey("checkresult.id", use_alter=True, name="fk_version_checkresult",
+                                            ondelete="SET NULL")),
     )
     created_by: str
     created_at: NaiveDatetime = Field(default_factory=now)
