@@ -63,6 +63,14 @@ def _csv_batches(source: str | Path | BinaryIO, name: str, columns: list[str]) -
         raise InvalidInput(f"{name} is not a readable CSV: {str(exc).splitlines()[0]}; nothing was ingested") from None
 
 
+def _text(col: pd.Series) -> pa.Array:
+    """A column as text, missing values as null (strings pass as they are; anything else through str())."""
+    try:
+        return pa.array(col.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array(col.astype(str).to_numpy(dtype=object), type=pa.string(), mask=col.isna().to_numpy())
+
+
 def _frame_batches(frame: pd.DataFrame, columns: list[str], text: set[str]) -> Iterator[pa.RecordBatch]:
     for start in range(0, len(frame), CHUNK_ROWS):
         part = frame.iloc[start:start + CHUNK_ROWS]
@@ -70,7 +78,7 @@ def _frame_batches(frame: pd.DataFrame, columns: list[str], text: set[str]) -> I
         for c in columns:
             col = part[c]
             if c in text or not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col)):
-                arrays.append(pa.array([None if pd.isna(v) else str(v) for v in col.tolist()], type=pa.string()))
+                arrays.append(_text(col))
             elif pd.api.types.is_datetime64_any_dtype(col):
                 if col.dt.tz is not None:
                     col = col.dt.tz_convert("UTC").dt.tz_localize(None)
