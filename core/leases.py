@@ -37,18 +37,23 @@ def new_holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def holder_is_dead_here(holder: str | None) -> bool:
-    """True when the holder ran on this host and its process is gone (a fast path before the expiry)."""
+def _alive_here(holder: str | None) -> bool | None:
+    """Whether the holder's process runs on this host: True / False, or None for another host (unknown)."""
     try:
         host, pid, _ = (holder or "").split(":")
         if host != socket.gethostname():
-            return False
+            return None
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return True
-    except (ValueError, PermissionError):
         return False
-    return False
+    except (ValueError, PermissionError):
+        return None
+    return True
+
+
+def holder_is_dead_here(holder: str | None) -> bool:
+    """True when the holder ran on this host and its process is gone (a fast path before the expiry)."""
+    return _alive_here(holder) is False
 
 
 def _key(name: str) -> int:
@@ -124,8 +129,11 @@ def acquire(name: str, *, holder: str, ttl: float | None = None) -> Held | None:
         row = s.get(Lease, name)
         if row is None:
             return None  # released meanwhile: the next attempt inserts it
+        alive = _alive_here(row.holder)
+        if alive:
+            return None  # a live process on this host: its renewal is only late
         q = update(Lease).where(Lease.name == name, Lease.holder == row.holder)
-        if not holder_is_dead_here(row.holder):
+        if alive is None:
             q = q.where(Lease.expires_at < at)
         changed = s.execute(q.values(holder=holder, expires_at=at + timedelta(seconds=ttl)))
         return Held(name=name, holder=holder, ttl=ttl) if changed.rowcount == 1 else None
@@ -143,7 +151,11 @@ def is_free(name: str) -> bool:
             return bool(got)
     with session_scope() as s:
         row = s.get(Lease, name)
-        return row is None or row.expires_at < now() or holder_is_dead_here(row.holder)
+        if row is None:
+            return True
+        alive = _alive_here(row.holder)
+        # A live process on this host keeps its lease even if a long write delayed its renewal.
+        return alive is False or (alive is None and row.expires_at < now())
 
 
 @contextmanager

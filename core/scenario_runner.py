@@ -9,6 +9,7 @@ worker to look marks its run `interrupted`.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import traceback
@@ -25,6 +26,8 @@ from core.entities import Model, Project, Scenario, ScenarioRun, StepRun
 from core.scenarios import ACTIVE
 from core.steps import STEP_KINDS, StepContext, StepResult
 
+log = logging.getLogger("watchtower.worker")
+
 
 def _lease_name(scenario_id: int) -> str:
     return f"scenario:{scenario_id}"
@@ -39,10 +42,13 @@ class _Heartbeat(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.wait(self.held.ttl / 3):
-            self.held.renew()
-            with session_scope() as s:
-                s.execute(update(ScenarioRun).where(ScenarioRun.id == self.run_id, ScenarioRun.status == "running")
-                          .values(lease_expires_at=now() + timedelta(seconds=self.held.ttl)))
+            try:
+                self.held.renew()
+                with session_scope() as s:
+                    s.execute(update(ScenarioRun).where(ScenarioRun.id == self.run_id, ScenarioRun.status == "running")
+                              .values(lease_expires_at=now() + timedelta(seconds=self.held.ttl)))
+            except Exception:  # noqa: BLE001  (a busy database delays one renewal; the next one tries again)
+                log.warning("run #%s: renewing its lease failed; retrying", self.run_id, exc_info=True)
 
     def stop(self) -> None:
         self.stopped.set()
