@@ -107,15 +107,27 @@ def default_test(reference: pd.Series, current: pd.Series, ctype):  # noqa: ANN0
     raise ValueError(f"no default drift test for column type {ctype}")
 
 
-def field_drift(*, name: str, reference: pd.Series, current: pd.Series, kind: str | None = None) -> FieldDrift:
+def clean(series: pd.Series) -> pd.Series:
+    """What Evidently tests of a column: infinities and missing values dropped."""
+    return series.replace([-np.inf, np.inf], np.nan).dropna()
+
+
+def prepared_reference(reference: pd.DataFrame, columns: list[str], *, limit: int = SAMPLE_ROWS) -> dict[str, pd.Series]:
+    """A reference sample bounded and cleaned once, for many windows to be tested against."""
+    ref = bounded(reference, limit=limit)
+    return {c: clean(ref[c]) for c in columns if c in ref}
+
+
+def field_drift(*, name: str, reference: pd.Series, current: pd.Series, kind: str | None = None,
+                reference_clean: bool = False) -> FieldDrift:
     """Test one field as DataDriftPreset would; `kind` defaults to Evidently's typing of the current data."""
     from evidently.legacy.core import ColumnType
 
     kind = kind or column_type(current)
     if kind is None:
         return _untested(name, "untested", "not a numeric, categorical or text column")
-    ref = reference.replace([-np.inf, np.inf], np.nan).dropna()
-    cur = current.replace([-np.inf, np.inf], np.nan).dropna()
+    ref = reference if reference_clean else clean(reference)
+    cur = clean(current)
     if ref.empty or cur.empty:
         return _untested(name, kind, f"no values in the {'reference' if ref.empty else 'current'} data")
     ctype = {"numeric": ColumnType.Numerical, "categorical": ColumnType.Categorical, "text": ColumnType.Text}[kind]
@@ -128,19 +140,24 @@ def field_drift(*, name: str, reference: pd.Series, current: pd.Series, kind: st
                       drifted=bool(result.drifted))
 
 
-def data_drift(*, reference: pd.DataFrame, current: pd.DataFrame, columns: list[str],
+def data_drift(*, reference: pd.DataFrame | dict[str, pd.Series], current: pd.DataFrame, columns: list[str],
                prediction_column: str | None = None, limit: int = SAMPLE_ROWS) -> DriftSummary:
-    """Drift of every field (and of the prediction) between a reference and a current frame."""
-    ref = bounded(reference, limit=limit)
+    """Drift of every field (and of the prediction) between a reference (a frame, or `prepared_reference`)
+    and a current frame."""
+    wanted = [*columns, *([prediction_column] if prediction_column else [])]
+    ref = reference if isinstance(reference, dict) else prepared_reference(reference, wanted, limit=limit)
     cur = bounded(current, limit=limit)
-    fields = [field_drift(name=c, reference=ref[c], current=cur[c]) if c in ref and c in cur
-              else _untested(c, "untested", "missing from the reference or the current data") for c in columns]
+
+    def test(c: str) -> FieldDrift:
+        if c not in ref or c not in cur:
+            return _untested(c, "untested", "missing from the reference or the current data")
+        return field_drift(name=c, reference=ref[c], current=cur[c], reference_clean=True)
+
+    fields = [test(c) for c in columns]
     tested = [f for f in fields if f.method]
     drifted = sum(1 for f in tested if f.drifted)
-    prediction = None
-    if prediction_column and prediction_column in ref and prediction_column in cur:
-        prediction = field_drift(name=prediction_column, reference=ref[prediction_column],
-                                 current=cur[prediction_column])
+    prediction = test(prediction_column) if prediction_column and prediction_column in ref and \
+        prediction_column in cur else None
     return DriftSummary(fields=fields, drifted_fields=drifted,
                         drift_share=(drifted / len(tested)) if tested else None, prediction=prediction)
 

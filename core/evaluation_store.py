@@ -133,10 +133,11 @@ class Context:
     target: str
     reference: pd.DataFrame
     calibration: estimation.Calibration | None
+    drift_reference: dict  # the reference's columns bounded and cleaned once for every window's drift tests
 
 
 def _as_text(series: pd.Series) -> pd.Series:
-    return series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))
+    return series.astype(str).astype(object).where(series.notna(), None)
 
 
 def align(frame: pd.DataFrame, reference: pd.DataFrame, features: list[dict]) -> pd.DataFrame:
@@ -167,9 +168,10 @@ def context_for(*, model: Model, version: ModelVersion) -> Context:
     if model.task == "binary" and SCORE in reference and model.target in reference:
         calibration = estimation.calibrate(score=reference[SCORE].to_numpy(float),
                                            y_true=reference[model.target].to_numpy(float))
+    columns = [*(f["name"] for f in model.features), SCORE, PREDICTION]
     return Context(task=model.task, threshold=model.decision_threshold, features=list(model.features),
                    business=list(model.business_metrics), target=model.target, reference=prepared,
-                   calibration=calibration)
+                   calibration=calibration, drift_reference=drift.prepared_reference(prepared, columns))
 
 
 def _decisions(ctx: Context, score: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -200,7 +202,7 @@ def compute_window(ctx: Context, rows: WindowRows, *, start: datetime, end: date
         estimated = estimation.estimate(calibration=ctx.calibration, score=rows.score, threshold=ctx.threshold,
                                         business_specs=ctx.business, columns=columns)
     current_pred = current.assign(**{SCORE: rows.score, PREDICTION: rows.predicted})
-    summary = drift.data_drift(reference=ctx.reference, current=current_pred,
+    summary = drift.data_drift(reference=ctx.drift_reference, current=current_pred,
                                columns=[f["name"] for f in ctx.features],
                                prediction_column=SCORE if has_score else PREDICTION)
     missing = {f["name"]: float(current[f["name"]].isna().mean()) for f in ctx.features}
