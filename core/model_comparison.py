@@ -161,17 +161,22 @@ def _better(name: str, a: float | None, b: float | None, direction: str | None) 
     return ("b" if b > a else "a") if direction == "higher" else ("b" if b < a else "a")
 
 
-def compare_versions(*, session: Session, actor: Actor, model: str, a: int, b: int) -> VersionComparison:
-    """Two versions on the same recent labelled data, with their importances and their training-data drift."""
+def compare_versions(*, actor: Actor, model: str, a: int, b: int) -> VersionComparison:
+    """Two versions on the same recent labelled data, with their importances and their training-data drift.
+
+    Reads in one short unit of work of its own, then scores outside it (this takes seconds).
+    """
     from core import drift
+    from core.db import session_scope
 
     require(actor, "registry.view")
     if a == b:
         raise InvalidInput(f"pick two different versions of {model} to compare (both are v{a})")
-    info = model_info(model_row(session, model))
-    va = load_version(session=session, actor=actor, model=model, number=a)
-    vb = load_version(session=session, actor=actor, model=model, number=b)
-    recent, start, end = recent_labelled(session=session, model=model)
+    with session_scope() as session:
+        info = model_info(model_row(session, model))
+        va = load_version(session=session, actor=actor, model=model, number=a)
+        vb = load_version(session=session, actor=actor, model=model, number=b)
+        recent, start, end = recent_labelled(session=session, model=model)
     data = bounded(unseen_by(recent, [va, vb]))
     if data.empty:
         raise InvalidInput(f"{model} has no recent labelled predictions that neither v{a} nor v{b} was trained on: "

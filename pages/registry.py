@@ -104,9 +104,8 @@ else:
                      key=f"cmp_b_{name}")
     if st.button("Compare", type="primary", key="cmp_go"):
         try:
-            with st.spinner("Scoring both versions on the same recent labelled data"), session_scope() as s:
-                st.session_state["cmp_result"] = model_comparison.compare_versions(session=s, actor=actor, model=name,
-                                                                                   a=a, b=b)
+            with st.spinner("Scoring both versions on the same recent labelled data"):
+                st.session_state["cmp_result"] = model_comparison.compare_versions(actor=actor, model=name, a=a, b=b)
         except WatchtowerError as exc:
             st.session_state.pop("cmp_result", None)
             st.error(str(exc))

@@ -148,8 +148,7 @@ def versions_command(model: str, as_user: str | None) -> None:
 @fails_cleanly
 def compare_command(model: str, a: int, b: int, as_user: str | None) -> None:
     """Compare versions A and B of MODEL on the same recent labelled data."""
-    with session_scope() as s:
-        c = model_comparison.compare_versions(session=s, actor=resolve_actor(as_user), model=model, a=a, b=b)
+    c = model_comparison.compare_versions(actor=resolve_actor(as_user), model=model, a=a, b=b)
     click.echo(f"{model} v{a} vs v{b} on {c.rows:,} recent labelled predictions neither was trained on")
     for name, va, vb, better in [*c.metrics, *((label, x, y, w) for _n, label, x, y, w in c.business)]:
         mark = {"a": f"v{a}", "b": f"v{b}"}.get(better or "", "")

@@ -126,6 +126,8 @@ def test_versions_show_where_they_run_and_where_they_come_from(backend):
     assert story.version.created_by == "maya" and story.version.recipe["algorithm"] == "random_forest"
     assert story.training_rows == 1000 and story.trigger is None and story.running_in == ()
     assert len(story.version.data_fingerprint) == 64 and story.version.training_start is not None
+    listed = CliRunner().invoke(main, ["versions", world.MODEL]).output.splitlines()
+    assert listed[0].startswith("v2   candidate manual") and listed[1].endswith("running in: production")
 
 
 def test_two_versions_side_by_side_on_the_same_recent_data(backend):
@@ -135,8 +137,7 @@ def test_two_versions_side_by_side_on_the_same_recent_data(backend):
     world.log_traffic(recent, version=old)
     new = world.train_version(recent.iloc[:1500], algorithm="hist_gradient_boosting", params={"max_iter": 50},
                               status="candidate")
-    with session_scope() as s:
-        c = model_comparison.compare_versions(session=s, actor=world.actor("maya"), model=world.MODEL, a=old, b=new)
+    c = model_comparison.compare_versions(actor=world.actor("maya"), model=world.MODEL, a=old, b=new)
     assert (c.a.number, c.b.number) == (old, new)
     assert 0 < c.rows < len(recent)  # the rows the new version trained on are left out
     metrics = {name: (a, b, better) for name, a, b, better in c.metrics}
@@ -144,6 +145,9 @@ def test_two_versions_side_by_side_on_the_same_recent_data(backend):
     assert [label for _n, label, *_ in c.business] == ["Fraud missed (amount)", "Net value"]
     assert {i.feature for i in c.importance_a} == {i.feature for i in c.importance_b} == set(world.NAMES)
     assert c.drift[0].field == "card_age_days" and c.drift[0].drifted and c.drifted_fields >= 1
+    printed = CliRunner().invoke(main, ["compare", world.MODEL, str(old), str(new)])
+    assert printed.exit_code == 0 and f"v{old} vs v{new} on {c.rows:,} recent labelled predictions" in printed.output
+    assert [line.split()[-1] for line in printed.output.splitlines() if line.strip().startswith("roc_auc")] == [f"v{new}"]
 
-    with pytest.raises(InvalidInput, match="pick two different versions"), session_scope() as s:
-        model_comparison.compare_versions(session=s, actor=world.actor("maya"), model=world.MODEL, a=old, b=old)
+    with pytest.raises(InvalidInput, match="pick two different versions"):
+        model_comparison.compare_versions(actor=world.actor("maya"), model=world.MODEL, a=old, b=old)
