@@ -55,7 +55,8 @@ def recipe_of(version: VersionInfo, *, actor: str = "system") -> Recipe:
 
 
 def retrain(*, actor: Actor, model: str, triggered_by_check_result_id: int | None = None,
-            window_days: int | None = None, progress: Progress = no_progress) -> RetrainOutcome:
+            window_days: int | None = None, origin: str = "scheduled_retrain",
+            progress: Progress = no_progress) -> RetrainOutcome:
     """Train the active version's recipe on the newest labelled window; register it as a candidate."""
     require(actor, "experiments.run")
     with session_scope() as s:
@@ -77,7 +78,7 @@ def retrain(*, actor: Actor, model: str, triggered_by_check_result_id: int | Non
     trained = fit_recipe(model=info, recipe=recipe, data=data, progress=progress)
     with session_scope() as s:
         run = record_run(session=s, actor=actor, trained=trained)
-        version = promote_run(session=s, actor=actor, run_id=run.id, origin="scheduled_retrain",
+        version = promote_run(session=s, actor=actor, run_id=run.id, origin=origin,
                               triggered_by_check_result_id=triggered_by_check_result_id,
                               notes=f"Retrained on {recipe.start:%Y-%m-%d} – {latest:%Y-%m-%d} after failed check "
                                     f"result {triggered_by_check_result_id}" if triggered_by_check_result_id

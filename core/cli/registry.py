@@ -121,7 +121,7 @@ def promote_command(run_id: int, notes: str, as_user: str | None) -> None:
 def retrain_command(model: str, window_days: int | None, check_result: int | None, as_user: str | None) -> None:
     """Retrain MODEL's active recipe on the newest labelled window; register a candidate."""
     outcome = retraining.retrain(actor=resolve_actor(as_user), model=model, window_days=window_days,
-                                 triggered_by_check_result_id=check_result,
+                                 triggered_by_check_result_id=check_result, origin="manual",
                                  progress=lambda f, msg: click.echo(f"{f:>4.0%} {msg}", err=True))
     click.echo(f"{model} v{outcome.version.number} registered as a candidate ({outcome.version.origin}) "
                f"from run {outcome.run.id}")
