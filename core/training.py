@@ -227,6 +227,20 @@ def resolve_recipe(model: ModelInfo, recipe: Recipe) -> Recipe:
     return replace(recipe, features=tuple(recipe.features or model.feature_names), target=recipe.target or model.target)
 
 
+def _fit(pipeline: Pipeline, x: pd.DataFrame, y: pd.Series, *, progress: Progress, chunks: int = 5) -> None:
+    """Fit; a forest grows in chunks (warm start, the same trees as one fit) so that progress can be shown."""
+    final = pipeline.named_steps["model"]
+    if not isinstance(final, RandomForestClassifier | RandomForestRegressor) or final.n_estimators < 4 * chunks:
+        pipeline.fit(x, y)
+        return
+    total, warm = final.n_estimators, final.warm_start
+    for i in range(1, chunks + 1):
+        final.set_params(n_estimators=round(total * i / chunks), warm_start=True)
+        pipeline.fit(x, y)
+        progress(0.15 + 0.6 * i / chunks, f"grown {final.n_estimators} of {total} trees")
+    final.set_params(warm_start=warm)
+
+
 def fit_recipe(*, model: ModelInfo, recipe: Recipe, data: pd.DataFrame, progress: Progress = no_progress) -> Trained:
     """Fit the recipe on its window's held-out split and score it; store the artifact and reference files."""
     started = time.perf_counter()
@@ -247,7 +261,7 @@ def fit_recipe(*, model: ModelInfo, recipe: Recipe, data: pd.DataFrame, progress
                                            stratify=y if model.task == "binary" else None)
     progress(0.15, f"fitting {ALGORITHM_LABELS[recipe.algorithm]} on {len(train_idx):,} rows")
     try:
-        pipeline.fit(frame.iloc[train_idx][features], y.iloc[train_idx])
+        _fit(pipeline, frame.iloc[train_idx][features], y.iloc[train_idx], progress=progress)
     except (ValueError, TypeError) as exc:
         raise InvalidInput(f"{recipe.algorithm} could not be fitted: {str(exc).splitlines()[0]}") from exc
     progress(0.75, f"scoring {len(test_idx):,} held-out rows")

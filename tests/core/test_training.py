@@ -198,3 +198,23 @@ def test_train_runs_and_promote_from_the_command_line(backend, tmp_path):
     assert bad.exit_code == 1
     assert bad.output.strip().splitlines()[-1].startswith("error: the recipe names column(s) 'merchant_risk'")
     assert _count(TrainingRun) == 1
+
+
+def test_a_forest_shows_its_progress_as_it_grows_and_ends_with_the_same_trees():
+    import numpy as np
+
+    data = world.traffic(1500, seed=9)
+    numeric = ["amount", "card_age_days", "hour"]
+
+    def forest():  # noqa: ANN202
+        return training.build_pipeline(task="binary", algorithm="random_forest", numeric=numeric,
+                                       categorical=["channel"], params={"n_estimators": 40})
+
+    at_once = forest().fit(data[world.NAMES], data[world.TARGET])
+    seen: list[tuple[float, str]] = []
+    grown = forest()
+    training._fit(grown, data[world.NAMES], data[world.TARGET], progress=lambda f, msg: seen.append((f, msg)))
+    assert [msg for _, msg in seen] == [f"grown {n} of 40 trees" for n in (8, 16, 24, 32, 40)]
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 0.75
+    assert np.array_equal(grown.predict_proba(data[world.NAMES]), at_once.predict_proba(data[world.NAMES]))
+    assert grown.named_steps["model"].get_params()["warm_start"] is False
