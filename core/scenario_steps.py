@@ -175,24 +175,30 @@ def evaluate_step(ctx: StepContext) -> StepResult:
     except WatchtowerError as exc:
         return StepResult(ok=False, message=f"evaluating {ctx.model_name} failed: {exc}")
     return StepResult(ok=True, message=f"{len(ids)} new or changed window(s) evaluated",
-                      outputs={"evaluation_ids": ids})
+                      outputs={"evaluation_ids": ids, "granularity": every})
 
 
-def latest_evaluation_ids(model: str) -> list[int]:
+def latest_evaluation_ids(model: str, *, granularity: str | None = None) -> list[int]:
+    """The newest window of the active version (of one granularity, e.g. 7D, when given)."""
     with session_scope() as s:
         m = s.exec(select(Model).where(Model.name == model)).first()
         if m is None:
             return []
-        ev = s.exec(select(Evaluation.id).join(ModelVersion, Evaluation.model_version_id == ModelVersion.id)
-                    .where(ModelVersion.model_id == m.id, ModelVersion.status == "active")
-                    .order_by(Evaluation.window_end.desc(), Evaluation.id.desc())).first()
+        q = select(Evaluation.id).join(ModelVersion, Evaluation.model_version_id == ModelVersion.id) \
+            .where(ModelVersion.model_id == m.id, ModelVersion.status == "active")
+        if granularity:
+            q = q.where(Evaluation.granularity == granularity)
+        ev = s.exec(q.order_by(Evaluation.window_end.desc(), Evaluation.id.desc())).first()
         return [ev] if ev else []
 
 
 @step("checks")
 def checks_step(ctx: StepContext) -> StepResult:
-    """Run the checks on the run's new evaluations (else the latest one) and alert on failures."""
-    ids = list(ctx.state.get("evaluation_ids") or []) or (latest_evaluation_ids(ctx.model_name) if ctx.model_name else [])
+    """Run the checks on the run's new evaluations (else the latest one of the evaluated granularity) and alert
+    on failures (params: granularity, when the run evaluates nothing itself)."""
+    every = ctx.params.get("granularity") or ctx.state.get("granularity")
+    ids = list(ctx.state.get("evaluation_ids") or []) or (
+        latest_evaluation_ids(ctx.model_name, granularity=every) if ctx.model_name else [])
     if not ids:
         return StepResult(ok=True, message="no evaluation to check", outputs={"failed_check_result_ids": []})
     failed, names, counts = [], [], {"pass": 0, "failed": 0, "no_data": 0}

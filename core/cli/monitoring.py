@@ -25,6 +25,8 @@ def worker(sync_seconds: float, poll_seconds: float, once: bool) -> None:
     from core.worker import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Not a line per poll, nor a warning each time a long run makes the poll skip a beat (max_instances=1).
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     w = Worker(sync_seconds=sync_seconds, poll_seconds=poll_seconds)
     if once:
         w.run_once()
