@@ -1,6 +1,8 @@
 """Experiments: train candidates from a recipe, compare the tracked runs side by side, promote the best."""
 
+import tempfile
 from datetime import datetime, time, timedelta
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -63,17 +65,25 @@ with st.form("train_form"):
     end = c2.date_input("Window end (inclusive)", value=end_default, key="exp_end")
     holdout = c3.slider("Held-out share", 0.1, 0.4, 0.2, 0.05, key="exp_holdout")
     st.caption("Data: the labelled predictions of the window from the evaluation store"
-               + (f" (labels have arrived up to {latest:%Y-%m-%d})." if latest else " (none have labels yet)."))
+               + (f" (labels have arrived up to {latest:%Y-%m-%d})." if latest else " (none have labels yet).")
+               + " Or upload a CSV with the features and the target: it is used whole, the window dates aside.")
+    upload = st.file_uploader("Training data (CSV, optional)", type=["csv"], key="exp_csv")
     submitted = st.form_submit_button("Train", type="primary", key="exp_train")
 
 if submitted:
+    window = {} if upload is not None else {"start": datetime.combine(start, time()),
+                                            "end": datetime.combine(end, time()) + timedelta(days=1)}
     recipe = training.Recipe(algorithm=algorithm, features=tuple(features), params=params, holdout=holdout,
-                             start=datetime.combine(start, time()),
-                             end=datetime.combine(end, time()) + timedelta(days=1))
+                             **window)
     bar = st.progress(0.0, text="starting")
     try:
-        run = training.train(actor=actor, model=name, recipe=recipe,
-                             progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+        with tempfile.TemporaryDirectory() as tmp:
+            source = None
+            if upload is not None:
+                source = Path(tmp) / Path(upload.name).name
+                source.write_bytes(upload.getvalue())
+            run = training.train(actor=actor, model=name, recipe=recipe, data=source,
+                                 progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
     except WatchtowerError as exc:
         bar.empty()
         st.error(f"Training refused: {exc}")
