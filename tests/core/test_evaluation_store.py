@@ -135,3 +135,33 @@ def test_an_external_model_gets_its_training_baseline_from_the_reference_scores(
     predicted = (reference.score >= 0.5).astype(int)
     assert baseline["roc_auc"] == pytest.approx(sk.roc_auc_score(reference.is_fraud, reference.score))
     assert baseline["recall"] == pytest.approx(sk.recall_score(reference.is_fraud, predicted))
+
+
+def test_a_regression_model_is_measured_by_its_errors(backend):
+    from core import ingest, projects
+    from core.access import SYSTEM
+
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"rooms": rng.integers(1, 8, 1500).astype(float), "area": rng.normal(80, 25, 1500).round(1),
+                          "city": rng.choice(["north", "south"], 1500)})
+    frame["price"] = 1000 * frame.area + 5000 * frame.rooms + rng.normal(0, 8000, 1500)
+    frame["predicted"] = 1000 * frame.area + 5000 * frame.rooms
+    with session_scope() as s:
+        projects.create_project(session=s, actor=SYSTEM, key="HOMES", name="Home prices")
+        registry.create_model(session=s, actor=SYSTEM, project_key="HOMES", name="prices", task="regression",
+                              target="price", features=[{"name": "rooms", "type": "numeric"},
+                                                        {"name": "area", "type": "numeric"},
+                                                        {"name": "city", "type": "categorical"}])
+        registry.add_version(session=s, actor=SYSTEM, model="prices", status="active",
+                             reference=frame.head(1000).rename(columns={"predicted": "__prediction__"}))
+    window = frame.tail(500).assign(id=[f"h{i}" for i in range(500)], ts=pd.Timestamp(2026, 5, 4, 12))
+    with session_scope() as s:
+        ingest.ingest_predictions(session=s, actor=world.MAYA, model="prices", source=window, id_col="id",
+                                  ts_col="ts", prediction_col="predicted")
+        ingest.ingest_ground_truth(session=s, actor=world.MAYA, model="prices", source=window, id_col="id",
+                                   label_col="price")
+    (e,) = evaluation_store.evaluate(actor=world.MAYA, model="prices", every="1D")
+    assert e.metrics["mae"] == pytest.approx(sk.mean_absolute_error(window.price, window.predicted))
+    assert e.metrics["r2"] == pytest.approx(sk.r2_score(window.price, window.predicted))
+    assert e.estimated_metrics == {} and e.prediction_drift["field"] == "__prediction__"
+    assert {f["method"] for f in e.field_drift} == {"ks", "z"}, "a 1000-row reference: the small-sample tests"
