@@ -22,11 +22,11 @@ DEMO_MODEL = "fraud-detector"
 
 
 def _steps() -> list[Callable[..., None]]:
-    from core.demo import catalog, evaluations, foundation, monitoring, registry
+    from core.demo import catalog, evaluations, foundation, governance, monitoring, registry
 
-    # monitoring after the evaluations it checks; the retrain after the checks that failed;
-    # catalog last: it catalogs what the other steps built
-    return [foundation.seed, evaluations.seed, monitoring.seed, registry.seed, catalog.seed]
+    # monitoring after the evaluations it checks; the retrain after the checks that failed; v3's review after
+    # the retrain made it; catalog last: it catalogs what the other steps built
+    return [foundation.seed, evaluations.seed, monitoring.seed, registry.seed, governance.seed, catalog.seed]
 
 
 def is_seeded() -> bool:

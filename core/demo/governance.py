@@ -30,8 +30,8 @@ def seed(*, progress) -> None:  # noqa: ANN001 - core.demo.Progress
                         note="the scheduled retrain after the quality alert, for a look before production")
         review = governance.request_review(
             session=s, actor=maya, model=MODEL, version=CANDIDATE,
-            comment="Retrained on the latest labelled window after the AUC and recall alerts; it scores the new "
-                    "cards well again. Please sign off so it can replace v2 in production.")
+            comment="Retrained on the latest labelled transactions after the quality alerts; it catches fraud on "
+                    "new cards again. Please sign off so it can replace v2 in production.")
         governance.give_feedback(
             session=s, actor=omar, review_id=review.id, role="it_ops", verdict="APPROVED",
             comment="Runs in staging within the latency budget; rollback to v2 rehearsed.")
