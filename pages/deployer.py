@@ -106,11 +106,14 @@ for e in board.environments:
             except WatchtowerError as exc:
                 st.error(str(exc))
             else:
-                latency = f"{result.latency_ms:.1f} ms" if result.latency_ms is not None else "no answer"
-                (st.success if result.ok else st.error)(
-                    f"{e.name} answered {result.status_code or '—'} in {latency}"
-                    + (f" (v{result.version})" if result.version else ""))
-                st.json(result.answer)
+                if result.status_code is None:
+                    st.error(f"{e.name}'s endpoint {result.url} did not answer ({result.answer}). "
+                             "Is the scoring API running (`watchtower api`)?")
+                else:
+                    (st.success if result.ok else st.error)(
+                        f"{e.name} answered {result.status_code} in {result.latency_ms:.1f} ms"
+                        + (f" (v{result.version})" if result.version else ""))
+                    st.json(result.answer)
 
 st.subheader("History")
 st.dataframe(pd.DataFrame([

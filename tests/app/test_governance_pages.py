@@ -131,6 +131,11 @@ def test_the_deployer_page_sends_test_queries_and_shows_answer_and_latency(backe
     assert "record 0: field 'card_age_days' must be a number, got text" in detail
     with session_scope() as s:
         assert len(s.exec(select(Prediction)).all()) == 1, "the valid test query is logged like any prediction"
+    at.text_area(key="tq_record_production").input("")
+    at.button(key="tq_production").click().run()  # the server has stopped
+    assert at.error[-1].value.startswith(f"production's endpoint {url}/v1/production/card-scorer/predict did not "
+                                         "answer (ConnectError")
+    assert at.error[-1].value.endswith("Is the scoring API running (`watchtower api`)?")
 
 
 def test_each_persona_sees_the_pages_of_their_work(backend, tmp_path):
