@@ -10,7 +10,7 @@ from sqlmodel import SQLModel, select
 
 from core import artifacts, audit, blueprints, projects, registry, users
 from core.db import session_scope
-from core.demo import seed_demo, story
+from core.demo import foundation, portfolio, seed_demo, story
 from core.entities import Environment
 
 
@@ -87,14 +87,17 @@ def test_seeding_again_changes_nothing(demo_home):
     assert _row_counts() == before
 
 
-def test_the_seed_runs_on_both_backends(backend):
-    assert seed_demo() is True
+def test_the_foundation_of_the_story_seeds_on_both_backends(backend):
+    steps: list[str] = []
+    foundation.seed(progress=steps.append)
+    assert steps[-1] == "fraud-detector v2 is active in production"
     counts = _row_counts()
-    assert counts["project"] >= 5 and counts["modelversion"] >= 4 and counts["deployment"] >= 4
+    assert counts["project"] == len(portfolio.PROJECTS) and counts["user"] == 6
+    assert counts["modelversion"] == 4 and counts["deployment"] == 5
     with session_scope() as s:
         assert registry.get_version(session=s, model="fraud-detector").number == 2
-        assert projects.portfolio_view(session=s, initiative="Payments integrity").rows[-1].active_versions == {
-            "production": "fraud-detector v2"}
+        fraud = projects.portfolio_view(session=s, initiative="Payments integrity").rows[-1]
+        assert (fraud.key, fraud.active_versions) == ("FRAUD", {"production": "fraud-detector v2"})
         assert audit.verify(session=s).ok
 
 
