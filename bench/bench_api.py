@@ -104,24 +104,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--single", type=int, default=500, help="single-record requests")
     parser.add_argument("--batches", type=int, default=20, help="1,000-record requests")
-    parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary home")
+    parser.add_argument("--database-url", default=None,
+                        help="a PostgreSQL database (a private schema is created and dropped); default: SQLite")
     args = parser.parse_args()
-
-    import httpx
-
     workdir = Path(tempfile.mkdtemp(prefix="wt-bench-api-"))
     os.environ["WATCHTOWER_HOME"] = str(workdir)
-    os.environ["WATCHTOWER_DATABASE_URL"] = args.database_url or f"sqlite:///{workdir / 'watchtower.db'}"
+    schema = None
+    if args.database_url:  # a schema of its own: the benchmark counts every row of the prediction table
+        from sqlalchemy import text
+
+        from core.db import make_engine
+        schema = f"bench_api_{os.getpid()}"
+        with make_engine(args.database_url).begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        os.environ["WATCHTOWER_DATABASE_URL"] = f"{args.database_url}?options=-csearch_path%3D{schema}"
+    else:
+        os.environ["WATCHTOWER_DATABASE_URL"] = f"sqlite:///{workdir / 'watchtower.db'}"
+    from core.db import dispose_engines
+
+    try:
+        run(args, workdir)
+    finally:
+        dispose_engines()
+        if schema:
+            with make_engine(args.database_url).begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+def run(args: argparse.Namespace, workdir: Path) -> None:
+    import httpx
+
     from core.db import session_scope
 
-    if args.database_url:  # a clean schema: the benchmark counts every row of the table
-        from sqlmodel import SQLModel
-
-        import core.entities  # noqa: F401
-        from core.db import get_engine
-        SQLModel.metadata.drop_all(get_engine())
-        from core.db import dispose_engines
-        dispose_engines()
     estimator = seed_home(workdir)
     backend = "PostgreSQL" if args.database_url else "SQLite"
 
