@@ -25,7 +25,17 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sqlmodel import select
 
-from core import artifacts, diagnostics, documentation, projects, registry, validation
+from core import (
+    artifacts,
+    diagnostics,
+    documentation,
+    evaluation_store,
+    governance,
+    projects,
+    registry,
+    users,
+    validation,
+)
 from core.access import SYSTEM, Actor
 from core.cli import main
 from core.db import session_scope
@@ -324,3 +334,92 @@ def test_the_lab_runs_again_when_what_it_depends_on_changes(reviewed):
         s.add(model)
     changed = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").content.decode()
     assert "| Business metric vs active | warn | card-scorer declares no business metric to compare on. |" in changed
+
+
+# --- the demo story ----------------------------------------------------------------------------------
+
+SECTIONS = ("Purpose and business context", "Data", "Training recipe and parameters", "Performance",
+            "Business metrics", "Drift per field", "Diagnostics", "Global importance", "Deployments",
+            "Review and sign-off", "Audit trail", "About this document")
+
+
+def _person(username: str) -> Actor:
+    with session_scope() as s:
+        return users.get_user(session=s, username=username).actor
+
+
+def test_the_demo_v3_document_tells_the_story_with_the_stores_numbers(demo_home):
+    rhea = _person("rhea")
+    with session_scope() as s:
+        review = governance.find_review(session=s, model="fraud-detector", version=3)
+        v3 = registry.get_version(session=s, model="fraud-detector", number=3)
+        v2_weeks = evaluation_store.list_evaluations(session=s, actor=rhea, model="fraud-detector", version=2,
+                                                     granularity="7D")
+    assert review is not None and review.state == "WAITING_FOR_FEEDBACK"
+    generated = documentation.generate(actor=rhea, model="fraud-detector", number=3, fmt="md")
+    md = generated.content.decode()
+    for title in SECTIONS:
+        assert f"\n## {title}\n" in md, title
+    # Context and data as the project and the version's reference sample hold them.
+    for expected in ("Credit card fraud (FRAUD)", "Payments integrity", "**Risk level:** high", "card_age_days",
+                     f"{v3.reference_rows:,} rows", "hist_gradient_boosting", "scheduled_retrain",
+                     "Triggered by:** check 'auc'"):
+        assert expected in md, expected
+    # Held-out and training-split metrics as recorded at training; v2's weeks as the evaluation store holds them.
+    held, train = v3.training_metrics["roc_auc"], v3.training_metrics["train_roc_auc"]
+    assert f"| roc_auc | {held:.4f} | {train:.4f} |" in md
+    last = v2_weeks[-1]
+    assert f"| {last.rows:,} | {last.labelled_rows:,} | {last.metrics['roc_auc']:.4f} |" in md
+    assert f"{last.business_metrics['fraud_missed_amount']:,.2f}" in md
+    # The lab's verdicts, the staging deployment, the review with IT & operations' feedback, the trail.
+    assert "Champion / challenger: challenger wins." in md and "| Leakage | pass |" in md
+    assert "| staging |" in md and "| maya |" in md
+    assert f"#{review.id} at stage Review" in md and "WAITING_FOR_FEEDBACK" in md
+    omar = next(s for s in review.signoffs if s.role == "it_ops")
+    assert f"| IT & operations | omar | APPROVED | {omar.comment} |" in md
+    assert "Awaiting feedback from:** Risk & compliance, Business" in md
+    for action in ("version.register", "deploy", "review.request", "review.feedback"):
+        assert f"| {action} |" in md, action
+    assert v3.artifact_sha256 in md and generated.document.review_id == review.id
+
+
+def test_the_demo_v2_document_puts_card_age_days_at_the_top_of_its_drift(demo_home):
+    md = documentation.generate(actor=_person("maya"), model="fraud-detector", number=2, fmt="md").content.decode()
+    drift = md[md.index("## Drift per field"):md.index("## Diagnostics")]
+    rows = [line for line in drift.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert rows[0].startswith("| card_age_days | numeric |") and rows[0].endswith("| yes |")
+    assert "1 of 10 fields drifted" in drift
+
+
+def test_the_demo_v3_html_and_pdf_attached_to_its_review(demo_home):
+    rhea, bianca = _person("rhea"), _person("bianca")
+    with session_scope() as s:
+        review = governance.find_review(session=s, model="fraud-detector", version=3)
+        governance.give_feedback(session=s, actor=bianca, review_id=review.id, role="business", verdict="MINOR_ISSUE",
+                                 comment=f"Fewer missed frauds {PLANTED}")
+    html_doc = documentation.generate(actor=rhea, model="fraud-detector", number=3, fmt="html")
+    page = html_doc.content.decode()
+    parsed = _Tags()
+    parsed.feed(page)
+    assert {"script", "link", "iframe", "object", "embed"}.isdisjoint(t for t, _ in parsed.tags)
+    urls = [a[k] for t, a in parsed.tags for k in ("src", "href") if a.get(k)]
+    assert urls and all(u.startswith(("data:image/png;base64,", "#")) for u in urls)
+    assert not [u for u in urls if "//" in u.split(",", 1)[0]]
+    assert f"Fewer missed frauds {PLANTED}" in "".join(parsed.text)
+
+    pdf_doc = documentation.generate(actor=rhea, model="fraud-detector", number=3, fmt="pdf")
+    reader = PdfReader(io.BytesIO(pdf_doc.content))
+    assert len(reader.pages) >= 4
+    text = " ".join(p.extract_text() for p in reader.pages)
+    for title in SECTIONS:
+        assert title in text, title
+    assert "card_age_days" in text and f"Fewer missed frauds {PLANTED}" in text
+
+    for generated in (html_doc, pdf_doc):
+        d = generated.document
+        assert d.review_id == review.id and not d.out_of_date
+        assert hashlib.sha256(artifacts.resolve(d.path).read_bytes()).hexdigest() == d.sha256
+    with session_scope() as s:
+        attached = documentation.list_documents(session=s, actor=rhea, model="fraud-detector", number=3,
+                                                review_id=review.id)
+    assert [d.format for d in attached] == ["pdf", "html"]
