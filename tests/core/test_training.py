@@ -167,6 +167,10 @@ def test_the_retrain_step_registers_a_candidate_linked_to_the_failed_check(backe
     assert story.trigger.check == "Recall at threshold" and story.trigger.value == pytest.approx(0.41)
     assert story.training_run_id is not None and story.training_rows > 0
 
+    # Asked for by a person on the command line, the same retrain is a manual version.
+    by_hand = CliRunner().invoke(main, ["retrain", world.MODEL, "--window-days", "10"])
+    assert by_hand.exit_code == 0 and "card-fraud v3 registered as a candidate (manual)" in by_hand.output
+
 
 def test_the_retrain_step_does_nothing_when_no_check_failed(backend):
     import core.training  # noqa: F401
