@@ -42,6 +42,7 @@ Progress = Callable[[float, str], None]
 
 
 def no_progress(_fraction: float, _message: str) -> None:
+    """A progress callback that shows nothing."""
     return None
 
 
@@ -335,6 +336,7 @@ def _run_row(session: Session, run_id: int) -> TrainingRun:
 
 
 def get_run(*, session: Session, run_id: int) -> RunInfo:
+    """One training run, with the version it was promoted to (if any)."""
     run = _run_row(session, run_id)
     return _run_info(run, session.get(Model, run.model_id).name, _promoted(session, [run.id]).get(run.id))
 
