@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from sqlmodel import Session, SQLModel, create_engine
 from core.config import get_settings
 
 _engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
 
 
 def _normalize(url: str) -> str:
@@ -46,10 +48,16 @@ def make_engine(url: str) -> Engine:
 def get_engine(url: str | None = None) -> Engine:
     """The process-wide engine for a URL (default: the configured database), created once."""
     url = _normalize(url or get_settings().database_url)
-    if url not in _engines:
-        _engines[url] = make_engine(url)
-        init_schema(_engines[url])
-    return _engines[url]
+    engine = _engines.get(url)
+    if engine is None:
+        # Publish the engine only once its tables exist, so no thread ever sees a schema-less database.
+        with _engines_lock:
+            engine = _engines.get(url)
+            if engine is None:
+                engine = make_engine(url)
+                init_schema(engine)
+                _engines[url] = engine
+    return engine
 
 
 def dispose_engines() -> None:
