@@ -6,7 +6,7 @@ import hashlib
 
 from streamlit.testing.v1 import AppTest
 
-from core import artifacts, documentation
+from core import artifacts, documentation, governance
 from core.access import Actor
 from core.db import session_scope
 from tests.app.conftest import texts
@@ -42,3 +42,13 @@ def test_one_button_per_format_and_the_documents_generated_before(demo_home):
     table = at.dataframe[0].value
     assert list(table["sha256"]) == [stored.sha256] and list(table["Status"]) == ["current"]
     assert list(table["By"]) == ["rhea"]
+
+
+def test_the_governance_page_offers_the_documentation_of_the_version_under_review(page_as):
+    with session_scope() as s:
+        review = governance.find_review(session=s, model="fraud-detector", version=3)
+    at = page_as("pages/governance.py", username="rhea")
+    assert not at.exception
+    keys = {b.key for b in at.get("download_button")}
+    assert {f"gov-docs-{review.id}-fraud-detector-3-{fmt}" for fmt in ("md", "html", "pdf")} <= keys
+    assert "Model documentation: fraud-detector v3" in texts(at)
