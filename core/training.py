@@ -35,7 +35,7 @@ ALGORITHMS = ("logistic_regression", "random_forest", "hist_gradient_boosting")
 ALGORITHM_LABELS = {"logistic_regression": "Logistic regression", "random_forest": "Random forest",
                     "hist_gradient_boosting": "Histogram gradient boosting"}
 REFERENCE_ROWS = 20_000  # the held-out sample kept as the version's reference data
-TRAIN_METRIC_ROWS = 50_000  # training-split rows scored for the overfit gap
+TRAIN_METRIC_ROWS = 20_000  # training-split rows scored for the overfit gap
 MIN_ROWS = 20
 
 Progress = Callable[[float, str], None]
