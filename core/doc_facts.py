@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 from sqlmodel import Session
+from threadpoolctl import threadpool_limits
 
 from core import artifacts, audit, diagnostics, validation
 from core.audit import AuditRead
@@ -163,7 +164,10 @@ def assess(lab: Lab | None, *, version: VersionInfo, problem: str = "") -> Asses
         if key in _ASSESSMENTS:
             _ASSESSMENTS.move_to_end(key)
             return _ASSESSMENTS[key]
-    found = _run_lab(lab)
+    # The lab scores a few thousand rows at a time: OpenMP threads cost more than they give there, and
+    # stall when the machine is shared (each waits on the others at every tree), so run them on one.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        found = _run_lab(lab)
     with _CACHE_LOCK:
         _ASSESSMENTS[key] = found
         while len(_ASSESSMENTS) > MAX_CACHED_ASSESSMENTS:
