@@ -145,6 +145,8 @@ def gather(*, actor: Actor, model: str, number: int | None = None) -> ModelDocum
     after it, so no transaction stays open across the long part.
     """
     require(actor, "documentation.generate")
+    # As of when the records are read: an evaluation stored after this makes the document out of date.
+    read_at = now()
     with session_scope() as s:
         m = registry.model_row(s, model)
         v = registry.version_row(s, m, number)
@@ -171,7 +173,7 @@ def gather(*, actor: Actor, model: str, number: int | None = None) -> ModelDocum
                                  review_ids=[r.id for r in reviews]))
     reference = lab.version.reference if lab else artifacts.load_reference(
         path=info.reference_path, sha256=info.reference_sha256, what=f"{m.name} v{info.number}")
-    return ModelDocumentation(generated_at=now(), generated_by=actor.username,
+    return ModelDocumentation(generated_at=read_at, generated_by=actor.username,
                               fields=profile_reference(reference, features=facts["model"].features, target=m.target),
                               assessment=assess(lab, version=info, problem=problem), **facts)
 
@@ -191,7 +193,9 @@ def _open_lab(session: Session, *, actor: Actor, model: str, version: registry.V
     if not version.artifact_path:
         return None, ""
     try:
-        return validation.open_lab(session=session, actor=_reader(actor, "validation.view"), model=model, number=version.number), ""
+        lab = validation.open_lab(session=session, actor=_reader(actor, "validation.view"), model=model,
+                                  number=version.number)
+        return lab, ""
     except IntegrityFailure as exc:
         return None, f"The artifact failed verification, so the model was not run: {exc}"
 
