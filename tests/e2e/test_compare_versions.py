@@ -10,9 +10,22 @@ SLOW_MS = 180_000  # scoring both versions, permutation importance and drift on 
 
 
 def _cells(page) -> list[str]:  # noqa: ANN001
-    """The text of every data-grid cell on the page (the grids keep their cells for screen readers)."""
-    cells = page.get_by_test_id("stDataFrame").locator("[role=gridcell]")
-    return [cells.nth(i).text_content() for i in range(cells.count())]
+    """The text of every data-grid cell on the page (the grids keep their cells for screen readers).
+
+    Each grid is scrolled into view first: a grid below the fold has not drawn its cells yet. Grids in a
+    closed expander are skipped.
+    """
+    texts: list[str] = []
+    grids = page.get_by_test_id("stDataFrame")
+    for g in range(grids.count()):
+        grid = grids.nth(g)
+        if not grid.is_visible():
+            continue
+        grid.scroll_into_view_if_needed()
+        cells = grid.locator("[role=gridcell]")
+        cells.first.wait_for(state="attached")
+        texts.extend(cells.nth(i).text_content() for i in range(cells.count()))
+    return texts
 
 
 @pytest.mark.e2e
