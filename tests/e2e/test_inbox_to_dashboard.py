@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import assert_no_exception, goto, main_text, sign_in, wait_idle
+from tests.e2e.conftest import TIMEOUT_MS, assert_no_exception, goto, main_text, sign_in, wait_idle
 
 
 @pytest.mark.e2e
@@ -29,7 +29,11 @@ def test_bianca_follows_the_fraud_alert_to_the_project_dashboard(page, portal):
     assert "project=FRAUD" in page.url
     dashboard = main_text(page)
     assert "Sponsor:" in dashboard and "Checks and process" in dashboard
-    assert "health: error" in dashboard  # the process map's monitoring step, from the same checks
+    # the process map's monitoring step, from the same checks; the graph is drawn after the page settles
+    page.wait_for_function(
+        """() => document.querySelector('[data-testid="stMain"]').innerText.includes('health: error')""",
+        timeout=TIMEOUT_MS)
+    assert "health: error" in main_text(page)
     assert_no_exception(page)
     # still signed in: the link navigated inside her session
     assert page.get_by_role("button", name="Sign out").is_visible()
