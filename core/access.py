@@ -27,6 +27,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "registry.view": frozenset({"admin", "data_scientist", "ml_engineer", "risk_manager", "it_ops"}),
     "validation.view": frozenset({"admin", "data_scientist", "ml_engineer", "risk_manager"}),
     "deploy": frozenset({"admin", "ml_engineer", "it_ops"}),
+    # Scoring through the API (and logging what was scored) with a token's predict scope.
+    "api.predict": frozenset({"admin", "ml_engineer", "it_ops", "data_scientist"}),
     "deployer.view": frozenset({"admin", "ml_engineer", "it_ops", "data_scientist"}),
     "governance.view": frozenset({"admin", "risk_manager", "business", "it_ops", "ml_engineer", "data_scientist"}),
     "blueprint.manage": frozenset({"admin", "risk_manager"}),

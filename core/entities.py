@@ -42,6 +42,21 @@ class User(SQLModel, table=True):
     created_at: NaiveDatetime = Field(default_factory=now)
 
 
+class Token(SQLModel, table=True):
+    """A personal access token: only the hash of its secret is stored; scopes limit what it may reach."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    name: str = Field(max_length=64)
+    prefix: str = Field(max_length=16)
+    secret_hash: str = Field(unique=True, index=True, max_length=64)
+    scopes: list[str] = _json([])
+    created_at: NaiveDatetime = Field(default_factory=now)
+    expires_at: NaiveDatetime
+    last_used_at: NaiveDatetime | None = None
+    revoked_at: NaiveDatetime | None = None
+
+
 class AuditHead(SQLModel, table=True):
     """One row: the chain's length and last hash. Updating it first serializes writers of the chain."""
 

@@ -17,6 +17,10 @@ class Conflict(WatchtowerError):
     """The action clashes with existing data (duplicate name, id, window)."""
 
 
+class Unauthenticated(WatchtowerError):
+    """No identity, or credentials that do not verify (missing, wrong, expired or revoked)."""
+
+
 class Forbidden(WatchtowerError):
     """The actor may not do this."""
 
