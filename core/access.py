@@ -39,6 +39,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "environment.manage": frozenset({"admin", "it_ops", "risk_manager"}),
     "environment.policy": frozenset({"admin", "risk_manager"}),
     "users.manage": frozenset({"admin"}),
+    # Everyone manages their own personal access tokens (an administrator: everyone's, with users.manage).
+    "tokens.manage": ALL,
     "settings.manage": frozenset({"admin"}),
     "catalog.view": ALL,
     "catalog.register": frozenset({"admin", "data_scientist", "ml_engineer", "risk_manager", "business"}),
@@ -83,6 +85,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/portfolio.py", "Portfolio", "Overview", "portfolio.view", ":material/dashboard:"),
     PageSpec("pages/project.py", "Project", "Overview", "project.view", ":material/folder_open:"),
     PageSpec("pages/alerts.py", "Alerts", "Overview", "alerts.view", ":material/notifications:"),
+    PageSpec("pages/tokens.py", "Tokens", "Overview", "tokens.manage", ":material/key:"),
     PageSpec("pages/checks.py", "Checks", "Monitoring", "monitoring.manage", ":material/rule:"),
     PageSpec("pages/automation.py", "Automation", "Monitoring", "automation.view", ":material/schedule:"),
     PageSpec("pages/catalog.py", "Catalog", "Overview", "catalog.view", ":material/category:"),

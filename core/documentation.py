@@ -26,7 +26,7 @@ from core import (
     registry,
     validation,
 )
-from core.access import SYSTEM, Actor, require
+from core.access import Actor, require
 from core.audit import AuditRead
 from core.clock import now
 from core.config import get_settings
@@ -182,9 +182,15 @@ def _reader(actor: Actor, permission: str) -> Actor:
     """Who reads a store on the document's behalf.
 
     The document is the record reviewers sign off, the same whoever generates it; a reviewer whose role does
-    not open the evaluation store or the validation lab (IT & operations, business) still gets all of it.
+    not open the evaluation store or the validation lab (IT & operations, business) still gets all of it. They
+    are read in the generating person's name with a reviewer's read access (the risk manager's role, which
+    opens both), never as an administrator; this actor is passed to those two reads only.
     """
-    return actor if actor.has(permission) else SYSTEM
+    if actor.has(permission):
+        return actor
+    reader = Actor(username=actor.username, roles=("risk_manager",))
+    require(reader, permission)
+    return reader
 
 
 def _open_lab(session: Session, *, actor: Actor, model: str, version: registry.VersionInfo

@@ -124,6 +124,7 @@ def _user(session: Session, username: str) -> User:
 def create_token(*, session: Session, actor: Actor, name: str, scopes: list[str],
                  expires_in: timedelta = timedelta(days=90)) -> tuple[TokenRead, str]:
     """Create a token for the acting user; returns it with its secret, which is never shown again."""
+    require(actor, "tokens.manage")
     name = name.strip()
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
         raise InvalidInput(f"token name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
@@ -153,6 +154,7 @@ def create_token(*, session: Session, actor: Actor, name: str, scopes: list[str]
 
 def list_tokens(*, session: Session, actor: Actor, everyone: bool = False) -> list[TokenRead]:
     """The acting user's tokens (an administrator may list everyone's), newest first; never a secret."""
+    require(actor, "tokens.manage")
     if everyone:
         require(actor, "users.manage")
     query = select(Token, User.username).join(User, User.id == Token.user_id)

@@ -5,16 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from core import audit
-from core.access import Actor
+from core.access import Actor, require
 from core.entities import ROLES, User
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 _N, _R, _P = 2**14, 8, 1
+_BOOTSTRAP_LOCK = 0x5754_0001  # advisory lock key of the first-administrator bootstrap
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,10 @@ def check_password(password: str, stored: str | None) -> bool:
     return hmac.compare_digest(candidate.hex(), key)
 
 
-def create_user(*, session: Session, username: str, name: str, email: str, roles: list[str],
-                password: str | None = None, actor: str = "system") -> UserRead:
-    """Create a user; unknown roles and duplicate usernames are refused."""
+def _validated(session: Session, *, username: str, roles: list[str], password: str | None) -> str:
     username = username.strip()
-    if not username:
-        raise InvalidInput("a username is required")
+    if not username or len(username) > 64 or re.search(r"[\s\x00-\x1f]", username):
+        raise InvalidInput(f"username {username!r} must be 1-64 characters without spaces")
     unknown = [r for r in roles if r not in ROLES]
     if unknown or not roles:
         raise InvalidInput(f"unknown role(s) {unknown or '(none)'}; roles are {', '.join(ROLES)}")
@@ -61,12 +62,99 @@ def create_user(*, session: Session, username: str, name: str, email: str, roles
         raise Conflict(f"user {username!r} already exists")
     if password is not None and len(password) < 8:
         raise InvalidInput("a password needs at least 8 characters")
-    user = User(username=username, name=name, email=email, roles=list(roles),
+    return username
+
+
+def _add_user(session: Session, *, username: str, name: str, email: str, roles: list[str],
+              password: str | None) -> User:
+    user = User(username=username, name=name, email=email, roles=list(dict.fromkeys(roles)),
                 password_hash=hash_password(password) if password else None)
     session.add(user)
     session.flush()
-    audit.record(session, actor=actor, action="user.create", entity_type="user", entity_id=username,
-                 details={"roles": list(roles)})
+    return user
+
+
+def create_user(*, session: Session, actor: Actor, username: str, name: str, email: str, roles: list[str],
+                password: str | None = None) -> UserRead:
+    """Create a user (administrators only); unknown roles and duplicate usernames are refused. Audited."""
+    require(actor, "users.manage")
+    username = _validated(session, username=username, roles=roles, password=password)
+    user = _add_user(session, username=username, name=name, email=email, roles=roles, password=password)
+    audit.record(session, actor=actor.username, action="user.create", entity_type="user", entity_id=username,
+                 details={"roles": list(user.roles)})
+    return _read(user)
+
+
+def create_first_admin(*, session: Session, username: str, password: str, name: str = "Administrator",
+                       email: str = "") -> UserRead:
+    """Create the first administrator; refused once any user exists, even when two processes race for it."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Held until the unit of work ends: a second bootstrap waits here, then sees the first one's user.
+        session.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _BOOTSTRAP_LOCK})
+    if session.exec(select(User.id).limit(1)).first() is not None:
+        raise Conflict("an administrator already exists: `watchtower user create --as ADMIN` adds users")
+    if password is None or not password.strip():
+        raise InvalidInput("the first administrator needs a password")
+    username = _validated(session, username=username, roles=["admin"], password=password)
+    user = _add_user(session, username=username, name=name, email=email or f"{username}@localhost",
+                     roles=["admin"], password=password)
+    # On SQLite the insert above holds the database's write lock, so the count is of committed rows plus ours.
+    if len(session.exec(select(User.id)).all()) != 1:
+        raise Conflict("an administrator already exists: `watchtower user create --as ADMIN` adds users")
+    audit.record(session, actor=username, action="user.create", entity_type="user", entity_id=username,
+                 details={"roles": ["admin"], "first_administrator": True})
+    return _read(user)
+
+
+def _managed(session: Session, username: str) -> User:
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None or not user.active:
+        raise NotFound(f"no user {username!r}")
+    return user
+
+
+def _other_admins(session: Session, user: User) -> int:
+    return sum(1 for u in session.exec(select(User).where(User.active, User.id != user.id)).all()
+               if "admin" in u.roles)
+
+
+def change_roles(*, session: Session, actor: Actor, username: str, add: list[str] | tuple[str, ...] = (),
+                 remove: list[str] | tuple[str, ...] = ()) -> UserRead:
+    """Add and remove roles of a user (administrators only); the last administrator keeps the role. Audited."""
+    require(actor, "users.manage")
+    unknown = [r for r in (*add, *remove) if r not in ROLES]
+    if unknown:
+        raise InvalidInput(f"unknown role(s) {unknown}; roles are {', '.join(ROLES)}")
+    both = set(add) & set(remove)
+    if both:
+        raise InvalidInput(f"role(s) {sorted(both)} both added and removed")
+    if not add and not remove:
+        raise InvalidInput("nothing to change: give --add ROLE or --remove ROLE")
+    user = _managed(session, username)
+    before = list(user.roles)
+    after = [r for r in dict.fromkeys([*before, *add]) if r not in set(remove)]
+    if not after:
+        raise InvalidInput(f"{username} would hold no role; deactivate the user instead")
+    if "admin" in before and "admin" not in after and _other_admins(session, user) == 0:
+        raise Conflict(f"{username} is the last administrator; make someone else an administrator first")
+    if after != before:
+        user.roles = after
+        session.add(user)
+        audit.record(session, actor=actor.username, action="user.roles", entity_type="user", entity_id=username,
+                     details={"before": before, "after": after})
+    return _read(user)
+
+
+def deactivate_user(*, session: Session, actor: Actor, username: str) -> UserRead:
+    """Deactivate a user (administrators only): they no longer sign in, and their tokens stop working. Audited."""
+    require(actor, "users.manage")
+    user = _managed(session, username)
+    if "admin" in user.roles and _other_admins(session, user) == 0:
+        raise Conflict(f"{username} is the last administrator and cannot be deactivated")
+    user.active = False
+    session.add(user)
+    audit.record(session, actor=actor.username, action="user.deactivate", entity_type="user", entity_id=username,
+                 details={"roles": list(user.roles)})
     return _read(user)
 
 

@@ -9,10 +9,11 @@ from typing import Any
 
 import click
 
+from core.cli.guard import WatchtowerGroup
 from core.errors import WatchtowerError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=WatchtowerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Watchtower: MLOps analytics and governance portal."""
 
@@ -32,4 +33,4 @@ def fails_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # Command modules register themselves on `main` when imported.
-from core.cli import admin, catalog, docs, evaluation, governance, monitoring, projects, registry  # noqa: E402,F401
+from core.cli import admin, catalog, docs, evaluation, governance, monitoring, projects, registry, tokens  # noqa: E402,F401

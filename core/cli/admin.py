@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,14 +13,16 @@ import click
 
 from core import audit, users
 from core.cli import fails_cleanly, main
+from core.cli.actors import resolve_actor
 from core.db import session_scope
+from core.errors import InvalidInput
 
 
 @main.command()
 @click.option("--reset", is_flag=True, help="Delete everything and seed the story again.")
 @fails_cleanly
 def demo(reset: bool) -> None:
-    """Seed the credit-card fraud story (idempotent; --reset starts over)."""
+    """Seed the credit-card fraud story (demo mode only; idempotent; --reset starts over)."""
     from core.demo import seed_demo
 
     seeded = seed_demo(reset=reset, progress=lambda msg: click.echo(f"  {msg}"))
@@ -93,7 +96,20 @@ def audit_verify() -> None:
 
 @main.group("user")
 def user_group() -> None:
-    """Users and roles."""
+    """Users and roles (administrators only)."""
+
+
+def _new_password(username: str, no_password: bool) -> str | None:
+    """The new user's password: WATCHTOWER_NEW_PASSWORD, else asked on a terminal; none for company sign-in."""
+    if no_password:
+        return None
+    password = os.environ.get("WATCHTOWER_NEW_PASSWORD")
+    if password is None:
+        if not sys.stdin.isatty():
+            raise InvalidInput(f"no password for {username}: set WATCHTOWER_NEW_PASSWORD, run in a terminal to be "
+                               "asked, or give --no-password for someone who signs in through the company")
+        password = click.prompt(f"password for {username}", hide_input=True, confirmation_prompt=True, err=True)
+    return password
 
 
 @user_group.command("create")
@@ -101,27 +117,86 @@ def user_group() -> None:
 @click.option("--name", required=True)
 @click.option("--email", required=True)
 @click.option("--role", "roles", multiple=True, required=True, help="Repeat for several roles.")
-@click.option("--password", default=None, help="Prompted for when omitted (use WATCHTOWER_PASSWORD in scripts).")
+@click.option("--no-password", is_flag=True, help="No local password (the person signs in through the company).")
+@click.option("--as", "as_user", default=None, help="The administrator acting.")
 @fails_cleanly
-def user_create(username: str, name: str, email: str, roles: tuple[str, ...], password: str | None) -> None:
-    """Create a user with a scrypt-hashed password."""
-    password = password or os.environ.get("WATCHTOWER_PASSWORD") or click.prompt(
-        f"password for {username}", hide_input=True, confirmation_prompt=True)
+def user_create(username: str, name: str, email: str, roles: tuple[str, ...], no_password: bool,
+                as_user: str | None) -> None:
+    """Create a user with a scrypt-hashed password (WATCHTOWER_NEW_PASSWORD or a prompt). Audited."""
+    actor = resolve_actor(as_user)
+    password = _new_password(username, no_password)
     with session_scope() as s:
-        users.create_user(session=s, username=username, name=name, email=email, roles=list(roles),
-                          password=password, actor="cli")
-    click.echo(f"user {username} created")
+        created = users.create_user(session=s, actor=actor, username=username, name=name, email=email,
+                                    roles=list(roles), password=password)
+    click.echo(f"user {created.username} created with role(s) {', '.join(created.roles)}")
 
 
-@main.command("init-admin")
+@user_group.command("roles")
+@click.argument("username")
+@click.option("--add", multiple=True, help="A role to give (repeatable).")
+@click.option("--remove", multiple=True, help="A role to take away (repeatable).")
+@click.option("--as", "as_user", default=None, help="The administrator acting.")
 @fails_cleanly
-def init_admin() -> None:
-    """Create the first administrator from WATCHTOWER_ADMIN_USER/_PASSWORD or interactive prompts."""
-    username = os.environ.get("WATCHTOWER_ADMIN_USER") or click.prompt("admin username", default="admin")
+def user_roles(username: str, add: tuple[str, ...], remove: tuple[str, ...], as_user: str | None) -> None:
+    """Add and remove roles of USERNAME. Audited."""
+    actor = resolve_actor(as_user)
+    with session_scope() as s:
+        changed = users.change_roles(session=s, actor=actor, username=username, add=list(add), remove=list(remove))
+    click.echo(f"{changed.username}: {', '.join(changed.roles)}")
+
+
+@user_group.command("deactivate")
+@click.argument("username")
+@click.option("--as", "as_user", default=None, help="The administrator acting.")
+@fails_cleanly
+def user_deactivate(username: str, as_user: str | None) -> None:
+    """Deactivate USERNAME: no more sign-in, and their tokens stop working. Audited."""
+    actor = resolve_actor(as_user)
+    with session_scope() as s:
+        gone = users.deactivate_user(session=s, actor=actor, username=username)
+    click.echo(f"user {gone.username} deactivated")
+
+
+@user_group.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@fails_cleanly
+def user_list(fmt: str) -> None:
+    """Active users and their roles."""
+    with session_scope() as s:
+        people = users.list_users(session=s)
+    if fmt == "json":
+        click.echo(json.dumps([{"username": u.username, "name": u.name, "email": u.email, "roles": list(u.roles)}
+                               for u in people], indent=2))
+        return
+    for u in people:
+        click.echo(f"{u.username:<16} {u.name:<24} {u.email:<32} {', '.join(u.roles)}")
+
+
+@main.group("admin")
+def admin_group() -> None:
+    """Setting up Watchtower."""
+
+
+def _init_admin() -> None:
+    username = os.environ.get("WATCHTOWER_ADMIN_USER") or click.prompt("admin username", default="admin", err=True)
     password = os.environ.get("WATCHTOWER_ADMIN_PASSWORD") or click.prompt(
-        "admin password", hide_input=True, confirmation_prompt=True)
+        "admin password", hide_input=True, confirmation_prompt=True, err=True)
     email = os.environ.get("WATCHTOWER_ADMIN_EMAIL", f"{username}@localhost")
     with session_scope() as s:
-        users.create_user(session=s, username=username, name="Administrator", email=email, roles=["admin"],
-                          password=password, actor="cli")
-    click.echo(f"administrator {username} created")
+        users.create_first_admin(session=s, username=username, password=password, email=email)
+    click.echo(f"administrator {username} created; add people with `watchtower user create ... --as {username}`")
+
+
+@admin_group.command("init")
+@fails_cleanly
+def admin_init() -> None:
+    """Create the first administrator (WATCHTOWER_ADMIN_USER/_PASSWORD or prompts); only while no user exists."""
+    _init_admin()
+
+
+@main.command("init-admin", hidden=True)
+@fails_cleanly
+def init_admin() -> None:
+    """Deprecated: use `watchtower admin init`."""
+    click.echo("warning: `watchtower init-admin` is deprecated; use `watchtower admin init`", err=True)
+    _init_admin()

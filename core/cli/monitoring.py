@@ -145,9 +145,9 @@ def scenario_run(name: str, project: str | None, wait: bool, inline: bool, as_us
 @click.argument("run_id", type=int)
 @click.option("--reject", is_flag=True, help="Reject the waiting step instead.")
 @click.option("--comment", default="")
-@click.option("--as", "as_user", required=True, help="The approver (must hold the step's approver role).")
+@click.option("--as", "as_user", default=None, help="The approver (must hold the step's approver role).")
 @fails_cleanly
-def scenario_approve(run_id: int, reject: bool, comment: str, as_user: str) -> None:
+def scenario_approve(run_id: int, reject: bool, comment: str, as_user: str | None) -> None:
     """Approve (or reject) the step RUN_ID waits on."""
     actor = resolve_actor(as_user)
     with session_scope() as s:

@@ -11,14 +11,20 @@ from collections.abc import Callable
 
 from sqlmodel import SQLModel, select
 
+from core.access import Actor
 from core.config import get_settings
 from core.db import dispose_engines, get_engine, session_scope
-from core.entities import Project
+from core.entities import Project, User
+from core.errors import Conflict
 
 Progress = Callable[[str], None]
 
 DEMO_PROJECT = "FRAUD"
 DEMO_MODEL = "fraud-detector"
+
+# Who writes the story while `watchtower demo` seeds it. Used by the demo's seeding steps only: no command,
+# page, route or scenario ever acts as it.
+SEEDER = Actor(username="demo-seed", roles=("admin",))
 
 
 def _steps() -> list[Callable[..., None]]:
@@ -54,6 +60,10 @@ def seed_demo(*, reset: bool = False, progress: Progress = lambda _msg: None) ->
         reset_database()
     if is_seeded():
         return False
+    with session_scope() as s:
+        if s.exec(select(User.id).limit(1)).first() is not None:
+            raise Conflict("the database holds users but not the demo story; the demo is seeded only into an empty "
+                           "database (`watchtower demo --reset` deletes everything first)")
     for step in _steps():
         step(progress=progress)
     return True

@@ -11,9 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from core import artifacts, evaluation_store, ingest, registry
-from core.access import SYSTEM
 from core.db import session_scope
-from core.demo import story
+from core.demo import SEEDER, story
 
 MODEL = "fraud-detector"
 STORY_END = story.STORY_START + timedelta(days=story.STORY_DAYS)  # Nov 1 2026, midnight
@@ -37,15 +36,15 @@ def seed(*, progress) -> None:  # noqa: ANN001 - core.demo.Progress
     traffic = scored_traffic()
     logged = traffic[["transaction_id", "ts", "score", *story.FEATURE_NAMES]]
     with session_scope() as s:
-        ingest.ingest_predictions(session=s, actor=SYSTEM, model=MODEL, version=2, source=logged,
+        ingest.ingest_predictions(session=s, actor=SEEDER, model=MODEL, version=2, source=logged,
                                   id_col="transaction_id", ts_col="ts", score_col="score", environment="production")
     arrived = traffic[traffic.label_at < LABELS_UNTIL]
     progress(f"{len(traffic):,} predictions logged; ingesting the {len(arrived):,} labels that have arrived")
     with session_scope() as s:
-        ingest.ingest_ground_truth(session=s, actor=SYSTEM, model=MODEL,
+        ingest.ingest_ground_truth(session=s, actor=SEEDER, model=MODEL,
                                    source=arrived[["transaction_id", story.TARGET, "label_at"]],
                                    id_col="transaction_id", label_col=story.TARGET, arrived_col="label_at")
     for every, what in (("1D", "daily"), ("7D", "weekly")):
         progress(f"evaluating fraud-detector v2: {what} windows")
-        evaluation_store.evaluate(actor=SYSTEM, model=MODEL, version=2, start=story.STORY_START, end=STORY_END,
+        evaluation_store.evaluate(actor=SEEDER, model=MODEL, version=2, start=story.STORY_START, end=STORY_END,
                                   every=every)

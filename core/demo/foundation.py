@@ -20,7 +20,7 @@ from core.access import Actor
 from core.blueprints import ensure_standard_blueprints
 from core.clock import now
 from core.db import session_scope
-from core.demo import portfolio, story
+from core.demo import SEEDER, portfolio, story
 from core.demo.training import Trained, train
 from core.entities import Deployment, Environment
 from core.errors import NotFound
@@ -86,8 +86,7 @@ def ensure_people(session: Session) -> None:
         try:
             users.get_user(session=session, username=person["username"])
         except NotFound:
-            users.create_user(session=session, email=f"{person['username']}@example.com", actor="system",
-                              **person)
+            users.create_user(session=session, actor=SEEDER, email=f"{person['username']}@example.com", **person)
 
 
 def ensure_environments(session: Session) -> None:
@@ -97,7 +96,7 @@ def ensure_environments(session: Session) -> None:
             continue
         session.add(Environment(**spec))
         session.flush()
-        audit.record(session, actor="system", action="environment.create", entity_type="environment",
+        audit.record(session, actor=SEEDER.username, action="environment.create", entity_type="environment",
                      entity_id=spec["name"], details=dict(spec))
 
 

@@ -16,9 +16,8 @@ from datetime import timedelta
 from sqlmodel import select
 
 from core import alerts, channels, checks, evaluation_store, scenarios
-from core.access import SYSTEM
 from core.db import session_scope
-from core.demo import story
+from core.demo import SEEDER, story
 from core.entities import Alert, Blueprint, Project
 
 PROJECT, MODEL = "FRAUD", "fraud-detector"
@@ -33,7 +32,7 @@ CHANNELS = [
 
 def _weekly(session) -> list:  # noqa: ANN001 - a Session
     """v2's weekly windows that are whole weeks (the partial first and last weeks do not count)."""
-    return [e for e in evaluation_store.list_evaluations(session=session, actor=SYSTEM, model=MODEL, version=2,
+    return [e for e in evaluation_store.list_evaluations(session=session, actor=SEEDER, model=MODEL, version=2,
                                                          granularity="7D")
             if e.window_start >= story.STORY_START and e.labelled_rows >= 0.9 * e.rows]
 
@@ -67,7 +66,7 @@ def _checks(session, missed_limit: float, net_limit: float) -> None:  # noqa: AN
         ("missing values", "missing_rate", {"threshold": 0.02, "severity": "warning", **engineers}),
     ]
     for name, kind, kw in specs:
-        checks.define_check(session=session, actor=SYSTEM, project_key=PROJECT, model=MODEL, name=name, kind=kind,
+        checks.define_check(session=session, actor=SEEDER, project_key=PROJECT, model=MODEL, name=name, kind=kind,
                             **kw)
 
 
@@ -76,7 +75,7 @@ def _scenario(session) -> None:  # noqa: ANN001 - a Session
     blueprint = session.get(Blueprint, project.blueprint_id) if project.blueprint_id else None
     retrain_mode = "auto" if blueprint is not None and blueprint.auto_deploy else "needs_approval"
     scenarios.create_scenario(
-        session=session, actor=SYSTEM, project_key=PROJECT, model=MODEL, name="Daily monitoring",
+        session=session, actor=SEEDER, project_key=PROJECT, model=MODEL, name="Daily monitoring",
         description="New predictions and labels from the drop folder, the week evaluated, checks; on a failed "
                     "check the model is retrained as a candidate and the team is told.",
         trigger_kind="cron", trigger_value="0 6 * * *",
@@ -94,7 +93,7 @@ def seed(*, progress) -> None:  # noqa: ANN001 - core.demo.Progress
         weekly = _weekly(s)
         missed_limit, net_limit = _limits(weekly)
         for name, kind, config in CHANNELS:
-            channels.define_channel(session=s, actor=SYSTEM, name=name, kind=kind, config=config)
+            channels.define_channel(session=s, actor=SEEDER, name=name, kind=kind, config=config)
         _checks(s, missed_limit, net_limit)
         _scenario(s)
     if not weekly:
@@ -105,7 +104,7 @@ def seed(*, progress) -> None:  # noqa: ANN001 - core.demo.Progress
     for ev in weekly:
         raised_at = ev.window_end + timedelta(hours=6)  # the morning run after the week closed
         with session_scope() as s:
-            failed = [r.id for r in checks.run_checks(session=s, actor=SYSTEM, evaluation_id=ev.id)
+            failed = [r.id for r in checks.run_checks(session=s, actor=SEEDER, evaluation_id=ev.id)
                       if r.status in ("warning", "error")]
             for sent in alerts.fan_out_many(session=s, check_result_ids=failed):
                 alert = s.get(Alert, sent.id)
