@@ -75,7 +75,7 @@ def seed_home(workdir: Path) -> object:
     admin = Actor(username="admin", roles=("admin",))
     with session_scope() as s:
         blueprints.ensure_standard_blueprints(session=s)
-        users.create_user(session=s, username="admin", name="Admin", email="admin@bench.test", roles=["admin"])
+        users.create_user(session=s, actor=admin, username="admin", name="Admin", email="admin@bench.test", roles=["admin"])
         projects.create_project(session=s, actor=admin, key="BENCH", name="Bench", risk_level="high")
         registry.register_model(session=s, actor=admin, project_key="BENCH", name="scorer", task="binary",
                                 target="is_fraud", reference_csv=workdir / "reference.csv",

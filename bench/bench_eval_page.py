@@ -43,7 +43,7 @@ def populate() -> None:
                               rng.choice(["a", "b", "c"], 2000) for f in FEATURES})
     reference["y"], reference["__score__"] = rng.integers(0, 2, 2000), rng.random(2000)
     with session_scope() as s:
-        users.create_user(session=s, username="maya", name="Maya", email="maya@x.io", roles=["ml_engineer"])
+        users.create_user(session=s, actor=SYSTEM, username="maya", name="Maya", email="maya@x.io", roles=["ml_engineer"])
         projects.create_project(session=s, actor=SYSTEM, key="BENCH", name="Bench")
         for m in range(MODELS):
             name = f"model-{m:02d}"

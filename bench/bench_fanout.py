@@ -79,7 +79,7 @@ def seed(n: int, url: str) -> list[int]:
     csv = Path(os.environ["WATCHTOWER_HOME"]) / "reference.csv"
     pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0], "is_fraud": [0, 1, 0, 1]}).to_csv(csv, index=False)
     with session_scope() as s:
-        users.create_user(session=s, username="maya", name="Maya", email="maya@bank.example", roles=["ml_engineer"])
+        users.create_user(session=s, actor=SYSTEM, username="maya", name="Maya", email="maya@bank.example", roles=["ml_engineer"])
         projects.create_project(session=s, actor=SYSTEM, key="FRAUD", name="Credit card fraud")
         registry.register_model(session=s, actor=SYSTEM, project_key="FRAUD", name="fraud-detector", task="binary",
                                 target="is_fraud", reference_csv=csv)

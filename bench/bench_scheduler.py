@@ -65,7 +65,7 @@ def seed(models: int, rows: int) -> list[tuple[str, int]]:
     from core.db import session_scope
 
     with session_scope() as s:
-        users.create_user(session=s, username="maya", name="Maya", email="maya@bank.example", roles=["ml_engineer"])
+        users.create_user(session=s, actor=SYSTEM, username="maya", name="Maya", email="maya@bank.example", roles=["ml_engineer"])
     out = []
     for i in range(models):
         key, name = f"P{i:03d}", f"model-{i:03d}"

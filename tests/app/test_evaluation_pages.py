@@ -18,6 +18,7 @@ from core.db import session_scope
 from core.entities import GroundTruth
 from tests.app.conftest import open_page, texts
 from tests.core import evaluation_world as world
+from tests.core.people import ADMINISTRATOR
 
 HOSTILE = "</script><script>alert('x')</script>"
 
@@ -31,7 +32,7 @@ def monitored(sqlite_home):
     evaluation_store.evaluate(actor=world.MAYA, model=world.MODEL, every="1D")
     with session_scope() as s:
         for username, roles in (("maya", ["ml_engineer"]), ("bianca", ["business"]), ("omar", ["it_ops"])):
-            users.create_user(session=s, username=username, name=username.title(), email=f"{username}@x.io",
+            users.create_user(session=s, actor=ADMINISTRATOR, username=username, name=username.title(), email=f"{username}@x.io",
                               roles=roles)
         checks.define_check(session=s, actor=world.MAYA, project_key="CARDS", name="auc floor", kind="metric",
                             model=world.MODEL, metric="roc_auc", threshold=0.7, audience_roles=["ml_engineer"])

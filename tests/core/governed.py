@@ -16,6 +16,7 @@ from sklearn.preprocessing import OneHotEncoder
 from core import artifacts, blueprints, deployer, environments, projects, registry, users
 from core.access import Actor
 from core.db import session_scope
+from tests.core.people import ADMINISTRATOR
 
 PERSONAS = {
     "maya": ("ml_engineer",),
@@ -66,7 +67,7 @@ def build(tmp_path: Path, *, risk: str = "high", production_policy: str = "block
     with session_scope() as s:
         blueprints.ensure_standard_blueprints(session=s)
         for name, roles in PERSONAS.items():
-            users.create_user(session=s, username=name, name=name.title(), email=f"{name}@bank.test",
+            users.create_user(session=s, actor=ADMINISTRATOR, username=name, name=name.title(), email=f"{name}@bank.test",
                               roles=list(roles), password=PASSWORD if passwords else None)
         projects.create_project(session=s, actor=admin, key=PROJECT, name="Card fraud", risk_level=risk,
                                 sponsor="Head of payments", initiative="Payments integrity")

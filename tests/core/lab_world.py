@@ -11,6 +11,7 @@ from core import projects, registry, training, users
 from core.access import SYSTEM, Actor
 from core.db import session_scope
 from core.entities import GroundTruth, Prediction
+from tests.core.people import ADMINISTRATOR
 
 MODEL = "card-fraud"
 TARGET = "is_fraud"
@@ -61,7 +62,7 @@ def build(*, leak: bool = False) -> None:
     features = FEATURES + ([{"name": "chargeback_filed", "type": "numeric"}] if leak else [])
     with session_scope() as s:
         for username, roles in PEOPLE.items():
-            users.create_user(session=s, username=username, name=username.title(), email=f"{username}@bank.example",
+            users.create_user(session=s, actor=ADMINISTRATOR, username=username, name=username.title(), email=f"{username}@bank.example",
                               roles=roles)
         projects.create_project(session=s, actor=SYSTEM, key="CARDS", name="Card fraud", risk_level="high")
         registry.create_model(session=s, actor=SYSTEM, project_key="CARDS", name=MODEL, task="binary",

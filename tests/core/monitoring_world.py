@@ -12,6 +12,7 @@ from core import projects, registry, users
 from core.access import SYSTEM
 from core.db import session_scope
 from core.entities import Evaluation
+from tests.core.people import ADMINISTRATOR
 
 BASELINE = {"roc_auc": 0.90, "pr_auc": 0.60, "precision": 0.70, "recall": 0.80, "f1": 0.75, "accuracy": 0.97,
             "log_loss": 0.10, "brier": 0.03, "positive_rate": 0.02}
@@ -33,7 +34,7 @@ def build(tmp: Path, *, key: str = "FRAUD", model: str = "fraud-detector", with_
     with session_scope() as s:
         if with_users:
             for username, name, roles in PERSONAS:
-                users.create_user(session=s, username=username, name=name, email=f"{username}@bank.example",
+                users.create_user(session=s, actor=ADMINISTRATOR, username=username, name=name, email=f"{username}@bank.example",
                                   roles=roles)
         projects.create_project(session=s, actor=SYSTEM, key=key, name="Credit card fraud", risk_level="high",
                                 initiative="Payments integrity")

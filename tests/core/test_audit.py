@@ -4,12 +4,13 @@ from sqlalchemy import text
 
 from core import audit, db, users
 from core.db import session_scope
+from tests.core.people import ADMINISTRATOR
 
 
 def _three_events() -> None:
     with session_scope() as s:
         for name in ("ana", "ben", "cy"):
-            users.create_user(session=s, username=name, name=name.title(), email=f"{name}@x.io", roles=["business"])
+            users.create_user(session=s, actor=ADMINISTRATOR, username=name, name=name.title(), email=f"{name}@x.io", roles=["business"])
 
 
 def test_intact_chain_verifies(backend):
@@ -52,7 +53,7 @@ def test_a_failed_action_leaves_no_event(backend):
     _three_events()
     try:
         with session_scope() as s:
-            users.create_user(session=s, username="dan", name="Dan", email="d@x.io", roles=["admin"])
+            users.create_user(session=s, actor=ADMINISTRATOR, username="dan", name="Dan", email="d@x.io", roles=["admin"])
             raise RuntimeError("boom")
     except RuntimeError:
         pass

@@ -12,6 +12,7 @@ from core import alerts, audit, catalog, projects, registry, users
 from core.db import session_scope
 from core.entities import AuditEvent, Component, Deployment, Environment, ModelVersion, Review
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tests.core.people import ADMINISTRATOR
 
 PEOPLE = (("bianca", "business"), ("dario", "data_scientist"), ("maya", "ml_engineer"), ("rhea", "risk_manager"),
           ("omar", "it_ops"), ("admin", "admin"))
@@ -24,7 +25,7 @@ def _world(tmp_path: Path) -> dict[str, users.UserRead]:
     reference = pd.DataFrame({"amount": [10.0, 250.0, 31.5, 980.0] * 3, "is_fraud": [0, 0, 0, 1] * 3})
     reference.to_csv(tmp_path / "ref.csv", index=False)
     with session_scope() as s:
-        people = {u: users.create_user(session=s, username=u, name=u.title(), email=f"{u}@bank.example", roles=[r])
+        people = {u: users.create_user(session=s, actor=ADMINISTRATOR, username=u, name=u.title(), email=f"{u}@bank.example", roles=[r])
                   for u, r in PEOPLE}
         projects.create_project(session=s, actor=people["maya"].actor, key="FRAUD", name="Card fraud", owner="maya")
         projects.create_project(session=s, actor=people["dario"].actor, key="CHURN", name="Churn", owner="bianca")
@@ -237,7 +238,7 @@ def test_the_command_line_registers_searches_and_refuses_a_duplicate_in_one_line
     assert done.exit_code == 0, done.output
     assert "training recipe Churn forest registered (owner dario, trust unverified)" in done.output
 
-    found = cli.invoke(main, ["catalog", "search", "tenure", "--format", "json"])
+    found = cli.invoke(main, ["catalog", "search", "tenure", "--format", "json", "--as", "maya"])
     assert found.exit_code == 0 and '"name": "Churn forest"' in found.output and '"used_by": [\n        "CHURN"' in found.output
 
     twice = cli.invoke(main, ["catalog", "register", "recipe", "churn FOREST", "--spec", "{}", "--as", "maya"])

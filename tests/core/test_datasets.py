@@ -14,11 +14,12 @@ from core import alerts, artifacts, catalog, datasets, projects, users
 from core.db import session_scope
 from core.entities import AuditEvent, Dataset, DatasetVersion, Project
 from core.errors import Conflict, Forbidden, InvalidInput
+from tests.core.people import ADMINISTRATOR
 
 
 def _people() -> dict[str, users.UserRead]:
     with session_scope() as s:
-        return {u: users.create_user(session=s, username=u, name=u.title(), email=f"{u}@bank.example", roles=[r])
+        return {u: users.create_user(session=s, actor=ADMINISTRATOR, username=u, name=u.title(), email=f"{u}@bank.example", roles=[r])
                 for u, r in (("dario", "data_scientist"), ("maya", "ml_engineer"), ("bianca", "business"))}
 
 
@@ -218,5 +219,5 @@ def test_the_command_line_flags_a_schema_change_and_refuses_it_when_strict(backe
                                      "refused in strict mode")
     flagged = cli.invoke(main, ["dataset", "register", "customer-reviews", "--csv", str(changed), "--as", "dario"])
     assert flagged.exit_code == 0 and "(FLAGGED: schema changed)" in flagged.output
-    shown = cli.invoke(main, ["dataset", "show", "customer-reviews"])
+    shown = cli.invoke(main, ["dataset", "show", "customer-reviews", "--as", "maya"])
     assert "FLAGGED: removed channel" in shown.output and "stars" in shown.output

@@ -12,6 +12,7 @@ from core import artifacts, audit, blueprints, projects, registry, users
 from core.db import session_scope
 from core.demo import foundation, portfolio, seed_demo, story
 from core.entities import Environment
+from tests.core.people import ADMINISTRATOR
 
 
 def _row_counts() -> dict[str, int]:
@@ -104,7 +105,7 @@ def test_the_foundation_of_the_story_seeds_on_both_backends(backend):
 def test_reset_starts_the_story_over(demo_home):
     before = _row_counts()
     with session_scope() as s:
-        users.create_user(session=s, username="visitor", name="A Visitor", email="v@example.com", roles=["business"])
+        users.create_user(session=s, actor=ADMINISTRATOR, username="visitor", name="A Visitor", email="v@example.com", roles=["business"])
     assert seed_demo(reset=True) is True
     assert _row_counts() == before
     with session_scope() as s:

@@ -229,7 +229,7 @@ def test_the_command_line_holds_the_gate_and_walks_the_review(backend, tmp_path,
     assert self_approval.exit_code == 1 and "only a risk_manager may approve" in self_approval.output
     approved = run("review", MODEL, "approve", "--version", "3", "--as", "ruth")
     assert approved.exit_code == 0 and "deployed to production automatically" in approved.output
-    where = run("deployments", MODEL).output.splitlines()
+    where = run("deployments", MODEL, "--as", "omar").output.splitlines()
     assert [line.split()[:3] for line in where] == [["staging", MODEL, "v3"], ["production", MODEL, "v3"]]
     back = run("rollback", MODEL, "--env", "production", "--as", "omar")
     assert back.exit_code == 0 and "v1 runs in production again" in back.output

@@ -41,6 +41,7 @@ from core.cli import main
 from core.db import session_scope
 from core.entities import Deployment, Document, Environment, Evaluation, Model, ModelVersion, Review, SignOff
 from core.errors import IntegrityFailure, InvalidInput, NotFound
+from tests.core.people import cli_token
 
 PLANTED = "<script>alert('owned')</script>"
 EVIL_COLUMN = "<script>steal()</script>"
@@ -271,7 +272,9 @@ def test_bad_requests_are_refused_and_write_nothing(backend, tmp_path):
 
 def test_the_command_line_writes_the_document_and_fails_cleanly(reviewed, tmp_path):
     out = tmp_path / "card-scorer-v1.html"
-    result = CliRunner().invoke(main, ["docs", "card-scorer", "--version", "1", "--format", "html", "--out", str(out)])
+    as_rhea = cli_token("rhea", ("risk_manager",))
+    result = CliRunner().invoke(main, ["docs", "card-scorer", "--version", "1", "--format", "html", "--out", str(out)],
+                                env=as_rhea)
     assert result.exit_code == 0, result.output
     assert "attached to review" in result.output
     with session_scope() as s:
@@ -280,7 +283,7 @@ def test_the_command_line_writes_the_document_and_fails_cleanly(reviewed, tmp_pa
     for args, reason in ((["docs", "nope", "--format", "md", "--out", str(tmp_path / "x.md")], "no model named 'nope'"),
                          (["docs", "card-scorer", "--format", "md", "--out", str(tmp_path / "no" / "x.md")],
                           "folder")):
-        failed = CliRunner().invoke(main, args)
+        failed = CliRunner().invoke(main, args, env=as_rhea)
         assert failed.exit_code == 1 and reason in failed.output
     with session_scope() as s:
         assert len(s.exec(select(Document)).all()) == 1

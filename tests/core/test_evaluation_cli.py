@@ -17,6 +17,7 @@ from core import users
 from core.cli import main
 from core.db import session_scope
 from tests.core import evaluation_world as world
+from tests.core.people import ADMINISTRATOR, cli_token
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -30,9 +31,11 @@ def row_counts() -> dict[str, int]:
 
 
 @pytest.fixture
-def files(backend, tmp_path: Path) -> dict[str, Path]:
-    """The model, two days of scored traffic as a predictions file, and the first day's labels."""
+def files(backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """The model, two days of scored traffic as a predictions file, and the first day's labels; Maya's cli token."""
     world.build()
+    for name, value in cli_token("maya", ("ml_engineer",)).items():
+        monkeypatch.setenv(name, value)
     days = pd.concat([world.traffic(300, seed=1), world.traffic(300, seed=2, new_cards=0.6,
                                                                   start=world.DAY0 + timedelta(days=1))])
     paths = {"predictions": tmp_path / "predictions.csv", "labels": tmp_path / "labels.csv"}
@@ -98,9 +101,11 @@ def test_evaluating_a_window_again_needs_overwrite(files):
       "bianca"], "bianca may not evaluation write"),
 ])
 def test_bad_input_exits_with_one_line_and_writes_nothing(files, monkeypatch, args, message):
-    monkeypatch.setenv("WATCHTOWER_DEMO", "1")
+    if "bianca" in args:  # a demo persona acting without credentials
+        monkeypatch.delenv("WATCHTOWER_TOKEN")
+        monkeypatch.setenv("WATCHTOWER_DEMO", "1")
     with session_scope() as s:
-        users.create_user(session=s, username="bianca", name="Bianca", email="b@x.io", roles=["business"])
+        users.create_user(session=s, actor=ADMINISTRATOR, username="bianca", name="Bianca", email="b@x.io", roles=["business"])
     before = row_counts()
     code, out, err = run(*[a.format(**files) if a.startswith("{") else a for a in args])
     assert code == 1 and message in err, err
@@ -109,8 +114,9 @@ def test_bad_input_exits_with_one_line_and_writes_nothing(files, monkeypatch, ar
 
 
 def test_the_business_stakeholder_may_read_the_store(files, monkeypatch):
+    monkeypatch.delenv("WATCHTOWER_TOKEN")
     monkeypatch.setenv("WATCHTOWER_DEMO", "1")
     with session_scope() as s:
-        users.create_user(session=s, username="bianca", name="Bianca", email="b@x.io", roles=["business"])
+        users.create_user(session=s, actor=ADMINISTRATOR, username="bianca", name="Bianca", email="b@x.io", roles=["business"])
     code, out, _ = run("evaluations", world.MODEL, "--as", "bianca")
     assert code == 0 and out.startswith("model,version,window_start,window_end")

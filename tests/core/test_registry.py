@@ -15,6 +15,7 @@ from core.db import session_scope
 from core.entities import Deployment, Environment, ModelVersion
 from core.errors import IntegrityFailure, InvalidInput
 from tests.core import lab_world as world
+from tests.core.people import cli_token
 
 
 def _versions() -> int:
@@ -70,7 +71,7 @@ def test_an_artifact_whose_sha256_does_not_match_is_refused_and_audited(backend,
     assert len(refused) == 1 and refused[0].actor == "maya" and refused[0].entity_id == "partner-model.joblib"
 
     result = CliRunner().invoke(main, ["model", "import", world.MODEL, "--artifact", str(path), "--reference",
-                                       str(reference), "--sha256", wrong])
+                                       str(reference), "--sha256", wrong], env=cli_token("maya"))
     assert result.exit_code == 1 and "was tampered with" in result.output.strip().splitlines()[-1]
     assert _versions() == 0
 
@@ -126,7 +127,7 @@ def test_versions_show_where_they_run_and_where_they_come_from(backend):
     assert story.version.created_by == "maya" and story.version.recipe["algorithm"] == "random_forest"
     assert story.training_rows == 1000 and story.trigger is None and story.running_in == ()
     assert len(story.version.data_fingerprint) == 64 and story.version.training_start is not None
-    listed = CliRunner().invoke(main, ["versions", world.MODEL]).output.splitlines()
+    listed = CliRunner().invoke(main, ["versions", world.MODEL], env=cli_token("rhea")).output.splitlines()
     assert listed[0].startswith("v2   candidate manual") and listed[1].endswith("running in: production")
 
 
@@ -145,7 +146,7 @@ def test_two_versions_side_by_side_on_the_same_recent_data(backend):
     assert [label for _n, label, *_ in c.business] == ["Fraud missed (amount)", "Net value"]
     assert {i.feature for i in c.importance_a} == {i.feature for i in c.importance_b} == set(world.NAMES)
     assert c.drift[0].field == "card_age_days" and c.drift[0].drifted and c.drifted_fields >= 1
-    printed = CliRunner().invoke(main, ["compare", world.MODEL, str(old), str(new)])
+    printed = CliRunner().invoke(main, ["compare", world.MODEL, str(old), str(new)], env=cli_token("maya"))
     assert printed.exit_code == 0 and f"v{old} vs v{new} on {c.rows:,} recent labelled predictions" in printed.output
     assert [line.split()[-1] for line in printed.output.splitlines() if line.strip().startswith("roc_auc")] == [f"v{new}"]
 

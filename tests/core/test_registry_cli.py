@@ -25,6 +25,7 @@ from core.cli import main
 from core.db import session_scope
 from core.demo import story
 from core.demo.training import preprocessor
+from tests.core.people import ADMINISTRATOR, cli_token
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,8 +40,11 @@ def _stored_files(home: Path) -> set[str]:
 
 
 @pytest.fixture
-def workspace(backend, tmp_path: Path) -> Path:
-    """Project FRAUD, a reference CSV of card transactions scored by a fitted estimator, and its joblib file."""
+def workspace(backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Project FRAUD, a reference CSV of card transactions scored by a fitted estimator, and its joblib file.
+
+    The command line acts as Maya (ML engineer) through her cli token.
+    """
     with session_scope() as s:
         blueprints.ensure_standard_blueprints(session=s)
         projects.create_project(session=s, actor=Actor(username="rhea", roles=("risk_manager",)), key="FRAUD",
@@ -53,6 +57,7 @@ def workspace(backend, tmp_path: Path) -> Path:
     reference["score"] = estimator.predict_proba(frame[names])[:, 1]
     reference.to_csv(tmp_path / "reference.csv", index=False)
     joblib.dump(estimator, tmp_path / "model.joblib")
+    monkeypatch.setenv("WATCHTOWER_TOKEN", cli_token("maya", ("ml_engineer",))["WATCHTOWER_TOKEN"])
     return tmp_path
 
 
@@ -143,14 +148,14 @@ def test_a_model_with_its_artifact_registers_and_loads_after_verification(worksp
     model = workspace / "model.joblib"
     (workspace / "model.joblib.sha256").write_text(hashlib.sha256(model.read_bytes()).hexdigest() + "\n")
     with session_scope() as s:
-        users.create_user(session=s, username="dario", name="Dario Conti", email="dario@example.com",
+        users.create_user(session=s, actor=ADMINISTRATOR, username="dario", name="Dario Conti", email="dario@example.com",
                           roles=["data_scientist"], password="s3cret-pass")
     args = ["model", "register", "FRAUD", "fraud-detector", "--task", "binary", "--target", "is_fraud",
             "--reference", str(workspace / "reference.csv"), "--artifact", str(model), "--score-col", "score",
             "--as", "dario"]
-    wrong = CliRunner().invoke(main, args, env={"WATCHTOWER_PASSWORD": "guess"})
+    wrong = CliRunner().invoke(main, args, env={"WATCHTOWER_TOKEN": None, "WATCHTOWER_PASSWORD": "guess"})
     assert wrong.exit_code == 1 and "unknown user or wrong password" in wrong.output
-    result = CliRunner().invoke(main, args, env={"WATCHTOWER_PASSWORD": "s3cret-pass"})
+    result = CliRunner().invoke(main, args, env={"WATCHTOWER_TOKEN": None, "WATCHTOWER_PASSWORD": "s3cret-pass"})
     assert result.exit_code == 0, result.output
     with session_scope() as s:
         version = registry.get_version(session=s, model="fraud-detector", number=1)

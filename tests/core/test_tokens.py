@@ -9,13 +9,14 @@ from core.clock import now
 from core.db import session_scope
 from core.entities import Token
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from tests.core.people import ADMINISTRATOR
 
 
 def _people():
     with session_scope() as s:
-        users.create_user(session=s, username="maya", name="Maya", email="m@x.io", roles=["ml_engineer"])
-        users.create_user(session=s, username="bianca", name="Bianca", email="b@x.io", roles=["business"])
-        users.create_user(session=s, username="admin", name="Admin", email="a@x.io", roles=["admin"])
+        users.create_user(session=s, actor=ADMINISTRATOR, username="maya", name="Maya", email="m@x.io", roles=["ml_engineer"])
+        users.create_user(session=s, actor=ADMINISTRATOR, username="bianca", name="Bianca", email="b@x.io", roles=["business"])
+        users.create_user(session=s, actor=ADMINISTRATOR, username="admin", name="Admin", email="a@x.io", roles=["admin"])
     with session_scope() as s:
         return {u.username: u.actor for u in users.list_users(session=s)}
 

@@ -15,6 +15,7 @@ from core.entities import Check, CheckResult, ModelVersion, Project, TrainingRun
 from core.errors import Conflict, Forbidden, InvalidInput
 from core.steps import STEP_KINDS, StepContext
 from tests.core import lab_world as world
+from tests.core.people import cli_token
 
 
 def _count(table) -> int:  # noqa: ANN001
@@ -168,7 +169,7 @@ def test_the_retrain_step_registers_a_candidate_linked_to_the_failed_check(backe
     assert story.training_run_id is not None and story.training_rows > 0
 
     # Asked for by a person on the command line, the same retrain is a manual version.
-    by_hand = CliRunner().invoke(main, ["retrain", world.MODEL, "--window-days", "10"])
+    by_hand = CliRunner().invoke(main, ["retrain", world.MODEL, "--window-days", "10"], env=cli_token("dario"))
     assert by_hand.exit_code == 0 and "card-fraud v3 registered as a candidate (manual)" in by_hand.output
 
 
@@ -186,7 +187,7 @@ def test_train_runs_and_promote_from_the_command_line(backend, tmp_path):
     world.build()
     csv = tmp_path / "history.csv"
     world.traffic(1200, seed=8).to_csv(csv, index=False)
-    runner = CliRunner()
+    runner = CliRunner(env=cli_token("dario"))
     trained = runner.invoke(main, ["train", world.MODEL, "--algorithm", "random_forest", "--data", str(csv),
                                    "--param", "n_estimators=25", "--param", "max_depth=6"])
     assert trained.exit_code == 0, trained.output

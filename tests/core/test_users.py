@@ -6,13 +6,14 @@ from core import users
 from core.db import session_scope
 from core.entities import User
 from core.errors import Conflict, Forbidden, InvalidInput
+from tests.core.people import ADMINISTRATOR
 
 
 def test_password_is_never_stored_in_clear(backend):
     with session_scope() as s:
-        users.create_user(session=s, username="maya", name="Maya", email="m@x.io", roles=["ml_engineer"],
+        users.create_user(session=s, actor=ADMINISTRATOR, username="maya", name="Maya", email="m@x.io", roles=["ml_engineer"],
                           password="correct horse")
-        users.create_user(session=s, username="omar", name="Omar", email="o@x.io", roles=["it_ops"],
+        users.create_user(session=s, actor=ADMINISTRATOR, username="omar", name="Omar", email="o@x.io", roles=["it_ops"],
                           password="correct horse")
     with session_scope() as s:
         hashes = [u.password_hash for u in s.query(User).all()]
@@ -22,7 +23,7 @@ def test_password_is_never_stored_in_clear(backend):
 
 def test_authenticate(backend):
     with session_scope() as s:
-        users.create_user(session=s, username="rhea", name="Rhea", email="r@x.io", roles=["risk_manager"],
+        users.create_user(session=s, actor=ADMINISTRATOR, username="rhea", name="Rhea", email="r@x.io", roles=["risk_manager"],
                           password="s3cret-pass")
     with session_scope() as s:
         assert users.authenticate(session=s, username="rhea", password="s3cret-pass").roles == ("risk_manager",)
@@ -33,9 +34,9 @@ def test_authenticate(backend):
 
 def test_bad_users_are_refused(backend):
     with session_scope() as s:
-        users.create_user(session=s, username="a", name="A", email="a@x.io", roles=["admin"])
+        users.create_user(session=s, actor=ADMINISTRATOR, username="a", name="A", email="a@x.io", roles=["admin"])
     with session_scope() as s:
         with pytest.raises(Conflict):
-            users.create_user(session=s, username="a", name="A", email="a@x.io", roles=["admin"])
+            users.create_user(session=s, actor=ADMINISTRATOR, username="a", name="A", email="a@x.io", roles=["admin"])
         with pytest.raises(InvalidInput, match="unknown role"):
-            users.create_user(session=s, username="b", name="B", email="b@x.io", roles=["wizard"])
+            users.create_user(session=s, actor=ADMINISTRATOR, username="b", name="B", email="b@x.io", roles=["wizard"])
