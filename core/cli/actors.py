@@ -67,8 +67,8 @@ def authenticate(username: str | None, *, what: str = "this command") -> CliIden
         with session_scope() as s:
             identity = tokens.authenticate_token(session=s, secret=secret)
             actor = tokens.require_scope(identity, "cli")
-        if username and username != actor.username:
-            raise Unauthenticated(f"WATCHTOWER_TOKEN belongs to {actor.username}, not to {username}")
+            if username and username != actor.username:  # refused inside the unit of work: no use recorded
+                raise Unauthenticated(f"WATCHTOWER_TOKEN belongs to {actor.username}, not to {username}")
         return CliIdentity(actor=actor, method="token", token_name=identity.token_name)
     if username is None:
         raise needs_identity(what)
