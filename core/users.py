@@ -133,10 +133,10 @@ def change_roles(*, session: Session, actor: Actor, username: str, add: list[str
     user = _managed(session, username)
     before = list(user.roles)
     after = [r for r in dict.fromkeys([*before, *add]) if r not in set(remove)]
-    if not after:
-        raise InvalidInput(f"{username} would hold no role; deactivate the user instead")
     if "admin" in before and "admin" not in after and _other_admins(session, user) == 0:
         raise Conflict(f"{username} is the last administrator; make someone else an administrator first")
+    if not after:
+        raise InvalidInput(f"{username} would hold no role; deactivate the user instead")
     if after != before:
         user.roles = after
         session.add(user)

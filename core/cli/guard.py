@@ -201,5 +201,6 @@ def permission_table(group: click.Group) -> str:
     for path, _cmd in walk(group):
         rule = rule_for(path)
         perm = f"`{rule.permission}`" if rule.permission else ("—" if rule.identity != "person" else "(see notes)")
-        rows.append(f"| `watchtower {path}` | {who[rule.identity]} | {perm} | {rule.note} |")
+        notes = "; ".join(n for n in ("checked before it runs" if rule.checked_here else "", rule.note) if n)
+        rows.append(f"| `watchtower {path}` | {who[rule.identity]} | {perm} | {notes} |")
     return "\n".join(rows)

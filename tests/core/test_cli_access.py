@@ -160,3 +160,13 @@ def test_a_token_acts_for_its_owner_without_as_and_within_the_owners_roles(world
     assert escalate.exit_code == 1 and "maya may not users manage" in escalate.stderr
     mint = CliRunner().invoke(main, ["token", "create", "--name", "more", "--scope", "cli"], env=env)
     assert mint.exit_code == 1 and "a token cannot create tokens" in mint.stderr
+
+
+def test_the_readme_lists_every_command_with_its_permission():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for path in RULES:
+        rule = rule_for(path)
+        row = f"| `watchtower {path}` |"
+        assert row in readme, f"README lacks {path}"
+        if rule.permission:
+            assert f"{row} a verified person | `{rule.permission}` |" in readme, path

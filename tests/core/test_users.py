@@ -40,3 +40,63 @@ def test_bad_users_are_refused(backend):
             users.create_user(session=s, actor=ADMINISTRATOR, username="a", name="A", email="a@x.io", roles=["admin"])
         with pytest.raises(InvalidInput, match="unknown role"):
             users.create_user(session=s, actor=ADMINISTRATOR, username="b", name="B", email="b@x.io", roles=["wizard"])
+
+
+def test_the_first_administrator_is_created_once_even_when_two_race(backend):
+    import threading
+
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def bootstrap(name: str) -> None:
+        barrier.wait()
+        try:
+            with session_scope() as s:
+                users.create_first_admin(session=s, username=name, password="long-password")
+            outcomes.append("created")
+        except Exception as exc:  # noqa: BLE001 - the loser's refusal (or its database's) is the point
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=bootstrap, args=(n,)) for n in ("ann", "bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("created") == 1, outcomes
+    with session_scope() as s:
+        assert [u.roles for u in users.list_users(session=s)] == [("admin",)]
+        with pytest.raises(Conflict, match="an administrator already exists"):
+            users.create_first_admin(session=s, username="eve", password="long-password")
+
+
+def test_only_an_administrator_manages_people_and_every_change_is_audited(backend):
+    from core import audit, tokens
+    from core.errors import NotFound, Unauthenticated
+
+    with session_scope() as s:
+        root = users.create_first_admin(session=s, username="root", password="long-password").actor
+        maya = users.create_user(session=s, actor=root, username="maya", name="Maya", email="m@x.io",
+                                 roles=["ml_engineer"]).actor
+    with session_scope() as s:
+        with pytest.raises(Forbidden, match="maya may not users manage"):
+            users.create_user(session=s, actor=maya, username="eve", name="Eve", email="e@x.io", roles=["admin"])
+        with pytest.raises(Forbidden):
+            users.change_roles(session=s, actor=maya, username="maya", add=["admin"])
+        with pytest.raises(Conflict, match="last administrator"):
+            users.change_roles(session=s, actor=root, username="root", remove=["admin"])
+        with pytest.raises(Conflict, match="last administrator"):
+            users.deactivate_user(session=s, actor=root, username="root")
+    with session_scope() as s:
+        assert users.change_roles(session=s, actor=root, username="maya", add=["it_ops"]).roles == (
+            "ml_engineer", "it_ops")
+        _, secret = tokens.create_token(session=s, actor=maya, name="ci", scopes=["cli"])
+    with session_scope() as s:
+        users.deactivate_user(session=s, actor=root, username="maya")
+    with session_scope() as s:
+        with pytest.raises(Unauthenticated, match="no longer active"):
+            tokens.authenticate_token(session=s, secret=secret)
+        with pytest.raises(NotFound):
+            users.get_user(session=s, username="maya")
+        trail = [(e.actor, e.action, e.entity_id) for e in audit.events(session=s) if e.action.startswith("user.")]
+    assert trail[::-1] == [("root", "user.create", "root"), ("root", "user.create", "maya"),
+                     ("root", "user.roles", "maya"), ("root", "user.deactivate", "maya")]
