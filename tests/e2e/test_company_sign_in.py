@@ -165,3 +165,28 @@ def test_a_person_without_a_mapped_group_sees_no_access_and_no_pages(page, provi
     assert page.get_by_test_id("stSidebarNavLink").count() == 0
     assert "Portfolio" not in text
     assert_no_exception(page)
+
+
+def sign_out_everywhere(page) -> None:  # noqa: ANN001
+    """Sign out of the portal; the provider asks to end its session too, then sends the person back."""
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="End session").click()
+    page.get_by_role("button", name="Sign in with your company account").wait_for()
+    wait_idle(page)
+
+
+@pytest.mark.e2e
+def test_signing_out_forgets_the_company_sign_in_and_is_audited(page, company_portal, provider):
+    company_person(provider, "ida-1", preferred_username="ida", name="Ida Berg", groups=["ml-eng"])
+    sign_in_at_the_company(page, "ida-1")
+    page.get_by_role("button", name="Sign out").wait_for()
+    sign_out_everywhere(page)
+    assert "Ida Berg" not in page.get_by_test_id("stApp").inner_text()
+    assert page.get_by_test_id("stSidebarNavLink").count() == 0
+    page.reload()  # a new visit does not sign straight back in
+    wait_idle(page)
+    page.get_by_role("button", name="Sign in with your company account").wait_for()
+    with session_scope(f"sqlite:///{company_portal.home / 'watchtower.db'}") as s:
+        actions = [e.action for e in s.exec(select(AuditEvent).where(AuditEvent.entity_id == "ida")
+                                            .order_by(AuditEvent.seq)).all()]
+    assert actions == ["user.create", "user.sign_in", "user.sign_out"]
