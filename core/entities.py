@@ -40,6 +40,11 @@ class User(SQLModel, table=True):
     password_hash: str | None = None
     active: bool = True
     created_at: NaiveDatetime = Field(default_factory=now)
+    # Company sign-in: "issuer|subject" of the OpenID Connect identity this user is (None: a local account).
+    oidc_subject: str | None = Field(default=None, max_length=512)
+    # Password lockout: consecutive failures and, once too many, the end of the lockout (naive UTC).
+    failed_sign_ins: int = 0
+    locked_until: NaiveDatetime | None = None
 
 
 class Token(SQLModel, table=True):

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from core import audit
+from core import audit, clock
 from core.access import Actor, require
+from core.config import get_settings
 from core.entities import ROLES, User
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 _N, _R, _P = 2**14, 8, 1
 _BOOTSTRAP_LOCK = 0x5754_0001  # advisory lock key of the first-administrator bootstrap
+# Lockout: after LOCKOUT_AFTER consecutive failures a password sign-in is refused for LOCKOUT_SECONDS,
+# doubling with every further failure up to LOCKOUT_CAP_SECONDS.
+LOCKOUT_AFTER = 5
+LOCKOUT_SECONDS = 30
+LOCKOUT_CAP_SECONDS = 15 * 60
+REFUSED = "unknown user or wrong password"
 
 
 @dataclass(frozen=True)
@@ -174,12 +183,67 @@ def users_with_role(*, session: Session, role: str) -> list[UserRead]:
 
 
 def authenticate(*, session: Session, username: str, password: str | None, demo: bool = False) -> UserRead:
-    """Return the user if the password matches; in demo mode any known persona signs in without one."""
-    user = session.exec(select(User).where(User.username == username)).first()
-    if user is None or not user.active:
-        raise Forbidden("unknown user or wrong password")
+    """Return the user if the password matches; in demo mode any known persona signs in without one.
+
+    Every outcome is audited. A refused attempt (and the failure count it raises) is committed before
+    Forbidden is raised, so the caller's rollback cannot erase it. The message never tells an unknown
+    username from a wrong password.
+    """
+    username = (username or "").strip()
+    user = session.exec(select(User).where(User.username == username)).first() if username else None
     if demo:
-        return _read(user)
+        if not get_settings().demo:
+            _refuse(session, username, reason="password-less sign-in outside demo mode",
+                    message="signing in without a password is only possible in demo mode")
+        if user is None or not user.active:
+            _refuse(session, username, reason="unknown user", message=REFUSED)
+        return record_sign_in(session=session, username=user.username, method="demo")
+    at = clock.now()
+    if user is None or not user.active:
+        check_password(password or "", _dummy_hash())  # the same work as for a real account
+        _refuse(session, username, reason="unknown user", message=REFUSED)
+    if user.locked_until is not None and at < user.locked_until:
+        _refuse(session, username, reason="locked", message=_locked_message(user))
     if not check_password(password or "", user.password_hash):
-        raise Forbidden("unknown user or wrong password")
+        user.failed_sign_ins += 1
+        message = REFUSED
+        if user.failed_sign_ins >= LOCKOUT_AFTER:
+            seconds = min(LOCKOUT_SECONDS * 2 ** (user.failed_sign_ins - LOCKOUT_AFTER), LOCKOUT_CAP_SECONDS)
+            user.locked_until = at + timedelta(seconds=seconds)
+            message = f"{REFUSED}; {_locked_message(user)}"
+        session.add(user)
+        _refuse(session, username, reason="wrong password", message=message,
+                details={"failures": user.failed_sign_ins})
+    user.failed_sign_ins = 0
+    user.locked_until = None
+    session.add(user)
+    return record_sign_in(session=session, username=user.username, method="password")
+
+
+def record_sign_out(*, session: Session, username: str) -> None:
+    """Audit that a person signed out of the portal."""
+    audit.record(session, actor=username, action="user.sign_out", entity_type="user", entity_id=username)
+
+
+def record_sign_in(*, session: Session, username: str, method: str) -> UserRead:
+    """Audit a verified sign-in ("password", "demo" or "oidc") and return the user as signed in."""
+    user = session.exec(select(User).where(User.username == username)).one()
+    audit.record(session, actor=user.username, action="user.sign_in", entity_type="user", entity_id=user.username,
+                 details={"method": method, "roles": list(user.roles)})
     return _read(user)
+
+
+def _locked_message(user: User) -> str:
+    return f"too many failed sign-ins: locked until {user.locked_until:%H:%M:%S} UTC"
+
+
+def _refuse(session: Session, username: str, *, reason: str, message: str, details: dict | None = None) -> None:
+    audit.record(session, actor="anonymous", action="user.sign_in_failed", entity_type="user",
+                 entity_id=username[:64], details={"reason": reason, **(details or {})})
+    session.commit()
+    raise Forbidden(message)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(os.urandom(12).hex())

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core import users
+from core import oidc, users
 from core.access import Actor, pages_for, require
 from core.config import get_settings
 from core.db import session_scope
@@ -41,13 +41,64 @@ def current_user() -> SignedIn | None:
     return SignedIn(username=data["username"], name=data["name"], roles=tuple(data["roles"]))
 
 
-def _sign_in(user: users.UserRead) -> None:
-    st.session_state["user"] = {"username": user.username, "name": user.name, "roles": list(user.roles)}
+DEMO_BANNER = "Demo mode: anyone can sign in as anyone. Keep this portal on your own computer."
+
+
+def _sign_in(user: users.UserRead, *, method: str) -> None:
+    st.session_state["user"] = {"username": user.username, "name": user.name, "roles": list(user.roles),
+                                "method": method}
 
 
 def sign_out() -> None:
+    data = st.session_state.get("user") or {}
+    if data.get("username"):
+        with session_scope() as s:
+            users.record_sign_out(session=s, username=data["username"])
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    if data.get("method") == "oidc" or _company_signed_in():
+        st.logout()  # forgets the identity cookie, else the next visit would sign straight back in
+
+
+def demo_banner() -> None:
+    """Warn on every page that demo mode lets anyone act as anyone."""
+    if get_settings().demo:
+        st.warning(DEMO_BANNER, icon=":material/warning:")
+
+
+def company_sign_in_configured() -> bool:
+    """True when .streamlit/secrets.toml configures OpenID Connect ([auth])."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file at all
+        return False
+
+
+def _company_signed_in() -> bool:
+    return company_sign_in_configured() and bool(st.user.is_logged_in)
+
+
+def company_sign_in() -> str | None:
+    """Sign in the person the identity cookie names (once per session); return why they have no access."""
+    if "no_access" in st.session_state:
+        return st.session_state["no_access"]
+    if current_user() is not None or not _company_signed_in():
+        return None
+    try:
+        with session_scope() as s:
+            _sign_in(oidc.sign_in(session=s, claims=st.user.to_dict()), method="oidc")
+    except WatchtowerError as exc:
+        st.session_state["no_access"] = str(exc)
+        return str(exc)
+    return None
+
+
+def no_access_page() -> None:
+    st.title("No access")
+    st.error(st.session_state.get("no_access", "No access."))
+    if st.button("Sign out", key="sign_out"):
+        sign_out()
+        st.rerun()
 
 
 def sign_in_page() -> None:
@@ -67,9 +118,14 @@ def sign_in_page() -> None:
         choice = st.selectbox("Persona", list(labels), format_func=labels.get, key="persona")
         if st.button("Sign in", key="sign_in", type="primary"):
             with session_scope() as s:
-                _sign_in(users.authenticate(session=s, username=choice, password=None, demo=True))
+                _sign_in(users.authenticate(session=s, username=choice, password=None, demo=True), method="demo")
             st.rerun()
         return
+    if company_sign_in_configured():
+        if st.button("Sign in with your company account", key="company_sign_in", type="primary",
+                     icon=":material/badge:"):
+            st.login()
+        st.caption("Or with a local account:")
     with st.form("sign_in_form"):
         username = st.text_input("Username", key="username")
         password = st.text_input("Password", type="password", key="password")
@@ -77,7 +133,7 @@ def sign_in_page() -> None:
     if submitted:
         try:
             with session_scope() as s:
-                _sign_in(users.authenticate(session=s, username=username, password=password))
+                _sign_in(users.authenticate(session=s, username=username, password=password), method="password")
         except WatchtowerError as exc:
             st.error(str(exc))
             return

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -31,14 +33,21 @@ def demo(reset: bool) -> None:
 
 @main.command()
 @click.option("--port", default=8501, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; only this computer can reach the default.")
+@click.option("--allow-remote-demo", is_flag=True,
+              help="Let a demo-mode portal listen on an address other computers can reach.")
 @click.option("--no-worker", is_flag=True, help="Serve the app without the scheduler worker.")
 @fails_cleanly
-def serve(port: int, no_worker: bool) -> None:
+def serve(port: int, host: str, allow_remote_demo: bool, no_worker: bool) -> None:
     """Start the scheduler worker and the Streamlit portal together (local use)."""
     from core.config import get_settings
     from core.demo import seed_demo
 
     settings = get_settings()
+    if settings.demo and not allow_remote_demo and not _is_loopback(host):
+        raise InvalidInput(f"demo mode lets anyone sign in as anyone, so it serves only this computer: "
+                           f"{host} is not a loopback address (use --allow-remote-demo to serve it anyway)")
     if settings.demo:
         seed_demo(reset=False, progress=lambda msg: click.echo(f"  {msg}"))
     app = Path(__file__).resolve().parents[2] / "app.py"
@@ -49,10 +58,11 @@ def serve(port: int, no_worker: bool) -> None:
         if not no_worker and _has_worker():
             procs.append(subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], env=os.environ.copy()))
         cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+               "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
         app_proc = subprocess.Popen(cmd, cwd=app.parent, env=os.environ.copy())
         procs.append(app_proc)
-        click.echo(f"Watchtower on http://localhost:{port}" + (" with the scheduler worker" if len(procs) > 1 else ""))
+        shown = "localhost" if _is_loopback(host) else host
+        click.echo(f"Watchtower on http://{shown}:{port}" + (" with the scheduler worker" if len(procs) > 1 else ""))
         app_proc.wait()
     except KeyboardInterrupt:
         pass
@@ -65,6 +75,19 @@ def serve(port: int, no_worker: bool) -> None:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def _is_loopback(host: str) -> bool:
+    """True when every address the host name resolves to is a loopback address."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
