@@ -116,7 +116,7 @@ def test_deploying_an_unapproved_version_from_the_deployer_page_is_refused_and_a
 def test_the_deployer_page_sends_test_queries_and_shows_answer_and_latency(backend, tmp_path):
     build(tmp_path)
     with live_api() as url:
-        at = open_page(DEPLOYER, username="omar")
+        at = open_page(DEPLOYER, username="admin")
         at.text_input(key="env_url_production").input(url)
         at.button(key="env_save_production").click().run()
         assert "production saved" in texts(at)
