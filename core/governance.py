@@ -6,7 +6,7 @@ WAITING_FOR_APPROVAL (the final approver decides) → APPROVED | REJECTED; an op
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
@@ -16,35 +16,27 @@ from core import audit, users
 from core.access import PERMISSIONS, Actor, require
 from core.clock import now
 from core.entities import VERDICTS, Blueprint, Model, ModelVersion, Project, Review, SignOff
-from core.errors import Conflict, Forbidden, InvalidInput, NotFound, WatchtowerError
+from core.errors import Conflict, InvalidInput, NotFound
 from core.registry import model_row, version_row
+from core.review_rules import (  # noqa: F401 - Allowed, YES, UNKNOWN are part of the read model
+    OPEN_STATES,
+    UNKNOWN,
+    YES,
+    Allowed,
+    abandon_rule,
+    approve_rule,
+    feedback_summary,
+    reject_rule,
+    sign_rule,
+    signed_as,
+)
 
-OPEN_STATES = ("NOT_STARTED", "WAITING_FOR_FEEDBACK", "WAITING_FOR_APPROVAL")
 FINAL_STATES = ("APPROVED", "REJECTED", "ABANDONED")
 # A project without a blueprint still needs a risk manager's approval before a governed environment.
 DEFAULT_STAGE = {"name": "Review", "signoff_roles": [], "final_approver": "risk_manager", "required_checks": [],
                  "auto_deploy": False, "approver_distinct_from_signers": False}
 
 
-@dataclass(frozen=True)
-class Allowed:
-    """Whether one person may take one action now; when not, the reason (and the error the action raises)."""
-
-    ok: bool
-    reason: str = ""
-    error: type[WatchtowerError] = field(default=Forbidden, compare=False, repr=False)
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-    def enforce(self) -> None:
-        """Raise the refusal, when there is one."""
-        if not self.ok:
-            raise self.error(self.reason)
-
-
-YES = Allowed(True)
-UNKNOWN = Allowed(False, "no one is signed in")
 
 
 @dataclass(frozen=True)
@@ -156,10 +148,10 @@ def _read(session: Session, review: Review, *, outcome: str = "", actor: Actor |
     if actor is not None:
         label = f"{model.name} v{version.number}"
         can_sign = tuple((role, sign_rule(review, signoffs, actor, role, label)) for role in review.required_roles)
-        facts = {"can_sign": can_sign, "can_give_feedback": _feedback_summary(review, actor, can_sign),
+        facts = {"can_sign": can_sign, "can_give_feedback": feedback_summary(review, actor, can_sign),
                  "can_approve": approve_rule(review, signoffs, actor, label),
                  "can_reject": reject_rule(review, actor, label), "can_abandon": abandon_rule(review, actor, label),
-                 "signed_as": _signed_as(signoffs, actor.username),
+                 "signed_as": signed_as(signoffs, actor.username),
                  "sign_refusals": tuple(dict.fromkeys(allowed.reason for role, allowed in can_sign
                                                       if not allowed and role in actor.roles))}
     return ReviewRead(
@@ -170,95 +162,6 @@ def _read(session: Session, review: Review, *, outcome: str = "", actor: Actor |
                        for s in signoffs),
         decided_by=review.decided_by, decided_at=review.decided_at, decision_comment=review.decision_comment,
         outcome=outcome, approver_distinct_from_signers=review.approver_distinct_from_signers, **facts)
-
-
-# --- who may do what with a review: one set of rules for the read model and for the actions ------
-
-def _signed_as(signoffs: list[SignOff], username: str) -> str:
-    return next((s.role for s in signoffs if s.reviewer == username), "")
-
-
-def sign_rule(review: Review, signoffs: list[SignOff], actor: Actor, role: str, label: str) -> Allowed:
-    """May ACTOR give (or revise) ROLE's feedback? Each role by a different person, never by the requester."""
-    who, ref = actor.username, f"review #{review.id} of {label}"
-    if role not in review.required_roles:
-        return Allowed(False, f"{ref} does not ask for {role} feedback (it asks for: "
-                              f"{', '.join(review.required_roles) or 'none'})", InvalidInput)
-    if role not in actor.roles:
-        return Allowed(False, f"{who} does not hold the {role} role, so may not give its feedback")
-    if who == review.requested_by:
-        return Allowed(False, f"{who} requested {ref}; its feedback must come from someone else")
-    if review.state not in ("WAITING_FOR_FEEDBACK", "WAITING_FOR_APPROVAL"):
-        return Allowed(False, f"{ref} is {review.state}; feedback is closed", Conflict)
-    other = next((s.role for s in signoffs if s.reviewer == who and s.role != role), None)
-    if other is not None:
-        return Allowed(False, f"{who} already signed {ref} as {other}; one person gives one role's feedback "
-                              f"per review, so the {role} feedback must come from someone else")
-    given = next((s for s in signoffs if s.role == role), None)
-    if given is not None and given.reviewer != who:
-        return Allowed(False, f"the {role} feedback on {ref} was given by {given.reviewer}; only they may revise it",
-                       Conflict)
-    return YES
-
-
-def _feedback_summary(review: Review, actor: Actor, can_sign: tuple[tuple[str, Allowed], ...]) -> Allowed:
-    """Whether the actor may give feedback in any role; else the reason that concerns them most."""
-    if any(allowed for _, allowed in can_sign):
-        return YES
-    held = [allowed for role, allowed in can_sign if role in actor.roles]
-    if held:
-        return held[0]
-    return Allowed(False, f"{actor.username} holds none of the roles review #{review.id} asks feedback from "
-                          f"({', '.join(review.required_roles) or 'none'})")
-
-
-def _decider_rule(review: Review, actor: Actor, label: str, verb: str) -> Allowed:
-    ref = f"review #{review.id} of {label}"
-    if not review.final_approver_role:
-        return Allowed(False, f"{ref} has no final approver: its sign-offs decide", Conflict)
-    if review.final_approver_role not in actor.roles:
-        return Allowed(False, f"only a {review.final_approver_role} may {verb} {ref}; {actor.username} is not one")
-    if actor.username == review.requested_by:
-        return Allowed(False, f"{actor.username} requested {ref} and so may not {verb} it")
-    return YES
-
-
-def approve_rule(review: Review, signoffs: list[SignOff], actor: Actor, label: str) -> Allowed:
-    """May ACTOR give the final approval now? Never the requester; never a signer where the blueprint says so."""
-    decider = _decider_rule(review, actor, label, "approve")
-    if not decider:
-        return decider
-    ref = f"review #{review.id} of {label}"
-    if review.state != "WAITING_FOR_APPROVAL":
-        given = {s.role for s in signoffs}
-        missing = [r for r in review.required_roles if r not in given]
-        detail = f"; missing feedback from {', '.join(missing)}" if review.state == "WAITING_FOR_FEEDBACK" else ""
-        return Allowed(False, f"{ref} is {review.state} and cannot be approved{detail}", Conflict)
-    signed = _signed_as(signoffs, actor.username)
-    if review.approver_distinct_from_signers and signed:
-        return Allowed(False, f"{actor.username} signed {ref} as {signed}; its blueprint asks for a final approver "
-                              f"who gave no feedback on it")
-    return YES
-
-
-def reject_rule(review: Review, actor: Actor, label: str) -> Allowed:
-    """May ACTOR reject the review now (a final approver who did not request it, while it is open)?"""
-    decider = _decider_rule(review, actor, label, "reject")
-    if decider and review.state not in ("WAITING_FOR_FEEDBACK", "WAITING_FOR_APPROVAL"):
-        return Allowed(False, f"review #{review.id} of {label} is {review.state} and cannot be rejected", Conflict)
-    return decider
-
-
-def abandon_rule(review: Review, actor: Actor, label: str) -> Allowed:
-    """May ACTOR withdraw the review (its requester, a final approver or an admin, while it is open)?"""
-    ref = f"review #{review.id} of {label}"
-    if not (actor.username == review.requested_by or review.final_approver_role in actor.roles
-            or "admin" in actor.roles):
-        return Allowed(False, f"only {review.requested_by}, a {review.final_approver_role or 'final approver'} or an "
-                              f"admin may abandon {ref}")
-    if review.state not in OPEN_STATES:
-        return Allowed(False, f"{ref} is {review.state} and cannot be abandoned", Conflict)
-    return YES
 
 
 def may_request(actor: Actor) -> Allowed:
