@@ -37,8 +37,6 @@ DEFAULT_STAGE = {"name": "Review", "signoff_roles": [], "final_approver": "risk_
                  "auto_deploy": False, "approver_distinct_from_signers": False}
 
 
-
-
 @dataclass(frozen=True)
 class SignOffRead:
     role: str
