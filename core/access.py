@@ -36,8 +36,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Everyone who reviews, builds or runs a model may generate and download its documentation.
     "documentation.generate": frozenset({"admin", "risk_manager", "business", "it_ops", "ml_engineer",
                                          "data_scientist"}),
-    "environment.manage": frozenset({"admin", "it_ops", "risk_manager"}),
-    "environment.policy": frozenset({"admin", "risk_manager"}),
+    # Environments fail closed: only an administrator creates or changes one, its policy included.
+    "environment.manage": frozenset({"admin"}),
+    "environment.policy": frozenset({"admin"}),
     "users.manage": frozenset({"admin"}),
     # Everyone manages their own personal access tokens (an administrator: everyone's, with users.manage).
     "tokens.manage": ALL,

@@ -3,8 +3,10 @@
 A blueprint is an ordered list of stages (Exploration → Qualification → Review → Production → Retired).
 Each stage says whose sign-off it needs (`signoff_roles`), who gives the final approval
 (`final_approver`, a role, or None when the sign-offs suffice), which project checks must be passing
-(`required_checks`, check names) and whether an approved version is deployed to production at once
-(`auto_deploy`).
+(`required_checks`, check names), whether an approved version is deployed to production at once
+(`auto_deploy`) and whether the final approver must be someone who gave none of the stage's sign-offs
+(`approver_distinct_from_signers`). Whatever the blueprint, each sign-off role is given by a different person
+and whoever requested a review neither signs nor approves it.
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ from core.errors import Conflict, InvalidInput, NotFound
 STAGES = ("Exploration", "Qualification", "Review", "Production", "Retired")
 
 
-def _stages(review_roles: list[str], final_approver: str | None, auto_deploy: bool) -> list[dict]:
+def _stages(review_roles: list[str], final_approver: str | None, auto_deploy: bool,
+            distinct: bool = False) -> list[dict]:
     """The standard stages; only the Review stage (the gate before production) asks for sign-offs."""
     out = []
     for name in STAGES:
         gate = name == "Review"
         out.append({"name": name, "signoff_roles": list(review_roles) if gate else [],
                     "final_approver": final_approver if gate else None, "required_checks": [],
-                    "auto_deploy": auto_deploy if gate else False})
+                    "auto_deploy": auto_deploy if gate else False,
+                    "approver_distinct_from_signers": distinct if gate else False})
     return out
 
 
@@ -37,9 +41,9 @@ STANDARD_BLUEPRINTS: tuple[dict, ...] = (
      "description": "Business sign-off before production; an approved version is deployed automatically.",
      "stages": _stages(["business"], None, True)},
     {"name": "Medium risk", "risk_levels": ["medium"], "auto_deploy": False,
-     "description": "Sign-off from data science and the business, then final approval by a risk manager; "
-                    "the approved version becomes deployable.",
-     "stages": _stages(["data_scientist", "business"], "risk_manager", False)},
+     "description": "Sign-off from data science and the business, then final approval by a risk manager who "
+                    "signed neither; the approved version becomes deployable.",
+     "stages": _stages(["data_scientist", "business"], "risk_manager", False, distinct=True)},
     {"name": "High risk", "risk_levels": ["high"], "auto_deploy": True,
      "description": "Feedback from IT & operations, risk and the business, then final approval by a risk "
                     "manager; on approval the version is deployed to production automatically.",
@@ -54,6 +58,7 @@ class StageRead:
     final_approver: str | None
     required_checks: tuple[str, ...]
     auto_deploy: bool
+    approver_distinct_from_signers: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,9 @@ def blueprint_read(bp: Blueprint) -> BlueprintRead:
     stages = tuple(StageRead(name=s["name"], signoff_roles=tuple(s.get("signoff_roles") or ()),
                              final_approver=s.get("final_approver"),
                              required_checks=tuple(s.get("required_checks") or ()),
-                             auto_deploy=bool(s.get("auto_deploy"))) for s in bp.stages)
+                             auto_deploy=bool(s.get("auto_deploy")),
+                             approver_distinct_from_signers=bool(s.get("approver_distinct_from_signers")))
+                   for s in bp.stages)
     return BlueprintRead(id=bp.id, name=bp.name, description=bp.description, risk_levels=tuple(bp.risk_levels),
                          stages=stages, auto_deploy=bp.auto_deploy)
 
@@ -144,8 +151,12 @@ def _clean_stages(stages: list[dict]) -> list[dict]:
         auto = bool(stage.get("auto_deploy"))
         if auto and not (roles or approver):
             raise InvalidInput(f"stage {name!r} deploys automatically on approval but asks nobody to approve")
+        distinct = bool(stage.get("approver_distinct_from_signers"))
+        if distinct and approver is None:
+            raise InvalidInput(f"stage {name!r} asks for a final approver distinct from its signers but names no "
+                               f"final approver")
         out.append({"name": name, "signoff_roles": list(dict.fromkeys(roles)), "final_approver": approver,
-                    "required_checks": checks, "auto_deploy": auto})
+                    "required_checks": checks, "auto_deploy": auto, "approver_distinct_from_signers": distinct})
     return out
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from core import audit, endpoints, governance  # noqa: F401 - endpoints registers its scenario step beside ours
-from core.access import SYSTEM, Actor, require
+from core.access import Actor, require
 from core.clock import now
 from core.db import session_scope
 from core.entities import (
@@ -149,7 +149,7 @@ def _active_row(session: Session, model_id: int, env_id: int) -> Deployment | No
 
 
 def _deploy(session: Session, *, actor: Actor, m: Model, v: ModelVersion, env: Environment, note: str,
-            rollback: bool, deployed_by: str | None = None) -> DeploymentRead:
+            rollback: bool, review_id: int | None = None) -> DeploymentRead:
     label = f"{m.name} v{v.number}"
     project = session.get(Project, m.project_id)
     if not v.artifact_path:
@@ -166,7 +166,7 @@ def _deploy(session: Session, *, actor: Actor, m: Model, v: ModelVersion, env: E
         current.active, current.ended_at = False, at
         session.add(current)
     dep = Deployment(environment_id=env.id, model_version_id=v.id, model_id=m.id, deployed_at=at,
-                     deployed_by=deployed_by or actor.username, active=True,
+                     deployed_by=actor.username, active=True,
                      note="; ".join(x for x in (note, gate.reason) if x))
     session.add(dep)
     if env.tier == "higher":
@@ -175,7 +175,7 @@ def _deploy(session: Session, *, actor: Actor, m: Model, v: ModelVersion, env: E
     audit.record(session, actor=actor.username, action="rollback" if rollback else "deploy", entity_type="deployment",
                  entity_id=f"{label}@{env.name}", project_id=project.id,
                  details={"environment": env.name, "version": v.number, "policy": env.policy,
-                          "review_state": gate.review_state, "warning": gate.reason, "note": note,
+                          "review_state": gate.review_state, "on_approval_of_review": review_id, "warning": gate.reason, "note": note,
                           "replaced_version": session.get(ModelVersion, current.model_version_id).number
                           if current else None})
     if gate.reason:
@@ -231,9 +231,15 @@ def rollback(*, session: Session, actor: Actor, model: str, environment: str, no
                    note=note or f"rollback from v{session.get(ModelVersion, current.model_version_id).number}")
 
 
-def on_final_approval(*, session: Session, review_id: int, approved_by: str) -> str:
-    """What an approval leads to: deployment to production if the blueprint auto-deploys, else deployability."""
+def on_final_approval(*, session: Session, review_id: int, actor: Actor) -> str:
+    """What an approval leads to: deployment to production if the blueprint auto-deploys, else deployability.
+
+    The deployment acts as the person who approved (only they may set it off), through the same gate, and is
+    audited as theirs: their approval of this review is the authority for it.
+    """
     review = session.get(Review, review_id)
+    if review is None or review.state != "APPROVED" or review.decided_by != actor.username:
+        raise Forbidden(f"{actor.username} did not approve review #{review_id}, so may not deploy on its approval")
     v = session.get(ModelVersion, review.model_version_id)
     m = session.get(Model, v.model_id)
     project = session.get(Project, m.project_id)
@@ -253,8 +259,8 @@ def on_final_approval(*, session: Session, review_id: int, approved_by: str) -> 
     if not gate.allowed or not v.artifact_path:
         # The approval stands; what still stands in the way is reported instead of undoing it.
         return f"not deployed to {target.name}: {gate.reason or 'the version has no artifact'}"
-    dep = _deploy(session, actor=SYSTEM, m=m, v=v, env=target, rollback=False, deployed_by=SYSTEM.username,
-                  note=f"deployed automatically on approval of review #{review.id} by {approved_by}")
+    dep = _deploy(session, actor=actor, m=m, v=v, env=target, rollback=False, review_id=review.id,
+                  note=f"deployed automatically on approval of review #{review.id} by {actor.username}")
     return f"deployed to {dep.environment} automatically"
 
 

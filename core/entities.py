@@ -202,7 +202,7 @@ class Environment(SQLModel, table=True):
     name: str = Field(unique=True)
     tier: str = "lower"  # lower | higher
     position: int = 0
-    policy: str = "allow"  # block | warn | allow
+    policy: str = "block"  # block | warn | allow; fails closed
     endpoint_url: str | None = None
 
 
@@ -413,6 +413,7 @@ class Review(SQLModel, table=True):
     requested_at: NaiveDatetime = Field(default_factory=now)
     required_roles: list[str] = _json([])
     final_approver_role: str = "risk_manager"
+    approver_distinct_from_signers: bool = False  # the blueprint's demand, fixed when the review is requested
     decided_by: str | None = None
     decided_at: NaiveDatetime | None = None
     decision_comment: str = _text()

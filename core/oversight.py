@@ -37,6 +37,7 @@ class StageView:
     auto_deploy: bool
     current: bool
     passed: bool  # the project has moved beyond this stage
+    approver_distinct_from_signers: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class VersionView:
     created_at: datetime
     environments: tuple[str, ...]
     review_state: str  # NOT_STARTED when never reviewed
-    review: governance.ReviewRead | None
+    review: governance.ReviewRead | None  # read for the person viewing: what they may do with it, and why not
+    can_request: governance.Allowed = governance.UNKNOWN  # may the viewer ask for this version's review now
 
 
 @dataclass(frozen=True)
@@ -121,10 +123,11 @@ def project_governance(*, session: Session, actor: Actor, key: str) -> ProjectGo
                              final_approver=s.get("final_approver"),
                              required_checks=tuple((c, _check_status(session, project.id, c))
                                                    for c in s.get("required_checks") or ()),
-                             auto_deploy=bool(s.get("auto_deploy")), current=i == here, passed=i < here)
+                             auto_deploy=bool(s.get("auto_deploy")), current=i == here, passed=i < here,
+                             approver_distinct_from_signers=bool(s.get("approver_distinct_from_signers")))
                    for i, s in enumerate(bp.stages if bp else []))
     models = session.exec(select(Model).where(Model.project_id == project.id).order_by(Model.name)).all()
-    reviews = [governance.get_review(session=session, review_id=r.id) for r in session.exec(
+    reviews = [governance.get_review(session=session, review_id=r.id, actor=actor) for r in session.exec(
         select(Review).join(ModelVersion, Review.model_version_id == ModelVersion.id)
         .where(ModelVersion.model_id.in_([m.id for m in models])).order_by(Review.id.desc())).all()]
     latest: dict[tuple[str, int], governance.ReviewRead] = {}
@@ -137,7 +140,9 @@ def project_governance(*, session: Session, actor: Actor, key: str) -> ProjectGo
             versions.append(VersionView(model=m.name, number=v.number, status=v.status, origin=v.origin,
                                         created_by=v.created_by, created_at=v.created_at,
                                         environments=v.environments,
-                                        review_state=review.state if review else "NOT_STARTED", review=review))
+                                        review_state=review.state if review else "NOT_STARTED", review=review,
+                                        can_request=governance.can_request(session=session, actor=actor,
+                                                                           model=m.name, version=v.number)))
     return ProjectGovernance(key=base.key, name=base.name, description=base.description, sponsor=base.sponsor,
                              owner=base.owner, initiative=base.initiative, scope=base.scope,
                              risk_level=base.risk_level, health=base.health, blueprint=bp.name if bp else "",
@@ -154,7 +159,7 @@ class GovernancePage:
     portfolio: tuple[WatchRow, ...]
     queue: tuple[governance.QueueItem, ...]
     blueprints: tuple[blueprints.BlueprintRead, ...]
-    can_request: bool
+    can_request: governance.Allowed  # may the viewer ask for reviews at all (each version says whether now)
     can_manage_blueprints: bool
 
 
@@ -171,5 +176,5 @@ def governance_page(*, session: Session, actor: Actor, key: str | None = None) -
                           project=project_governance(session=session, actor=actor, key=key) if key else None,
                           portfolio=tuple(governance_portfolio(session=session, actor=actor)), queue=queue,
                           blueprints=tuple(blueprints.list_blueprints(session=session)),
-                          can_request=actor.has("review.request"),
+                          can_request=governance.may_request(actor),
                           can_manage_blueprints=actor.has("blueprint.manage"))

@@ -121,20 +121,41 @@ st.dataframe(pd.DataFrame([
      "By": d.deployed_by, "Until": d.ended_at.strftime("%Y-%m-%d %H:%M") if d.ended_at else "running",
      "Note": d.note} for d in board.history]), hide_index=True, width="stretch")
 
-if actor.has("environment.manage"):
-    st.subheader("Environments")
+st.subheader("Environments")
+if not actor.has("environment.manage"):
+    st.caption("Creating and changing environments, their governance policy included, is for administrators.")
+else:
+    st.caption("Loosening a policy (block → warn → allow) or marking an environment higher is recorded in the "
+               "audit trail and alerts the risk managers.")
     for e in board.environments:
         with st.form(f"env_{e.name}"):
             st.markdown(f"**{e.name}** ({e.tier})")
             url = st.text_input("Scoring endpoint URL", value=e.endpoint_url or "", key=f"env_url_{e.name}")
+            tier = st.selectbox("Tier", environments.TIERS, index=environments.TIERS.index(e.tier),
+                                key=f"env_tier_{e.name}")
             policy = st.selectbox("Governance policy", POLICIES, index=POLICIES.index(e.policy),
-                                  key=f"env_policy_{e.name}", disabled=not actor.has("environment.policy"))
+                                  key=f"env_policy_{e.name}")
             if st.form_submit_button("Save", key=f"env_save_{e.name}"):
                 try:
                     with session_scope() as s:
                         environments.configure_environment(session=s, actor=actor, name=e.name, endpoint_url=url,
-                                                           policy=policy)
+                                                           tier=tier, policy=policy)
                 except WatchtowerError as exc:
                     st.error(str(exc))
                 else:
                     done("success", f"{e.name} saved")
+    with st.form("env_new"):
+        st.markdown("**New environment** (it blocks unapproved versions unless you choose otherwise)")
+        new_name = st.text_input("Name", key="env_new_name")
+        new_tier = st.selectbox("Tier", environments.TIERS, key="env_new_tier")
+        new_policy = st.selectbox("Governance policy", POLICIES, key="env_new_policy")
+        new_url = st.text_input("Scoring endpoint URL (optional)", key="env_new_url")
+        if st.form_submit_button("Create environment", key="env_new_submit"):
+            try:
+                with session_scope() as s:
+                    made = environments.configure_environment(session=s, actor=actor, name=new_name.strip(),
+                                                              tier=new_tier, policy=new_policy, endpoint_url=new_url)
+            except WatchtowerError as exc:
+                st.error(str(exc))
+            else:
+                done("success", f"{made.name} created ({made.tier}, policy {made.policy})")

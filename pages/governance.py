@@ -83,7 +83,8 @@ with tab_project:
              "Sign-off from": ", ".join(role_label(r) for r in s.signoff_roles) or "—",
              "Final approval": role_label(s.final_approver) if s.final_approver else "—",
              "Checks that must pass": ", ".join(f"{n} ({st_})" for n, st_ in s.required_checks) or "—",
-             "Deploys on approval": "yes" if s.auto_deploy else "no"} for s in project.stages]),
+             "Deploys on approval": "yes" if s.auto_deploy else "no",
+             "Approver signed nothing": "yes" if s.approver_distinct_from_signers else "no"} for s in project.stages]),
             hide_index=True, width="stretch")
 
     st.subheader("Model versions")
@@ -110,41 +111,57 @@ with tab_project:
                             f"{f.at:%Y-%m-%d %H:%M}" + (f" — {escaped(f.comment)}" if f.comment else ""))
             approver = f"final approval by a {role_label(r.final_approver_role)}" if r.final_approver_role \
                 else "the sign-offs decide (no final approver)"
+            if r.approver_distinct_from_signers:
+                approver += " who gave none of the feedback"
             st.caption(f"Then: {approver}.")
             documentation_downloads(actor=actor, model=r.model, number=r.version, key=f"gov-docs-{r.id}")
-            mine = [role for role in r.required_roles if role in actor.roles]
-            if mine and r.state in ("WAITING_FOR_FEEDBACK", "WAITING_FOR_APPROVAL"):
+            # What this person may do with the review, and why not, comes from core: no rule is re-derived here.
+            if r.can_give_feedback:
                 with st.form(f"feedback_{r.id}"):
-                    st.markdown("**Your feedback**")
-                    role = st.selectbox("As", mine, format_func=role_label, key=f"fb_role_{r.id}")
+                    st.markdown("**Your feedback**" + (f" (as {role_label(r.signed_as)})" if r.signed_as else ""))
+                    role = st.selectbox("As", r.signable_roles, format_func=role_label, key=f"fb_role_{r.id}")
                     verdict = st.radio("Verdict", VERDICTS, format_func=VERDICT_LABELS.get, horizontal=True,
                                        key=f"fb_verdict_{r.id}")
                     comment = st.text_area("Comment", key=f"fb_comment_{r.id}")
                     if st.form_submit_button("Give feedback", key=f"fb_submit_{r.id}"):
                         act(f"Your {role_label(role)} feedback on {r.model} v{r.version} is recorded",
                             governance.give_feedback, review_id=r.id, role=role, verdict=verdict, comment=comment)
-            if r.final_approver_role in actor.roles and r.requested_by != actor.username:
+                for reason in r.sign_refusals:
+                    st.caption(f"🔒 {reason}")
+            else:
+                st.caption(f"🔒 Feedback: {r.can_give_feedback.reason}")
+            if r.can_approve or r.can_reject:
                 with st.form(f"decide_{r.id}"):
                     st.markdown("**Final decision**")
                     comment = st.text_area("Comment (required to reject)", key=f"decide_comment_{r.id}")
                     approve_col, reject_col = st.columns(2)
-                    if approve_col.form_submit_button("Approve", type="primary", key=f"approve_{r.id}"):
+                    if approve_col.form_submit_button("Approve", type="primary", key=f"approve_{r.id}",
+                                                      disabled=not r.can_approve, help=r.can_approve.reason or None):
                         act(f"{r.model} v{r.version} approved", governance.approve, review_id=r.id, comment=comment)
-                    if reject_col.form_submit_button("Reject", key=f"reject_{r.id}"):
+                    if r.can_reject and reject_col.form_submit_button("Reject", key=f"reject_{r.id}"):
                         act(f"{r.model} v{r.version} rejected", governance.reject, review_id=r.id, comment=comment)
-            if r.requested_by == actor.username and st.button("Abandon this review", key=f"abandon_{r.id}"):
+                    if not r.can_approve:
+                        st.caption(f"🔒 Approval: {r.can_approve.reason}")
+            elif r.final_approver_role:
+                st.caption(f"🔒 Approval: {r.can_approve.reason}")
+            if r.can_abandon and st.button("Abandon this review", key=f"abandon_{r.id}"):
                 act(f"Review #{r.id} abandoned", governance.abandon, review_id=r.id)
 
     if view.can_request:
-        candidates = [v for v in project.versions if v.review_state in ("NOT_STARTED", "ABANDONED")]
+        candidates = [v for v in project.versions if v.can_request]
         with st.form("request_review"):
             st.markdown("**Ask for a review**")
             picked = st.selectbox("Version", candidates, format_func=lambda v: f"{v.model} v{v.number} ({v.status})",
                                   key="rq_version")
             comment = st.text_area("What changed, and why it should go to production", key="rq_comment")
-            if st.form_submit_button("Request review", key="rq_submit") and picked is not None:
+            if st.form_submit_button("Request review", key="rq_submit", disabled=not candidates) and picked is not None:
                 act(f"Review of {picked.model} v{picked.number} requested; the reviewers are notified",
                     governance.request_review, model=picked.model, version=picked.number, comment=comment)
+            for v in project.versions:
+                if not v.can_request:
+                    st.caption(f"🔒 {v.model} v{v.number}: {v.can_request.reason}")
+    else:
+        st.caption(f"🔒 {view.can_request.reason}")
 
     decided = [r for r in project.reviews if r.state in governance.FINAL_STATES]
     if decided:
@@ -184,7 +201,8 @@ with tab_blueprints:
             st.caption(bp.description)
             st.dataframe(pd.DataFrame([
                 {"Stage": s.name, "Sign-off from": ", ".join(s.signoff_roles), "Final approver": s.final_approver or "",
-                 "Checks that must pass": ", ".join(s.required_checks), "Deploys on approval": s.auto_deploy}
+                 "Checks that must pass": ", ".join(s.required_checks), "Deploys on approval": s.auto_deploy,
+                 "Approver signed nothing": s.approver_distinct_from_signers}
                 for s in bp.stages]), hide_index=True, width="stretch")
     if view.can_manage_blueprints:
         st.subheader("Edit or create a blueprint")
@@ -198,9 +216,11 @@ with tab_blueprints:
                                    default=list(base.risk_levels) if base else [], key=f"bp_risk_{chosen}")
             rows = pd.DataFrame([
                 {"stage": s.name, "signoff_roles": ", ".join(s.signoff_roles), "final_approver": s.final_approver or "",
-                 "required_checks": ", ".join(s.required_checks), "auto_deploy": s.auto_deploy} for s in base.stages]
+                 "required_checks": ", ".join(s.required_checks), "auto_deploy": s.auto_deploy,
+                 "approver_distinct_from_signers": s.approver_distinct_from_signers} for s in base.stages]
                 if base else [{"stage": n, "signoff_roles": "", "final_approver": "", "required_checks": "",
-                               "auto_deploy": False} for n in blueprints.STAGES])
+                               "auto_deploy": False, "approver_distinct_from_signers": False}
+                              for n in blueprints.STAGES])
             edited = st.data_editor(rows, num_rows="dynamic", hide_index=True, key=f"bp_stages_{chosen}",
                                     column_config={"final_approver": st.column_config.SelectboxColumn(
                                         "final_approver", options=["", *ROLES])})
@@ -209,7 +229,9 @@ with tab_blueprints:
                            "signoff_roles": [x.strip() for x in str(r["signoff_roles"] or "").split(",") if x.strip()],
                            "required_checks": [x.strip() for x in str(r["required_checks"] or "").split(",")
                                                if x.strip()],
-                           "auto_deploy": bool(r["auto_deploy"])} for r in edited.to_dict("records") if r["stage"]]
+                           "auto_deploy": bool(r["auto_deploy"]),
+                           "approver_distinct_from_signers": bool(r.get("approver_distinct_from_signers"))}
+                          for r in edited.to_dict("records") if r["stage"]]
                 act(f"Blueprint {name} saved", blueprints.save_blueprint, name=name, risk_levels=risks,
                     stages=stages, description=description)
         with st.form("assign_blueprint"):

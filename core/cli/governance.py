@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from core import deployer, governance
+from core import deployer, environments, governance
 from core.cli import fails_cleanly, main
 from core.cli.actors import resolve_actor
 from core.db import session_scope
-from core.entities import VERDICTS
+from core.entities import POLICIES, VERDICTS
 from core.errors import InvalidInput, NotFound
 
 
@@ -58,13 +58,15 @@ def deployments_command(model: str | None) -> None:
                    f"by {d.deployed_by}  sha256 {(d.artifact_sha256 or '')[:12]}")
 
 
-def _feedback_role(review: governance.ReviewRead, roles: tuple[str, ...], role: str | None) -> str:
+def _feedback_role(review: governance.ReviewRead, role: str | None) -> str:
+    """The role named, or the only one the reviewer may sign (the review, read for them, says which)."""
     if role:
         return role
-    mine = [r for r in review.missing_roles if r in roles] or [r for r in review.required_roles if r in roles]
+    mine = review.signable_roles
+    if not mine:
+        review.can_give_feedback.enforce()
     if len(mine) != 1:
-        raise InvalidInput(f"say which role you give feedback as (--role); the review asks for "
-                           f"{', '.join(review.required_roles) or 'none'}")
+        raise InvalidInput(f"say which role you give feedback as (--role {'|'.join(mine)})")
     return mine[0]
 
 
@@ -85,14 +87,14 @@ def review_command(model: str, action: str, version: int, role: str | None, verd
         if action == "request":
             review = governance.request_review(session=s, actor=actor, model=model, version=version, comment=comment)
         else:
-            found = governance.find_review(session=s, model=model, version=version)
+            found = governance.find_review(session=s, model=model, version=version, actor=actor)
             if found is None:
                 raise NotFound(f"{model} v{version} has no review; request one first")
             if action == "feedback":
                 if verdict is None:
                     raise InvalidInput(f"feedback needs --verdict ({'|'.join(VERDICTS)})")
                 review = governance.give_feedback(session=s, actor=actor, review_id=found.id, verdict=verdict,
-                                                  role=_feedback_role(found, actor.roles, role), comment=comment)
+                                                  role=_feedback_role(found, role), comment=comment)
             elif action == "approve":
                 review = governance.approve(session=s, actor=actor, review_id=found.id, comment=comment)
             elif action == "reject":
@@ -108,6 +110,34 @@ def review_command(model: str, action: str, version: int, role: str | None, verd
         click.echo(f"  waiting for feedback from {', '.join(review.missing_roles)}")
     if review.outcome:
         click.echo(f"  {review.outcome}")
+
+
+@main.command("environments")
+@fails_cleanly
+def environments_command() -> None:
+    """The environments, lowest first, with their tier, governance policy and scoring endpoint."""
+    with session_scope() as s:
+        rows = environments.list_environments(session=s)
+    for e in rows:
+        click.echo(f"{e.name:<14} {e.tier:<7} policy {e.policy:<6} {e.endpoint_url or '(no endpoint)'}")
+
+
+@main.command("environment")
+@click.argument("name")
+@click.option("--tier", type=click.Choice(environments.TIERS), default=None, help="lower, or higher (production).")
+@click.option("--policy", type=click.Choice(POLICIES), default=None,
+              help="block (the default for a new environment), warn or allow.")
+@click.option("--url", "endpoint_url", default=None, help="The environment's scoring endpoint.")
+@click.option("--as", "as_user", default=None, help="Act as this user (an administrator, authenticated).")
+@fails_cleanly
+def environment_command(name: str, tier: str | None, policy: str | None, endpoint_url: str | None,
+                        as_user: str | None) -> None:
+    """Create or change the environment NAME (administrators); loosening it alerts the risk managers."""
+    actor = resolve_actor(as_user)
+    with session_scope() as s:
+        env = environments.configure_environment(session=s, actor=actor, name=name, tier=tier, policy=policy,
+                                                 endpoint_url=endpoint_url)
+    click.echo(f"{env.name}: {env.tier}, policy {env.policy}, endpoint {env.endpoint_url or '(none)'}")
 
 
 @main.command("api")

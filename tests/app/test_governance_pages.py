@@ -116,7 +116,7 @@ def test_deploying_an_unapproved_version_from_the_deployer_page_is_refused_and_a
 def test_the_deployer_page_sends_test_queries_and_shows_answer_and_latency(backend, tmp_path):
     build(tmp_path)
     with live_api() as url:
-        at = open_page(DEPLOYER, username="omar")
+        at = open_page(DEPLOYER, username="admin")
         at.text_input(key="env_url_production").input(url)
         at.button(key="env_save_production").click().run()
         assert "production saved" in texts(at)
@@ -150,3 +150,93 @@ def test_each_persona_sees_the_pages_of_their_work(backend, tmp_path):
     assert "CARDS now follows Medium risk" in texts(at)
     with session_scope() as s:
         assert projects.get_project(session=s, key=PROJECT).blueprint == "Medium risk"
+
+
+def person(username: str, *roles: str) -> None:
+    from core import users
+
+    with session_scope() as s:
+        users.create_user(session=s, username=username, name=username.title(), email=f"{username}@bank.test",
+                          roles=list(roles))
+
+
+def test_a_person_with_every_role_signs_one_on_the_page_and_is_told_why_the_others_are_not_offered(backend, tmp_path):
+    build(tmp_path)
+    person("ivan", "it_ops", "risk_manager", "business")
+    with session_scope() as s:
+        review_id = governance.request_review(session=s, actor=actor("maya"), model=MODEL, version=3).id
+    at = open_page(GOVERNANCE, username="ivan")
+    assert at.selectbox(key=f"fb_role_{review_id}").options == ["IT & operations", "Risk manager",
+                                                                 "Business stakeholder"]
+    at.selectbox(key=f"fb_role_{review_id}").set_value("it_ops")
+    at.text_area(key=f"fb_comment_{review_id}").input("latency fine")
+    at.button(key=f"fb_submit_{review_id}").click().run()
+    assert "Your IT & operations feedback on card-scorer v3 is recorded" in texts(at)
+    again = open_page(GOVERNANCE, username="ivan")
+    assert again.selectbox(key=f"fb_role_{review_id}").options == ["IT & operations"], "only a revision of his own"
+    shown = texts(again)
+    assert f"ivan already signed review #{review_id} of card-scorer v3 as it_ops; one person gives one role's " \
+           "feedback per review, so the risk_manager feedback must come from someone else" in shown
+    assert "so the business feedback must come from someone else" in shown
+    with session_scope() as s:
+        read = governance.get_review(session=s, review_id=review_id)
+    assert [(f.role, f.reviewer) for f in read.signoffs] == [("it_ops", "ivan")]
+
+    maya = open_page(GOVERNANCE, username="maya")
+    assert not [b for b in maya.button if b.key == f"fb_submit_{review_id}"]
+    assert "🔒 Feedback: maya holds none of the roles" in texts(maya)
+
+
+def test_the_approve_button_is_not_offered_to_a_signer_where_the_blueprint_demands_distinct_people(backend,
+                                                                                                   tmp_path):
+    build(tmp_path, risk="medium")
+    person("nina", "data_scientist", "risk_manager")
+    with session_scope() as s:
+        review_id = governance.request_review(session=s, actor=actor("maya"), model=MODEL, version=3).id
+    at = give_feedback("nina", review_id, "APPROVED", "holds up on new cards")
+    assert "Your Data scientist feedback on card-scorer v3 is recorded" in texts(at)
+    give_feedback("bianca", review_id, "APPROVED", "fine for customers")
+    nina = open_page(GOVERNANCE, username="nina")
+    assert nina.button(key=f"approve_{review_id}").disabled
+    assert f"🔒 Approval: nina signed review #{review_id} of card-scorer v3 as data_scientist; its blueprint asks " \
+           "for a final approver who gave no feedback on it" in texts(nina)
+    assert "who gave none of the feedback" in texts(nina)
+    rhea = open_page(GOVERNANCE, username="rhea")
+    assert not rhea.button(key=f"approve_{review_id}").disabled
+    rhea.button(key=f"approve_{review_id}").click().run()
+    assert "card-scorer v3 approved — now deployable to production" in texts(rhea)
+
+
+def test_only_an_administrator_creates_an_environment_on_the_deployer_page_and_it_blocks_by_default(backend,
+                                                                                                    tmp_path):
+    from core import environments
+
+    build(tmp_path)
+    omar = open_page(DEPLOYER, username="omar")
+    assert not omar.exception
+    assert "Creating and changing environments, their governance policy included, is for administrators." \
+        in texts(omar)
+    assert not [b for b in omar.button if b.key in ("env_new_submit", "env_save_production")]
+
+    admin = open_page(DEPLOYER, username="admin")
+    admin.text_input(key="env_new_name").input("production-eu")
+    admin.selectbox(key="env_new_tier").set_value("higher")
+    admin.button(key="env_new_submit").click().run()
+    assert "production-eu created (higher, policy block)" in texts(admin)
+    admin.selectbox(key="env_new_tier").set_value("lower")
+    admin.text_input(key="env_new_name").input("bad name!")
+    admin.button(key="env_new_submit").click().run()
+    assert [e.value for e in admin.error] == ["environment name 'bad name!' may hold only letters, digits, '-' and '_'"]
+    with session_scope() as s:
+        assert [(e.name, e.policy) for e in environments.list_environments(session=s)] == [
+            ("staging", "allow"), ("production", "block"), ("production-eu", "block")]
+        rhea = s.exec(select(User.id).where(User.username == "rhea")).one()
+        assert s.exec(select(Alert.title).where(Alert.user_id == rhea)).all() == [
+            "Environment production-eu: marked as a higher (production) environment"]
+    maya = open_page(DEPLOYER, username="maya")
+    maya.selectbox(key="dep_version").set_value(3)
+    maya.selectbox(key="dep_env").set_value("production-eu")
+    maya.button(key="dep_submit").click().run()
+    assert [e.value for e in maya.error] == ["Deployment refused: production-eu requires an approved review (policy "
+                                             "block): card-scorer v3 has no review (request one)"]
+    assert running("production-eu") is None

@@ -16,6 +16,7 @@ from sklearn.preprocessing import OneHotEncoder
 from core import artifacts, blueprints, deployer, environments, projects, registry, users
 from core.access import Actor
 from core.db import session_scope
+from core.entities import Environment
 from tests.core.people import ADMINISTRATOR
 
 PERSONAS = {
@@ -77,10 +78,15 @@ def build(tmp_path: Path, *, risk: str = "high", production_policy: str = "block
             path, sha = artifacts.save_estimator(fit(frame, c))
             registry.add_version(session=s, actor=admin, model=MODEL, reference=frame, artifact_path=path,
                                  artifact_sha256=sha)
-        environments.configure_environment(session=s, actor=admin, name="staging", tier="lower", policy="allow")
-        environments.configure_environment(session=s, actor=admin, name="production", tier="higher", policy="allow")
+        # The environments Watchtower found when it started watching (as the demo seeds them): loosening one
+        # through the service would alert the risk managers, which the tests assert on separately.
+        s.add(Environment(name="staging", tier="lower", position=0, policy="allow"))
+        s.add(Environment(name="production", tier="higher", position=1, policy="allow"))
+        s.flush()
         deployer.deploy(session=s, actor=admin, model=MODEL, version=1, environment="production")
-        environments.configure_environment(session=s, actor=admin, name="production", policy=production_policy)
+        environments.configure_environment(session=s, actor=admin, name="production", policy="block")
+        if production_policy != "block":
+            s.get(Environment, environments.environment_row(s, "production").id).policy = production_policy
     return frame
 
 

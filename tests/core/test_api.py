@@ -233,7 +233,7 @@ def point(environment: str, url: str | None) -> None:
     from core import environments
 
     with session_scope() as s:
-        environments.configure_environment(session=s, actor=actor("omar"), name=environment, endpoint_url=url or "")
+        environments.configure_environment(session=s, actor=actor("admin"), name=environment, endpoint_url=url or "")
 
 
 def test_a_test_query_answers_with_its_latency_and_the_endpoint_check_follows_the_endpoint(backend, tmp_path):

@@ -123,8 +123,11 @@ def test_approval_deploys_to_production_automatically_and_rollback_puts_back_the
     assert approved.outcome == "deployed to production automatically"
     with session_scope() as s:
         auto = deployer.active_deployment(session=s, model=MODEL, environment="production")
-    assert (auto.version, auto.deployed_by) == (3, "system")
+    assert (auto.version, auto.deployed_by) == (3, "ruth"), "the deployment acts as the person who approved"
     assert "on approval of review" in auto.note and "by ruth" in auto.note
+    with session_scope() as s:
+        deployed = [e for e in audit.events(session=s) if e.action == "deploy"][0]
+    assert deployed.actor == "ruth" and deployed.details["on_approval_of_review"] == approved.id
     assert statuses() == {1: "archived", 2: "candidate", 3: "active"}
 
     with session_scope() as s:
@@ -178,15 +181,16 @@ def test_who_may_deploy_and_change_an_environment(backend, tmp_path):
     with pytest.raises(NotFound, match=r"no environment 'qa' \(environments: staging, production\)"):
         deploy("maya", 3, "qa")
     with session_scope() as s:
-        env = environments.configure_environment(session=s, actor=actor("omar"), name="staging",
-                                             endpoint_url="http://127.0.0.1:8000/")
+        env = environments.configure_environment(session=s, actor=actor("admin"), name="staging",
+                                                 endpoint_url="http://127.0.0.1:8000/")
         assert env.endpoint_url == "http://127.0.0.1:8000"
-        with pytest.raises(Forbidden, match="omar may not environment policy"):
-            environments.configure_environment(session=s, actor=actor("omar"), name="production", policy="allow")
+        for who in ("omar", "rhea", "maya"):
+            with pytest.raises(Forbidden, match=f"{who} may not environment manage"):
+                environments.configure_environment(session=s, actor=actor(who), name="production", policy="allow")
         with pytest.raises(InvalidInput, match="policy 'sometimes' is not one of block, warn, allow"):
-            environments.configure_environment(session=s, actor=actor("rhea"), name="production", policy="sometimes")
+            environments.configure_environment(session=s, actor=actor("admin"), name="production", policy="sometimes")
         with pytest.raises(InvalidInput, match="must start with http"):
-            environments.configure_environment(session=s, actor=actor("omar"), name="staging", endpoint_url="ftp://x")
+            environments.configure_environment(session=s, actor=actor("admin"), name="staging", endpoint_url="ftp://x")
     with session_scope() as s:
         assert [(e.name, e.policy) for e in environments.list_environments(session=s)] == [
             ("staging", "allow"), ("production", "block")]

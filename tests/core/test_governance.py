@@ -364,3 +364,156 @@ def test_the_risk_manager_watches_every_project_and_where_each_stands_in_its_blu
     assert [v.number for v in view.under_review] == [3]
     assert view.under_review[0].review.signoffs[0].comment == "ok"
     assert (view.sponsor, view.initiative) == ("Head of payments", "Payments integrity")
+
+
+# --- separation of duties ------------------------------------------------------------------------
+
+def person(username: str, *roles: str) -> None:
+    """One more user of the bank, e.g. someone holding several roles."""
+    from core import users
+
+    with session_scope() as s:
+        users.create_user(session=s, username=username, name=username.title(), email=f"{username}@bank.test",
+                          roles=list(roles))
+
+
+def as_person(username: str):  # noqa: ANN201 - an Actor
+    from core import users
+
+    with session_scope() as s:
+        return users.get_user(session=s, username=username).actor
+
+
+def test_a_person_holding_every_role_signs_one_of_them_and_cannot_carry_the_review_alone(backend, tmp_path):
+    build(tmp_path)
+    person("ivan", "it_ops", "risk_manager", "business")
+    review = request()
+    ivan = as_person("ivan")
+    with session_scope() as s:
+        fresh = governance.get_review(session=s, review_id=review.id, actor=ivan)
+    assert fresh.signable_roles == ("it_ops", "risk_manager", "business"), "his first sign-off chooses the role"
+    with session_scope() as s:
+        governance.give_feedback(session=s, actor=ivan, review_id=review.id, role="it_ops", verdict="APPROVED")
+    for role in ("risk_manager", "business"):
+        with session_scope() as s:
+            with pytest.raises(Forbidden, match=rf"ivan already signed review #{review.id} of card-scorer v3 as "
+                                                rf"it_ops; one person gives one role's feedback per review"):
+                governance.give_feedback(session=s, actor=ivan, review_id=review.id, role=role, verdict="APPROVED")
+    with session_scope() as s:
+        assert [(f.role, f.reviewer) for f in s.exec(select(SignOff)).all()] == [("it_ops", "ivan")]
+        read = governance.get_review(session=s, review_id=review.id, actor=ivan)
+        queue = governance.review_queue(session=s, actor=ivan)
+    assert read.signed_as == "it_ops" and read.signable_roles == ("it_ops",)
+    assert not read.sign_as("business") and "already signed" in read.sign_as("business").reason
+    assert read.sign_refusals and all("as it_ops" in r for r in read.sign_refusals)
+    assert queue == [], "nothing more waits for him"
+    with pytest.raises(Conflict, match="the it_ops feedback on review .* was given by ivan; only they may revise it"):
+        feedback(review.id, "omar", "it_ops")
+    assert state(review.id) == "WAITING_FOR_FEEDBACK"
+    with session_scope() as s:
+        refused = [e for e in audit.events(session=s) if e.action.startswith("review.feedback")]
+    assert [e.actor for e in refused] == ["ivan"], "a refused sign-off leaves no trace but the refusal"
+
+
+def test_the_review_tells_each_person_what_they_may_do_and_why_not(backend, tmp_path):
+    build(tmp_path)
+    review = request(who="raj")  # raj is an ML engineer and a risk manager
+    with session_scope() as s:
+        for_raj = governance.get_review(session=s, review_id=review.id, actor=actor("raj"))
+        for_bianca = governance.get_review(session=s, review_id=review.id, actor=actor("bianca"))
+        for_maya = governance.get_review(session=s, review_id=review.id, actor=actor("maya"))
+        request_v2 = governance.can_request(session=s, actor=actor("maya"), model=MODEL, version=2)
+        request_v3 = governance.can_request(session=s, actor=actor("maya"), model=MODEL, version=3)
+        request_bianca = governance.can_request(session=s, actor=actor("bianca"), model=MODEL, version=2)
+    assert not for_raj.can_give_feedback and "its feedback must come from someone else" in \
+        for_raj.can_give_feedback.reason
+    assert not for_raj.can_reject and "raj requested review" in for_raj.can_reject.reason
+    assert for_raj.can_abandon, "the requester may withdraw it"
+    assert for_bianca.signable_roles == ("business",) and for_bianca.can_give_feedback
+    assert not for_bianca.can_approve and "only a risk_manager may approve" in for_bianca.can_approve.reason
+    assert not for_maya.can_give_feedback and "maya holds none of the roles" in for_maya.can_give_feedback.reason
+    assert request_v2 and not request_v3 and "already under review" in request_v3.reason
+    assert not request_bianca and "bianca may not request a review" in request_bianca.reason
+    with session_scope() as s:
+        for_rhea = governance.get_review(session=s, review_id=review.id, actor=actor("rhea"))
+    assert not for_rhea.can_approve and "missing feedback from it_ops, risk_manager, business" in \
+        for_rhea.can_approve.reason
+    assert for_rhea.can_reject, "a risk manager may reject before the feedback is in"
+
+
+def test_the_final_approval_by_a_signer_is_refused_where_the_blueprint_demands_distinct_people(backend, tmp_path):
+    build(tmp_path, risk="medium")  # Medium risk: the final approver may have signed nothing
+    person("nina", "data_scientist", "risk_manager")
+    review = request()
+    assert review.approver_distinct_from_signers
+    with session_scope() as s:
+        governance.give_feedback(session=s, actor=as_person("nina"), review_id=review.id, role="data_scientist",
+                                 verdict="APPROVED")
+    feedback(review.id, "bianca", "business")
+    assert state(review.id) == "WAITING_FOR_APPROVAL"
+    assert "Ready for your decision: card-scorer v3" not in inbox("nina"), "not asked to decide what she signed"
+    assert "Ready for your decision: card-scorer v3" in inbox("rhea")
+    with session_scope() as s:
+        read = governance.get_review(session=s, review_id=review.id, actor=as_person("nina"))
+        with pytest.raises(Forbidden, match=rf"nina signed review #{review.id} of card-scorer v3 as data_scientist; "
+                                            r"its blueprint asks for a final approver who gave no feedback on it"):
+            governance.approve(session=s, actor=as_person("nina"), review_id=review.id)
+    assert not read.can_approve and "as data_scientist" in read.can_approve.reason
+    assert state(review.id) == "WAITING_FOR_APPROVAL" and running("production") == 1
+    with session_scope() as s:
+        assert governance.review_queue(session=s, actor=as_person("nina")) == []
+        assert governance.approve(session=s, actor=actor("rhea"), review_id=review.id).decided_by == "rhea"
+
+
+def test_a_blueprint_demands_a_distinct_final_approver_only_with_a_final_approver(backend, tmp_path):
+    build(tmp_path)
+    stage = {"name": "Review", "signoff_roles": ["it_ops", "risk_manager"], "final_approver": "risk_manager",
+             "approver_distinct_from_signers": True, "auto_deploy": True}
+    with session_scope() as s:
+        with pytest.raises(InvalidInput, match="asks for a final approver distinct from its signers but names no"):
+            blueprints.save_blueprint(session=s, actor=actor("rhea"), name="Four eyes", risk_levels=["high"],
+                                      stages=[{**stage, "final_approver": None}])
+        made = blueprints.save_blueprint(session=s, actor=actor("rhea"), name="Four eyes", risk_levels=["high"],
+                                         stages=[{"name": "Exploration"}, stage, {"name": "Production"},
+                                                 {"name": "Retired"}])
+        blueprints.assign_blueprint(session=s, actor=actor("rhea"), project_key=PROJECT, blueprint="Four eyes")
+    assert made.stage("Review").approver_distinct_from_signers
+    review = request()
+    feedback(review.id, "omar", "it_ops")
+    feedback(review.id, "rhea", "risk_manager")
+    with session_scope() as s:
+        with pytest.raises(Forbidden, match="rhea signed review .* as risk_manager"):
+            governance.approve(session=s, actor=actor("rhea"), review_id=review.id)
+    with session_scope() as s:
+        approved = governance.approve(session=s, actor=actor("ruth"), review_id=review.id)
+    assert approved.outcome == "deployed to production automatically" and running("production") == 3
+
+
+def test_the_command_line_refuses_a_second_sign_off_under_another_role(backend, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from core.cli import main
+
+    build(tmp_path)
+    person("ivan", "it_ops", "risk_manager", "business")
+    monkeypatch.setenv("WATCHTOWER_DEMO", "1")  # people act without a password
+    cli = CliRunner()
+
+    def run(*args: str):  # noqa: ANN202
+        return cli.invoke(main, list(args), catch_exceptions=False)
+
+    assert run("review", MODEL, "request", "--version", "3", "--as", "maya").exit_code == 0
+    unsure = run("review", MODEL, "feedback", "--version", "3", "--as", "ivan", "--verdict", "APPROVED")
+    assert unsure.exit_code == 1 and "say which role you give feedback as (--role it_ops|risk_manager|business)" \
+        in unsure.output
+    first = run("review", MODEL, "feedback", "--version", "3", "--as", "ivan", "--role", "it_ops",
+                "--verdict", "APPROVED")
+    assert first.exit_code == 0, first.output
+    second = run("review", MODEL, "feedback", "--version", "3", "--as", "ivan", "--role", "risk_manager",
+                 "--verdict", "APPROVED")
+    assert second.exit_code == 1
+    assert "ivan already signed review" in second.output and "as it_ops" in second.output
+    self_sign = run("review", MODEL, "feedback", "--version", "3", "--as", "maya", "--verdict", "APPROVED")
+    assert self_sign.exit_code == 1 and "maya holds none of the roles" in self_sign.output
+    with session_scope() as s:
+        assert [(f.role, f.reviewer) for f in s.exec(select(SignOff)).all()] == [("it_ops", "ivan")]

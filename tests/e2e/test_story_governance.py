@@ -158,5 +158,5 @@ def test_v3_reaches_production_only_through_its_review(story_page):
     choose(page, "dep_model", "fraud-detector")
     production = page.get_by_test_id("stVerticalBlock").filter(has_text="production · higher · policy block").last
     assert "fraud-detector v3 since" in production.inner_text()
-    assert "deployed by system" in production.inner_text()
+    assert "deployed by rhea" in production.inner_text(), "the automatic deployment acts as the approver"
     assert_no_exception(page)
