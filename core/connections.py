@@ -282,7 +282,9 @@ def read_only_frame(url: str, sql: str) -> pd.DataFrame:
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
         try:
             conn.execute("PRAGMA query_only = ON")
-            return pd.read_sql_query(sql, conn)
+            cur = conn.execute(sql)
+            columns = [d[0] for d in cur.description or []]
+            return pd.DataFrame.from_records(cur.fetchall(), columns=columns)
         finally:
             conn.close()
     if _backend(parsed) == "postgresql":
