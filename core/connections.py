@@ -282,6 +282,7 @@ def read_only_frame(url: str, sql: str) -> pd.DataFrame:
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
         try:
             conn.execute("PRAGMA query_only = ON")
+            conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)  # no ATTACH of another file, Watchtower's included
             cur = conn.execute(sql)
             columns = [d[0] for d in cur.description or []]
             return pd.DataFrame.from_records(cur.fetchall(), columns=columns)

@@ -228,6 +228,15 @@ def test_a_query_that_could_write_or_read_beyond_its_tables_is_refused(world, qu
     assert _source_rows(world) == (300, {"scored", "salaries"})
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_sqlite_source_cannot_attach_another_database_even_when_the_checks_are_bypassed(world):
+    from core.config import get_settings
+
+    own = get_settings().database_url.split("///", 1)[1]
+    with pytest.raises(sqlite3.OperationalError, match="too many attached databases"):
+        connections.read_only_frame(world, f"attach database '{own}' as wt")
+
+
 @pytest.mark.parametrize("statement", ["delete from scored", "create table evil (a int)",
                                        "insert into scored (tx) values ('x')", "drop table salaries"])
 def test_the_database_itself_refuses_a_write_even_when_the_query_checks_are_bypassed(world, statement):
