@@ -361,6 +361,7 @@ class Scenario(SQLModel, table=True):
     steps: list[dict] = _json([])
     enabled: bool = True
     created_at: NaiveDatetime = Field(default_factory=now)
+    owner: str = ""  # the user who last created or changed it: its steps act as this user
 
 
 class ScenarioRun(SQLModel, table=True):
@@ -520,3 +521,15 @@ class ProjectTemplate(SQLModel, table=True):
     source_project_id: int | None = Field(default=None, foreign_key="project.id")
     created_by: str
     created_at: NaiveDatetime = Field(default_factory=now)
+
+
+class DataConnection(SQLModel, table=True):
+    """A named, read-only SQL source for the ingest step: the URL stays in a setting, tables are allow-listed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=64)
+    secret: str  # the NAME of the setting that holds the database URL
+    allowed_tables: list[str] = _json([])  # "table", "schema.table" or "schema.*"
+    created_by: str
+    created_at: NaiveDatetime = Field(default_factory=now)
+    updated_at: NaiveDatetime = Field(default_factory=now)

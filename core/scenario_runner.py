@@ -18,11 +18,11 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import select
 
-from core import alerts, audit, leases
-from core.access import Actor
+from core import alerts, audit, leases, scenarios
 from core.clock import now
 from core.db import session_scope
 from core.entities import Model, Project, Scenario, ScenarioRun, StepRun
+from core.errors import Forbidden
 from core.scenarios import ACTIVE
 from core.steps import STEP_KINDS, StepContext, StepResult
 
@@ -128,8 +128,7 @@ def _execute_steps(run_id: int) -> str:
         s.flush()
         steps = {pos: (r.id, r.status, r.approved_by) for pos, r in existing.items()}
         base = dict(run_id=run_id, scenario_id=scenario.id, project_id=scenario.project_id,
-                    model_name=model.name if model else None,
-                    actor=Actor(username=f"scenario:{scenario.name}", roles=("admin",)))
+                    model_name=model.name if model else None)
     for pos, spec in enumerate(specs):
         step_id, status, approved_by = steps[pos]
         if status in ("succeeded", "skipped", "failed"):
@@ -150,7 +149,13 @@ def _execute_steps(run_id: int) -> str:
         try:
             if fn is None:
                 raise LookupError(f"step kind {spec['kind']!r} is not known to this worker")
-            result = fn(StepContext(params=dict(spec.get("params") or {}), state=dict(state), log=log, **base))
+            with session_scope() as s:  # the owner's roles now, checked for this step's kind
+                actor = scenarios.acting_actor(session=s, scenario_id=base["scenario_id"], kind=spec["kind"])
+            log(f"acting as {actor.username} (scenario owner)")
+            result = fn(StepContext(params=dict(spec.get("params") or {}), state=dict(state), log=log, actor=actor,
+                                    **base))
+        except Forbidden as exc:  # the owner may not do this step: its reason, and the run stops here
+            result = StepResult(ok=False, message=str(exc))
         except Exception as exc:  # noqa: BLE001  (a failing step fails its run, never the worker)
             log(traceback.format_exc(limit=3).rstrip())
             result = StepResult(ok=False, message=f"{type(exc).__name__}: {exc}")

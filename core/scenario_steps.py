@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from core import alerts, checks
-from core.config import get_settings, secret
+from core.config import get_settings
 from core.db import session_scope
 from core.entities import Evaluation, Model, ModelVersion
 from core.errors import WatchtowerError
@@ -86,10 +86,10 @@ def _ingest(ctx: StepContext, source, name: str) -> tuple[int, int]:  # noqa: AN
     return predictions, labels
 
 
-@step("ingest")
+@step("ingest", permission="evaluation.write")
 def ingest_step(ctx: StepContext) -> StepResult:
-    """Ingest predictions and/or labels from the model's drop folder, or from a SQL query (params: source=sql,
-    url_secret = the NAME of the setting holding the database URL, query; optional column names)."""
+    """Ingest predictions and/or labels from the model's drop folder, or from a read-only SQL query on a data
+    connection an administrator registered (params: source=sql, connection, query; optional column names)."""
     if not ctx.model_name:
         return StepResult(ok=False, message="the scenario names no model to ingest for")
     if ctx.params.get("source", "drop") == "sql":
@@ -118,23 +118,24 @@ def ingest_step(ctx: StepContext) -> StepResult:
 
 
 def _ingest_sql(ctx: StepContext) -> StepResult:
-    import pandas as pd
-    from sqlalchemy import create_engine
+    from core import connections
+    from core.scenarios import _SETTING_KEYS
 
-    name, query = ctx.params.get("url_secret"), ctx.params.get("query")
+    named = [k for k in _SETTING_KEYS if k in ctx.params]
+    if named:
+        return StepResult(ok=False, message=f"this ingest step names a setting or URL ({', '.join(named)}), which "
+                                            "is no longer allowed: edit it to name a data connection (params "
+                                            "connection and query)")
+    name, query = ctx.params.get("connection"), ctx.params.get("query")
     if not name or not query:
-        return StepResult(ok=False, message="a SQL ingest needs params url_secret (a setting name) and query")
-    url = secret(name)
-    if not url:
-        return StepResult(ok=False, message=f"not configured: setting {name} is not set")
-    engine = create_engine(url)
+        return StepResult(ok=False, message="a SQL ingest needs params connection (a data connection's name) "
+                                            "and query")
+    ctx.log(f"querying data connection {name} (read-only)")
     try:
-        frame = pd.read_sql_query(query, engine)
-    except Exception as exc:  # noqa: BLE001  (any driver error; the URL is scrubbed from the message)
-        return StepResult(ok=False, message=f"the query failed: {type(exc).__name__}: "
-                                            f"{str(exc).splitlines()[0]}".replace(url, "•••"))
-    finally:
-        engine.dispose()
+        frame = connections.run_query(connection=str(name), query=str(query))
+    except WatchtowerError as exc:
+        return StepResult(ok=False, message=str(exc))
+    ctx.log(f"{len(frame):,} row(s) read")
     try:
         predictions, labels = _ingest(ctx, frame, "the query result")
     except WatchtowerError as exc:
@@ -155,7 +156,7 @@ def _latest_prediction(model: str):  # noqa: ANN202
         return s.exec(select(func.max(Prediction.ts)).where(Prediction.model_id == m.id)).one() if m else None
 
 
-@step("evaluate")
+@step("evaluate", permission="evaluation.write")
 def evaluate_step(ctx: StepContext) -> StepResult:
     """Evaluate the active version's new or changed windows (params: every = 1D | 7D | 1M, lookback_days)."""
     from core import evaluation_store
@@ -192,7 +193,7 @@ def latest_evaluation_ids(model: str, *, granularity: str | None = None) -> list
         return [ev] if ev else []
 
 
-@step("checks")
+@step("checks", permission="monitoring.manage")
 def checks_step(ctx: StepContext) -> StepResult:
     """Run the checks on the run's new evaluations (else the latest one of the evaluated granularity) and alert
     on failures (params: granularity, when the run evaluates nothing itself)."""
@@ -221,7 +222,7 @@ def checks_step(ctx: StepContext) -> StepResult:
 
 # --- notify and sleep -------------------------------------------------------------------------------
 
-@step("notify")
+@step("notify", permission="monitoring.manage")
 def notify_step(ctx: StepContext) -> StepResult:
     """Tell people what the run did (params: roles, users, channels, only_on_failure)."""
     failed = ctx.state.get("failed_checks") or []
@@ -246,7 +247,7 @@ def notify_step(ctx: StepContext) -> StepResult:
     return StepResult(ok=True, message=f"{len(sent)} people notified")
 
 
-@step("sleep")
+@step("sleep", permission="automation.run")
 def sleep_step(ctx: StepContext) -> StepResult:
     """Wait (params: seconds), e.g. for an upstream export to settle; logs once a second."""
     seconds = float(ctx.params.get("seconds", 1))

@@ -3,6 +3,10 @@
 The portal only records requests ("Run now", an approval); the worker (`watchtower worker`) executes
 them with `core.scenario_runner`. A step is `auto` or `needs_approval`: a run pauses at the latter until
 a holder of the step's approver role approves it here.
+
+A scenario acts as its owner, the user who last created or changed it, whoever requests a run: each step is
+checked at run time against the permission its kind needs (core.steps.STEP_PERMISSIONS) for the owner's
+current roles, and a deactivated owner can do nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from sqlmodel import Session, select
 from core import audit
 from core.access import Actor, require
 from core.clock import now
-from core.entities import ROLES, Model, Project, Scenario, ScenarioRun, StepRun
+from core.entities import ROLES, Model, Project, Scenario, ScenarioRun, StepRun, User
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.projects import project_row
 
@@ -82,6 +86,7 @@ class ScenarioRead:
     enabled: bool
     next_run_at: datetime | None
     last_run: RunRead | None
+    owner: str = ""  # the user its steps act as
 
     @property
     def schedule(self) -> str:
@@ -114,8 +119,38 @@ def validate_trigger(kind: str, value: str | int | None) -> str:
     return ""
 
 
-def validate_steps(steps: list[dict]) -> list[dict]:
-    """Check each step's kind, mode and approver; return them in their stored shape."""
+_SETTING_KEYS = ("url_secret", "url", "database_url", "secret")
+
+
+def _check_ingest(i: int, params: dict, session: Session | None) -> None:
+    """An ingest step reads its drop folder or queries a registered data connection, never a setting or URL."""
+    from core import connections
+
+    named = [k for k in _SETTING_KEYS if k in params]
+    if named:
+        raise InvalidInput(f"step {i} (ingest) names a setting or URL ({', '.join(named)}); a SQL ingest names "
+                           "a data connection an administrator registered: params source=sql, connection, query")
+    source = params.get("source", "drop")
+    if source not in ("drop", "sql"):
+        raise InvalidInput(f"step {i} (ingest): source {source!r} is not one of drop, sql")
+    if source != "sql":
+        return
+    if not params.get("connection") or not params.get("query"):
+        raise InvalidInput(f"step {i} (ingest): a SQL ingest needs params connection (a data connection's name) "
+                           "and query")
+    if session is None:
+        return
+    try:
+        conn = connections.get_connection(session=session, name=str(params["connection"]))
+        connections.check_query(str(params["query"]), allowed_tables=conn.allowed_tables,
+                                dialect=connections.dialect_of(conn.secret))
+    except (InvalidInput, Forbidden, NotFound) as exc:
+        raise type(exc)(f"step {i} (ingest): {exc}") from None
+
+
+def validate_steps(steps: list[dict], *, session: Session | None = None) -> list[dict]:
+    """Check each step's kind, mode, approver and (for a SQL ingest) its connection and query; return them in
+    their stored shape."""
     from core.scenario_steps import load_step_modules
     from core.steps import STEP_KINDS
 
@@ -140,6 +175,8 @@ def validate_steps(steps: list[dict]) -> list[dict]:
         params = spec.get("params") or {}
         if not isinstance(params, dict):
             raise InvalidInput(f"step {i} ({kind}): params must be a mapping")
+        if kind == "ingest":
+            _check_ingest(i, params, session)
         clean.append({"kind": kind, "mode": mode, "approver_role": approver, "when": when, "params": dict(params)})
     return clean
 
@@ -185,7 +222,7 @@ def create_scenario(*, session: Session, actor: Actor, project_key: str, name: s
     if not name:
         raise InvalidInput("a scenario needs a name")
     value = validate_trigger(trigger_kind, trigger_value)
-    clean = validate_steps(steps)
+    clean = validate_steps(steps, session=session)
     model_id = None
     if model:
         m = session.exec(select(Model).where(Model.name == model, Model.project_id == project.id)).first()
@@ -195,11 +232,13 @@ def create_scenario(*, session: Session, actor: Actor, project_key: str, name: s
     if session.exec(select(Scenario).where(Scenario.project_id == project.id, Scenario.name == name)).first():
         raise Conflict(f"project {project.key} already has a scenario named {name!r}")
     scenario = Scenario(project_id=project.id, model_id=model_id, name=name, description=description,
-                        trigger_kind=trigger_kind, trigger_value=value, steps=clean, enabled=enabled)
+                        trigger_kind=trigger_kind, trigger_value=value, steps=clean, enabled=enabled,
+                        owner=actor.username)
     session.add(scenario)
     session.flush()
     audit.record(session, actor=actor.username, action="scenario.create", entity_type="scenario", entity_id=name,
                  project_id=project.id, details={"trigger": f"{trigger_kind} {value}".strip(),
+                                                 "owner": actor.username,
                                                  "steps": [f"{s['kind']} ({s['mode']})" for s in clean]})
     return read_scenario(session, scenario)
 
@@ -207,7 +246,9 @@ def create_scenario(*, session: Session, actor: Actor, project_key: str, name: s
 def update_scenario(*, session: Session, actor: Actor, scenario_id: int, trigger_kind: str | None = None,
                     trigger_value: str | int | None = None, steps: list[dict] | None = None,
                     enabled: bool | None = None, description: str | None = None) -> ScenarioRead:
-    """Change a scenario's trigger, steps, description or switch it on/off; the worker picks it up."""
+    """Change a scenario's trigger, steps, description or switch it on/off; the worker picks it up.
+
+    Whoever changes it becomes its owner: from then on its steps act as them (audited when the owner changes)."""
     require(actor, "automation.manage")
     scenario = scenario_row(session, scenario_id=scenario_id)
     changes: dict = {}
@@ -216,16 +257,47 @@ def update_scenario(*, session: Session, actor: Actor, scenario_id: int, trigger
         changes["trigger"] = f"{trigger_kind} {value}".strip()
         scenario.trigger_kind, scenario.trigger_value = trigger_kind, value
     if steps is not None:
-        scenario.steps = validate_steps(steps)
+        scenario.steps = validate_steps(steps, session=session)
         changes["steps"] = [f"{s['kind']} ({s['mode']})" for s in scenario.steps]
     if enabled is not None:
         scenario.enabled = changes["enabled"] = enabled
     if description is not None:
         scenario.description = changes["description"] = description
+    previous = scenario.owner
+    scenario.owner = actor.username
     session.add(scenario)
     audit.record(session, actor=actor.username, action="scenario.update", entity_type="scenario",
                  entity_id=scenario.name, project_id=scenario.project_id, details=changes)
+    if previous != actor.username:
+        audit.record(session, actor=actor.username, action="scenario.owner", entity_type="scenario",
+                     entity_id=scenario.name, project_id=scenario.project_id,
+                     details={"from": previous, "to": actor.username,
+                              "message": f"ownership of scenario {scenario.name} passed from "
+                                         f"{previous or 'nobody'} to {actor.username}"})
     return read_scenario(session, scenario)
+
+
+def acting_actor(*, session: Session, scenario_id: int, kind: str) -> Actor:
+    """Who a step of this kind acts as: the scenario's owner with the roles they hold now.
+
+    Raises Forbidden, with the reason, when the scenario has no owner, the owner is gone or deactivated, or
+    their roles do not grant what the step needs (core.steps.STEP_PERMISSIONS)."""
+    from core.steps import authorize
+
+    scenario = scenario_row(session, scenario_id=scenario_id)
+    if not scenario.owner:
+        raise Forbidden(f"scenario {scenario.name} has no owner to act as; whoever edits it becomes its owner")
+    user = session.exec(select(User).where(User.username == scenario.owner)).first()
+    if user is None or not user.active:
+        raise Forbidden(f"scenario {scenario.name} acts as its owner {scenario.owner}, who is "
+                        f"{'no longer a user' if user is None else 'deactivated'}; another user must take it over "
+                        "by editing it")
+    actor = Actor(username=user.username, roles=tuple(user.roles))
+    try:
+        authorize(kind, actor)
+    except Forbidden as exc:
+        raise Forbidden(f"{exc}; scenario {scenario.name} acts as its owner {actor.username}") from None
+    return actor
 
 
 def delete_scenario(*, session: Session, actor: Actor, scenario_id: int) -> None:
@@ -334,7 +406,8 @@ def read_scenario(session: Session, scenario: Scenario) -> ScenarioRead:
     return ScenarioRead(id=scenario.id, project_key=project.key, model=model.name if model else None,
                         name=scenario.name, description=scenario.description, trigger_kind=scenario.trigger_kind,
                         trigger_value=scenario.trigger_value, steps=tuple(dict(s) for s in scenario.steps),
-                        enabled=scenario.enabled, next_run_at=nxt, last_run=read_run(session, last) if last else None)
+                        enabled=scenario.enabled, next_run_at=nxt, last_run=read_run(session, last) if last else None,
+                        owner=scenario.owner)
 
 
 def list_scenarios(*, session: Session, project_key: str | None = None) -> list[ScenarioRead]:

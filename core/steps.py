@@ -1,6 +1,9 @@
 """The scenario step interface: each step kind is a function of a StepContext returning a StepResult.
 
-Step modules register their kinds with `@step("kind")`; the scenario runner looks them up in STEP_KINDS.
+Step modules register their kinds with `@step("kind", permission=...)`; the scenario runner looks them up in
+STEP_KINDS. A step acts as the scenario's owner: before it runs, the owner must hold the permission its kind
+declares (what they would need to do the same by hand), and the services it calls check that actor again.
+A kind that declares no permission never runs.
 A step opens its own short units of work (`db.session_scope()`); it never receives a session, because
 long work (training, drift) must not hold a transaction open.
 """
@@ -21,7 +24,7 @@ class StepContext:
     model_name: str | None
     params: dict
     state: dict  # values shared between the steps of one run; persisted with the run
-    actor: Actor  # who the run acts as (the system for scheduled runs)
+    actor: Actor  # the scenario's owner, with the roles they hold now (whoever requested the run)
     log: Callable[[str], None] = print
 
 
@@ -35,13 +38,38 @@ class StepResult:
 
 StepFunction = Callable[[StepContext], StepResult]
 STEP_KINDS: dict[str, StepFunction] = {}
+# The permission each built-in kind checks on the scenario's owner: the one its service needs by hand.
+STEP_PERMISSIONS: dict[str, str] = {
+    "ingest": "evaluation.write",  # ingest.ingest_predictions / ingest_ground_truth
+    "evaluate": "evaluation.write",  # evaluation_store.evaluate
+    "checks": "monitoring.manage",  # checks.run_checks
+    "endpoint_checks": "monitoring.manage",  # probing endpoint checks, as on the Checks page
+    "notify": "monitoring.manage",  # alerting people and channels, as a check's audience does
+    "sleep": "automation.run",
+    "retrain": "experiments.run",  # retraining.retrain
+    "review": "review.request",  # governance.request_review
+    "deploy": "deploy",  # deployer.deploy, through the environment's governance gate
+}
 
 
-def step(kind: str) -> Callable[[StepFunction], StepFunction]:
-    """Register a step kind under a stable name (used in Scenario.steps)."""
+def step(kind: str, *, permission: str | None = None) -> Callable[[StepFunction], StepFunction]:
+    """Register a step kind under a stable name (used in Scenario.steps) with the permission it needs."""
 
     def register(fn: StepFunction) -> StepFunction:
         STEP_KINDS[kind] = fn
+        if permission is not None:
+            STEP_PERMISSIONS[kind] = permission
         return fn
 
     return register
+
+
+def authorize(kind: str, actor: Actor) -> None:
+    """Raise Forbidden unless the actor may do what a step of this kind does."""
+    from core.access import require
+    from core.errors import Forbidden
+
+    permission = STEP_PERMISSIONS.get(kind)
+    if permission is None:
+        raise Forbidden(f"step kind {kind!r} declares no permission, so it never runs")
+    require(actor, permission)

@@ -1,11 +1,12 @@
-"""Automation: a project's scenarios, their schedule and next run, run history with live progress, approvals."""
+"""Automation: a project's scenarios, their owner, schedule and next run, run history with live progress, approvals;
+for administrators, the data connections ingest steps may query."""
 
 import json
 
 import pandas as pd
 import streamlit as st
 
-from core import projects, registry, scenarios
+from core import connections, projects, registry, scenarios
 from core.db import session_scope
 from core.entities import ROLES
 from core.errors import WatchtowerError
@@ -18,7 +19,8 @@ STATUS = {"requested": "⏳ requested", "running": "🔄 running", "waiting_appr
 
 st.title("Automation")
 st.caption("Scenarios run on the worker (`watchtower worker`): on a schedule, or now on request. "
-           "Steps marked ✋ wait for a person's approval.")
+           "Each one acts as its owner, the person who last created or changed it, with that person's "
+           "permissions. Steps marked ✋ wait for a person's approval.")
 
 with session_scope() as s:
     keys = projects.list_project_keys(session=s)
@@ -46,7 +48,8 @@ if not defined:
     st.caption("This project has no scenarios yet.")
 else:
     st.dataframe(pd.DataFrame([
-        {"Scenario": sc.name, "Model": sc.model or "—", "Schedule": sc.schedule,
+        {"Scenario": sc.name, "Owner": sc.owner or "— (edit to take over)", "Model": sc.model or "—",
+         "Schedule": sc.schedule,
          "Next run (UTC)": f"{sc.next_run_at:%Y-%m-%d %H:%M}" if sc.next_run_at else "—",
          "Enabled": "yes" if sc.enabled else "no", "Steps": " → ".join(describe(st_) for st_ in sc.steps),
          "Last run": f"#{sc.last_run.id} {STATUS.get(sc.last_run.status, sc.last_run.status)}" if sc.last_run else "never"}
@@ -143,4 +146,44 @@ if user.actor.has("automation.manage"):
                 st.error(str(exc))
             else:
                 st.success(f"Scenario {name} created.")
+                st.rerun()
+
+if user.actor.has(connections.PERMISSION):
+    st.subheader("Data connections")
+    st.caption("Read-only SQL sources an ingest step may query (params source=sql, connection, query). The URL "
+               "stays in a setting; only the tables listed may be read, and never Watchtower's own database.")
+    with session_scope() as s:
+        registered = connections.list_connections(session=s)
+    if registered:
+        st.dataframe(pd.DataFrame([
+            {"Connection": c.name, "URL setting": c.secret + ("" if c.configured else " (not set)"),
+             "Allowed tables": ", ".join(c.allowed_tables), "Created by": c.created_by} for c in registered]),
+            hide_index=True, width="stretch")
+    else:
+        st.caption("No data connections yet.")
+    with st.expander("New data connection"):
+        conn_name = st.text_input("Name", key="conn_name")
+        conn_secret = st.text_input("Setting holding the database URL (its NAME)", key="conn_secret")
+        conn_tables = st.text_input("Allowed tables (comma-separated: table, schema.table or schema.*)",
+                                    key="conn_tables")
+        if st.button("Register connection", key="create_connection"):
+            try:
+                with session_scope() as s:
+                    connections.create_connection(session=s, actor=user.actor, name=conn_name,
+                                                  secret_name=conn_secret, allow=conn_tables.split(","))
+            except WatchtowerError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Connection {conn_name} registered.")
+                st.rerun()
+    if registered:
+        doomed = st.selectbox("Connection", [c.name for c in registered], key="conn_delete_name")
+        if st.button("Delete connection", key="delete_connection"):
+            try:
+                with session_scope() as s:
+                    connections.delete_connection(session=s, actor=user.actor, name=doomed)
+            except WatchtowerError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Connection {doomed} deleted.")
                 st.rerun()

@@ -33,4 +33,15 @@ def fails_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # Command modules register themselves on `main` when imported.
-from core.cli import admin, catalog, docs, evaluation, governance, monitoring, projects, registry, tokens  # noqa: E402,F401
+from core.cli import (  # noqa: E402,F401
+    admin,
+    catalog,
+    connections,
+    docs,
+    evaluation,
+    governance,
+    monitoring,
+    projects,
+    registry,
+    tokens,
+)

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from core import alerts, channels, checks, evaluation_store, scenarios
+from core import alerts, channels, checks, evaluation_store, scenarios, users
 from core.db import session_scope
 from core.demo import SEEDER, story
 from core.entities import Alert, Blueprint, Project
@@ -74,8 +74,10 @@ def _scenario(session) -> None:  # noqa: ANN001 - a Session
     project = session.exec(select(Project).where(Project.key == PROJECT)).one()
     blueprint = session.get(Blueprint, project.blueprint_id) if project.blueprint_id else None
     retrain_mode = "auto" if blueprint is not None and blueprint.auto_deploy else "needs_approval"
+    # Maya, the project's ML engineer, sets it up: its steps act as her.
+    maya = users.get_user(session=session, username="maya").actor
     scenarios.create_scenario(
-        session=session, actor=SEEDER, project_key=PROJECT, model=MODEL, name="Daily monitoring",
+        session=session, actor=maya, project_key=PROJECT, model=MODEL, name="Daily monitoring",
         description="New predictions and labels from the drop folder, the week evaluated, checks; on a failed "
                     "check the model is retrained as a candidate and the team is told.",
         trigger_kind="cron", trigger_value="0 6 * * *",

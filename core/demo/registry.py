@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from core.access import Actor
+from core import scenarios
 from core.db import session_scope
 from core.entities import Check, CheckResult, Evaluation, Scenario
 from core.registry import model_row
@@ -45,8 +45,9 @@ def seed(*, progress) -> None:  # noqa: ANN001 - core.demo.Progress
         model = model_row(s, MODEL)
         failed = failed_results(s, model.id)
         scenario = s.exec(select(Scenario).where(Scenario.model_id == model.id)).first()
-        context = dict(scenario_id=scenario.id if scenario else 0, project_id=model.project_id,
-                       actor=Actor(username=f"scenario:{scenario.name}" if scenario else "system", roles=("admin",)))
+        # The retrain acts as the daily scenario would: as its owner, who must be allowed to retrain.
+        context = dict(scenario_id=scenario.id, project_id=model.project_id,
+                       actor=scenarios.acting_actor(session=s, scenario_id=scenario.id, kind="retrain"))
     if not failed:
         progress("retraining: no failed check to answer, so no retrain")
         return

@@ -71,3 +71,53 @@ def test_only_the_approver_role_may_approve(nightly, page_as):
     at.button(key="approve_step").click().run()
     assert "needs approval by a ml engineer; omar is not one" in texts(at)
 
+
+
+def test_each_scenario_shows_the_owner_it_acts_as(nightly, page_as):
+    at = _open(page_as, "omar")
+    table = at.dataframe[0].value
+    assert table[table["Scenario"] == "nightly settle"].iloc[0]["Owner"] == "maya"
+    assert table[table["Scenario"] == "Daily monitoring"].iloc[0]["Owner"] == "maya"
+    assert "Each one acts as its owner" in texts(at)
+    assert "Data connections" not in texts(at)  # administrators only
+
+
+def _connection_form(at, name: str, setting: str, tables: str):  # noqa: ANN001, ANN202
+    at.text_input(key="conn_name").input(name)
+    at.text_input(key="conn_secret").input(setting)
+    at.text_input(key="conn_tables").input(tables)
+    return at.button(key="create_connection").click().run()
+
+
+def test_an_administrator_registers_and_deletes_a_data_connection_on_the_page(nightly, page_as, tmp_path,
+                                                                               monkeypatch):
+    import sqlite3
+
+    from core import connections
+
+    warehouse = tmp_path / "warehouse.db"
+    with sqlite3.connect(warehouse) as conn:
+        conn.execute("create table scored (tx text, score real)")
+    monkeypatch.setenv("WT_WAREHOUSE_URL", f"sqlite:///{warehouse}")
+    monkeypatch.setenv("WT_PORTAL_DB", f"sqlite:///{demo_db()}")
+    at = _open(page_as, "admin")
+    assert "Data connections" in texts(at) and "No data connections yet." in texts(at)
+    at = _connection_form(at, "mine", "WT_PORTAL_DB", "user")
+    assert "setting WT_PORTAL_DB points at Watchtower's own database" in texts(at)
+    at = _connection_form(at, "warehouse", "WT_WAREHOUSE_URL", "scored, analytics.*")
+    assert not at.exception
+    with session_scope() as s:
+        (made,) = connections.list_connections(session=s)
+    assert (made.name, made.secret, made.allowed_tables) == ("warehouse", "WT_WAREHOUSE_URL", ("scored", "analytics.*"))
+    listed = next(df.value for df in at.dataframe if "Connection" in df.value.columns)
+    assert listed.iloc[0]["Allowed tables"] == "scored, analytics.*" and listed.iloc[0]["Created by"] == "admin"
+    at.selectbox(key="conn_delete_name").select("warehouse").run()
+    at.button(key="delete_connection").click().run()
+    with session_scope() as s:
+        assert connections.list_connections(session=s) == []
+
+
+def demo_db():  # noqa: ANN201
+    import os
+
+    return os.path.join(os.environ["WATCHTOWER_HOME"], "watchtower.db")

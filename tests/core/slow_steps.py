@@ -16,7 +16,7 @@ def _home() -> Path:
     return Path(os.environ["WATCHTOWER_HOME"])
 
 
-@step("record_execution")
+@step("record_execution", permission="automation.run")
 def record_execution(ctx: StepContext) -> StepResult:
     """Append 'run pid' to executions.log (O_APPEND: one line per execution), after an optional pause."""
     time.sleep(float(ctx.params.get("seconds", 0)))
@@ -25,7 +25,7 @@ def record_execution(ctx: StepContext) -> StepResult:
     return StepResult(ok=True, message="recorded")
 
 
-@step("slow_write")
+@step("slow_write", permission="evaluation.write")
 def slow_write(ctx: StepContext) -> StepResult:
     """Write an evaluation in one transaction that, the first time only, stays open `seconds` before committing."""
     start = datetime(2026, 1, 1) + timedelta(days=ctx.run_id)

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 from sqlmodel import func, select
 
-from core import alerts, checks, scenario_runner, scenarios
+from core import alerts, checks, scenario_runner, scenarios, users
 from core.access import Actor
 from core.db import session_scope
 from core.entities import AuditEvent, Scenario
@@ -120,12 +120,12 @@ def test_a_conditional_step_is_skipped_when_no_check_failed(version_id):
 
 
 def test_a_failing_step_fails_the_run_skips_the_rest_and_tells_operations(version_id):
-    sc = _create([{"kind": "ingest", "params": {"source": "sql"}}, {"kind": "checks"}])
+    sc = _create([{"kind": "deploy"}, {"kind": "checks"}])
     run = _request(sc.id)
     assert _run(run.id) == "failed"
     done = _get(run.id)
     assert [st.status for st in done.steps] == ["failed", "skipped"]
-    assert "needs params url_secret" in done.error
+    assert "step 1 (deploy) failed: the deploy step needs a model and an 'environment' parameter" in done.error
     with session_scope() as s:
         assert [a.title for a in alerts.inbox(session=s, username="omar")] == ["Scenario daily monitoring failed"]
 
@@ -195,6 +195,8 @@ def test_files_dropped_for_a_model_are_ingested_evaluated_and_checked_in_one_run
 
     cards.build()
     with session_scope() as s:
+        users.create_user(session=s, username="maya", name="Maya Engineer", email="maya@bank.example",
+                          roles=["ml_engineer"])
         checks.define_check(session=s, actor=MAYA, project_key="CARDS", model="fraud", name="card age drift",
                             kind="field_drift", field="card_age_days", audience_roles=["ml_engineer"])
         sc = scenarios.create_scenario(session=s, actor=MAYA, project_key="CARDS", model="fraud", name="daily",
@@ -214,24 +216,3 @@ def test_files_dropped_for_a_model_are_ingested_evaluated_and_checked_in_one_run
     with session_scope() as s:
         (hist,) = checks.project_histories(session=s, project_key="CARDS")
     assert hist.icons == "✅❌"  # the wave of new cards drifts card_age_days on day 2
-
-
-def test_a_sql_query_feeds_the_ingest_step(backend, tmp_path, monkeypatch):
-    import sqlite3
-
-    from tests.core import evaluation_world as cards
-
-    cards.build()
-    source = tmp_path / "warehouse.db"
-    with sqlite3.connect(source) as conn:
-        cards.traffic(300, seed=1).assign(ts=lambda f: f["ts"].astype(str)).to_sql("scored", conn, index=False)
-    monkeypatch.setenv("WT_WAREHOUSE_URL", f"sqlite:///{source}")
-    with session_scope() as s:
-        sc = scenarios.create_scenario(session=s, actor=MAYA, project_key="CARDS", model="fraud", name="from sql",
-                                       steps=[{"kind": "ingest", "params": {
-                                           "source": "sql", "url_secret": "WT_WAREHOUSE_URL", "id_col": "tx",
-                                           "query": "select * from scored where amount > 0"}}])
-    run = _request(sc.id, actor=MAYA)
-    assert _run(run.id) == "succeeded"
-    assert "300 predictions, 300 labels ingested from the query" in _get(run.id).steps[0].log
-    assert "warehouse.db" not in _get(run.id).steps[0].log
