@@ -372,8 +372,18 @@ def to_frame(records: list[Any], target: Served) -> pd.DataFrame:
     kinds = {**{n: k for n, k in target.features}, **{n: "numeric" for n in target.extras}}
     required = {n for n, _ in target.features}
     columns = list(kinds)
-    frame = pd.DataFrame.from_records(records, columns=columns)
     problems: list[tuple[int, int, str, str]] = []  # (record, field position, field, why)
+    try:
+        frame = pd.DataFrame.from_records(records, columns=columns)
+    except (OverflowError, ValueError, TypeError):  # e.g. an integer beyond any float: find it value by value
+        for i, rec in enumerate(records):
+            for pos, name in enumerate(columns):
+                value = rec.get(name)
+                why = ("is missing" if name in required else None) if value is None \
+                    else _value_problem(value, kinds[name])
+                if why:
+                    raise invalid(f"record {i}: field {name!r} {why}", f"records[{i}].{name}") from None
+        raise invalid("the records cannot be read as a table of feature values", "records") from None
     block = [n for n in columns if kinds[n] == "numeric" and pd.api.types.is_numeric_dtype(frame[n])
              and not pd.api.types.is_bool_dtype(frame[n])]
     if block:
