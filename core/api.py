@@ -130,6 +130,7 @@ class Served:
     deployed_by: str
     artifact_path: str
     sha256: str
+    deployment_id: int = 0
 
 
 def served_in(session: Session, *, environment: str, model: str) -> Served:
@@ -155,7 +156,7 @@ def served_in(session: Session, *, environment: str, model: str) -> Served:
                   extras=tuple(c["name"] for c in ingest.logged_columns(m) if c.get("optional")),
                   threshold=m.decision_threshold, environment_id=env.id, environment=env.name, version_id=v.id,
                   version=v.number, since=dep.deployed_at, deployed_by=dep.deployed_by,
-                  artifact_path=v.artifact_path or "", sha256=v.artifact_sha256 or "")
+                  artifact_path=v.artifact_path or "", sha256=v.artifact_sha256 or "", deployment_id=dep.id)
 
 
 def served(*, environment: str, model: str) -> Served:
@@ -213,10 +214,11 @@ class Failure:
     version: int
     sha256: str
     reason: str
+    deployment_id: int = 0
 
 
 class EstimatorCache:
-    """Estimators by (database, environment, model, version, sha256): a new deployment is a new key, so it reloads.
+    """Estimators by (database, deployment, version, sha256): a new deployment is a new key, so it reloads.
     An artifact that fails to load (sha256 mismatch, missing file) is remembered for its key: it is refused with
     503 from then on without being read (or audited) again, and /healthz names it, until a new deployment."""
 
@@ -230,7 +232,7 @@ class EstimatorCache:
 
     @staticmethod
     def _key(s: Served) -> tuple:
-        return (get_settings().database_url, s.environment, s.model, s.version, s.sha256)
+        return (get_settings().database_url, s.deployment_id, s.environment, s.model, s.version, s.sha256)
 
     def _unavailable(self, failure: Failure) -> Unavailable:
         return _with_field(Unavailable(f"{failure.model} v{failure.version} cannot be served in "
@@ -261,7 +263,7 @@ class EstimatorCache:
                 reason = str(exc) if isinstance(exc, WatchtowerError) else \
                     f"its artifact could not be loaded ({type(exc).__name__})"
                 failure = Failure(environment=s.environment, model=s.model, version=s.version, sha256=s.sha256,
-                                  reason=reason)
+                                  reason=reason, deployment_id=s.deployment_id)
                 log.error("deployment %s/%s v%s unavailable: %s", s.environment, s.model, s.version, reason)
                 with self._lock:
                     self._failed[key] = failure
@@ -579,17 +581,12 @@ def create_app(*, max_batch: int = DEFAULT_MAX_BATCH, max_bytes: int = DEFAULT_M
                 failures = cache.failures()
                 active = set()
                 if failures:
-                    rows = s.exec(select(Environment.name, Model.name, ModelVersion.number, ModelVersion.artifact_sha256)
-                                  .join(Deployment, Deployment.environment_id == Environment.id)
-                                  .join(Model, Deployment.model_id == Model.id)
-                                  .join(ModelVersion, Deployment.model_version_id == ModelVersion.id)
-                                  .where(Deployment.active)).all()
-                    active = {tuple(r) for r in rows}
+                    active = set(s.exec(select(Deployment.id).where(Deployment.active)).all())
         except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
             return JSONResponse(status_code=503, content={"status": "unhealthy",
                                                           "detail": f"database unreachable ({type(exc).__name__})"})
         unhealthy = [{"environment": f.environment, "model": f.model, "version": f.version, "reason": f.reason}
-                     for f in failures if (f.environment, f.model, f.version, f.sha256) in active]
+                     for f in failures if f.deployment_id in active]
         return JSONResponse({"status": "degraded" if unhealthy else "ok", "unhealthy": unhealthy})
 
     @app.get("/v1/{environment}/{model}", responses=ERROR_RESPONSES, openapi_extra={"security": [{"bearerAuth": []}]})
