@@ -17,14 +17,18 @@ from tests.core.governed import MODEL, actor, build
 
 APP = create_app()
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
-EXAMPLES = 30  # per route and per caller (with a token, without one)
+EXAMPLES = 50  # per route (a quarter of them without a token)
 RUNS: Counter = Counter()
 SERVER_ERRORS: list[str] = []
 
 VALUE = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=10**300, max_value=10**400),
                   st.floats(allow_nan=False), st.text(max_size=20), st.lists(st.integers(), max_size=3),
                   st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
-RECORD = st.fixed_dictionaries({}, optional={"amount": VALUE, "card_age_days": VALUE, "channel": VALUE})
+NUMBER = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-10**6, 10**6), VALUE)
+CATEGORY = st.one_of(st.sampled_from(["web", "pos", "app"]), VALUE)
+RECORD = st.fixed_dictionaries({"amount": NUMBER, "card_age_days": NUMBER, "channel": CATEGORY},
+                               optional={"unknown": VALUE})
+LIKELY = st.sampled_from([True, True, True, False])
 
 
 @pytest.fixture
@@ -42,12 +46,14 @@ def world(backend, tmp_path):
 def test_no_input_makes_the_api_answer_5xx(world, case, data):
     """Path parameters are drawn half of the time from the names that exist, so the fuzzed bodies reach the
     validation and the model; a predict body is sometimes a record of the model's features with any JSON values."""
-    if case.path_parameters and data.draw(st.booleans(), label="known names"):
+    if case.path_parameters and data.draw(LIKELY, label="known names"):
         case.path_parameters = {"environment": data.draw(st.sampled_from(["production", "staging"])),
                                 "model": MODEL}
-    if case.path.endswith("/predict") and data.draw(st.booleans(), label="feature records"):
+    if case.path.endswith("/predict") and data.draw(LIKELY, label="feature records"):
         case.body = {"records": data.draw(st.lists(RECORD, min_size=1, max_size=5))}
-    authenticated = data.draw(st.booleans(), label="with a token")
+    if case.path.endswith("/deployments") and data.draw(LIKELY, label="a version of any JSON type"):
+        case.body = {"version": data.draw(st.one_of(st.integers(-3, 5), VALUE)), "note": data.draw(VALUE)}
+    authenticated = data.draw(LIKELY, label="with a token")
     headers = {"Authorization": f"Bearer {world}"} if authenticated else {}
     response = case.call(headers=headers)
     RUNS[(f"{case.method} {case.path}", authenticated)] += 1
