@@ -7,14 +7,17 @@ when above zero, is the slowest acceptable answer in milliseconds. Probing happe
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from sqlmodel import select
 
-from core import artifacts, checks
+from core import artifacts, checks, tokens
+from core.access import Actor
 from core.db import session_scope
 from core.entities import Check, Deployment, Environment, Model, ModelVersion
 from core.errors import InvalidInput, NotFound
@@ -66,10 +69,12 @@ def _plain(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _call(method: str, url: str, *, environment: str, timeout: float, json: Any = None) -> ProbeResult:
+def _call(method: str, url: str, *, environment: str, timeout: float, json: Any = None,
+          token: str | None = None) -> ProbeResult:
     started = time.perf_counter()
+    headers = {"Authorization": f"Bearer {token}"} if token else None
     try:
-        answer = httpx.request(method, url, json=json, timeout=timeout)
+        answer = httpx.request(method, url, json=json, timeout=timeout, headers=headers)
     except httpx.HTTPError as exc:
         return ProbeResult(environment=environment, url=url, ok=False, status_code=None, latency_ms=None,
                            answer=f"{type(exc).__name__}: {exc}".strip().rstrip(":"))
@@ -83,21 +88,65 @@ def _call(method: str, url: str, *, environment: str, timeout: float, json: Any 
                        latency_ms=round(latency, 2), answer=body, version=version)
 
 
-def query_endpoint(*, environment: str, model: str, record: dict | None = None, timeout: float = 10.0) -> ProbeResult:
-    """Score one record on an environment's endpoint (a sample record by default) and time the answer."""
+def query_endpoint(*, environment: str, model: str, token: str | None, record: dict | None = None,
+                   timeout: float = 10.0) -> ProbeResult:
+    """Score one record on an environment's endpoint (a sample record by default) with a token (the API needs
+    one with the scope predict:ENVIRONMENT/MODEL) and time the answer."""
     base = endpoint_url(environment)
     record = record if record is not None else sample_record(environment=environment, model=model)
     return _call("POST", f"{base}/v1/{environment}/{model}/predict", environment=environment, timeout=timeout,
-                 json={"records": [record]})
+                 json={"records": [record]}, token=token)
+
+
+TEST_QUERY_TOKEN_LIFETIME = timedelta(minutes=2)
+
+
+def send_test_query(*, actor: Actor, environment: str, model: str, record: dict | None = None,
+               timeout: float = 10.0) -> ProbeResult:
+    """A test query sent as ACTOR: a token scoped to predict:ENVIRONMENT/MODEL is created for them (audited),
+    used for this one request, and revoked; its prediction is logged like any other, under that token.
+    Forbidden when the actor may not score through the API."""
+    endpoint_url(environment)  # say "no endpoint configured" before creating anything
+    with session_scope() as s:
+        read, secret = tokens.create_token(session=s, actor=actor, name=f"test-query-{secrets.token_hex(4)}",
+                                           scopes=[f"predict:{environment}/{model}"],
+                                           expires_in=TEST_QUERY_TOKEN_LIFETIME)
+    try:
+        return query_endpoint(environment=environment, model=model, token=secret, record=record, timeout=timeout)
+    finally:
+        with session_scope() as s:
+            tokens.revoke_token(session=s, actor=actor, token_id=read.id)
 
 
 def probe(*, environment: str, model: str | None = None, timeout: float = 5.0) -> ProbeResult:
-    """Is the endpoint up (and serving the model)? GET /healthz, then GET /v1/{environment}/{model}."""
+    """Is the endpoint up (and able to serve the model)? GET /healthz, which needs no token: it fails when the API
+    or its database is down, or when it names the model's deployment there as unhealthy. The version is the one
+    Watchtower has deployed there (NotFound when the model is not deployed in the environment)."""
     base = endpoint_url(environment)
     health = _call("GET", f"{base}/healthz", environment=environment, timeout=timeout)
     if not health.ok or model is None:
         return health
-    return _call("GET", f"{base}/v1/{environment}/{model}", environment=environment, timeout=timeout)
+    version = _deployed_version(environment=environment, model=model)
+    unhealthy = health.answer.get("unhealthy", []) if isinstance(health.answer, dict) else []
+    sick = [u for u in unhealthy if isinstance(u, dict) and u.get("model") == model
+            and u.get("environment") == environment]
+    if sick:
+        return ProbeResult(environment=environment, url=health.url, ok=False, status_code=health.status_code,
+                           latency_ms=health.latency_ms, answer={"detail": sick[0].get("reason", "unhealthy")},
+                           version=version)
+    return ProbeResult(environment=environment, url=health.url, ok=True, status_code=health.status_code,
+                       latency_ms=health.latency_ms, answer=health.answer, version=version)
+
+
+def _deployed_version(*, environment: str, model: str) -> int:
+    with session_scope() as s:
+        found = s.exec(select(ModelVersion.number).join(Deployment, Deployment.model_version_id == ModelVersion.id)
+                       .join(Model, Deployment.model_id == Model.id)
+                       .join(Environment, Deployment.environment_id == Environment.id)
+                       .where(Model.name == model, Environment.name == environment, Deployment.active)).first()
+    if found is None:
+        raise NotFound(f"{model} is not deployed in {environment}")
+    return found
 
 
 def evaluate_endpoint_check(*, check_id: int, timeout: float = 5.0) -> checks.CheckResultRead:

@@ -234,6 +234,7 @@ class Prediction(SQLModel, table=True):
     score: float | None = None
     predicted: float | None = None
     features: dict = _json({})
+    logged_by: str | None = Field(default=None, max_length=200)  # "token:ID:NAME" for the scoring API
 
 
 class GroundTruth(SQLModel, table=True):

@@ -22,7 +22,8 @@ from sqlmodel import Session
 
 from core.db import is_sqlite
 
-_PREDICTION_COLUMNS = "model_id, model_version_id, environment_id, prediction_id, ts, score, predicted, features"
+_PREDICTION_COLUMNS = ("model_id, model_version_id, environment_id, prediction_id, ts, score, predicted, features, "
+                       "logged_by")
 _LOOKUP = 20_000  # ids per lookup query
 
 
@@ -51,15 +52,16 @@ def _sqlite_ts(ts: pa.Array) -> list[str]:
 
 def insert_predictions(session: Session, *, model_id: int, version_id: int, environment_id: int | None,
                        ids: list[str], ts: pa.Array, score: pa.Array | None, predicted: pa.Array | None,
-                       features: pa.Array) -> None:
-    """Append validated predictions to the caller's transaction."""
+                       features: pa.Array, logged_by: str | None = None) -> None:
+    """Append validated predictions to the caller's transaction; LOGGED_BY names who logged them (a token)."""
     n = len(ids)
     if is_sqlite(session):
         rows = zip(repeat(model_id), repeat(version_id), repeat(environment_id), ids, _sqlite_ts(ts),
                    score.to_pylist() if score is not None else repeat(None, n),
                    predicted.to_pylist() if predicted is not None else repeat(None, n),
-                   features.to_pylist(), strict=False)
-        _driver(session).executemany(f"INSERT INTO prediction ({_PREDICTION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
+                   features.to_pylist(), repeat(logged_by), strict=False)
+        _driver(session).executemany(f"INSERT INTO prediction ({_PREDICTION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                                     rows)
         return
     null = pa.nulls(n, pa.string())
     block = _copy_block([
@@ -68,6 +70,7 @@ def insert_predictions(session: Session, *, model_id: int, version_id: int, envi
         pc.cast(score, pa.string()) if score is not None else null,
         pc.cast(predicted, pa.string()) if predicted is not None else null,
         _copy_text(features),
+        "\\N" if logged_by is None else _copy_text(pa.array([logged_by], type=pa.string()))[0].as_py(),
     ])
     with _driver(session).cursor() as cur, cur.copy(f"COPY prediction ({_PREDICTION_COLUMNS}) FROM STDIN") as copy:
         copy.write(block)

@@ -92,7 +92,8 @@ if not can_deploy:
 
 st.subheader("Test queries")
 st.caption("Sends one record to each environment's scoring endpoint and shows its answer and latency. "
-           "Leave the record empty to send the first row of the deployed version's reference sample.")
+           "Leave the record empty to send the first row of the deployed version's reference sample. "
+           "The query is sent as you, with a token that lives for this one request; its prediction is logged.")
 for e in board.environments:
     with st.container(border=True):
         st.markdown(f"**{e.name}** · {e.endpoint_url or 'no endpoint configured'}")
@@ -100,7 +101,7 @@ for e in board.environments:
         if st.button(f"Send a test query to {e.name}", key=f"tq_{e.name}", disabled=not e.endpoint_url):
             try:
                 record = json.loads(record_text) if record_text.strip() else None
-                result = endpoints.query_endpoint(environment=e.name, model=model, record=record)
+                result = endpoints.send_test_query(actor=actor, environment=e.name, model=model, record=record)
             except json.JSONDecodeError as exc:
                 st.error(f"The record is not valid JSON: {exc}")
             except WatchtowerError as exc:

@@ -131,6 +131,8 @@ def test_the_deployer_page_sends_test_queries_and_shows_answer_and_latency(backe
     assert "record 0: field 'card_age_days' must be a number, got text" in detail
     with session_scope() as s:
         assert len(s.exec(select(Prediction)).all()) == 1, "the valid test query is logged like any prediction"
+        logged_by = s.exec(select(Prediction.logged_by)).one()
+    assert logged_by.startswith("token:") and ":test-query-" in logged_by, "sent as omar, with a one-request token"
     at.text_area(key="tq_record_production").input("")
     at.button(key="tq_production").click().run()  # the server has stopped
     assert at.error[-1].value.startswith(f"production's endpoint {url}/v1/production/card-scorer/predict did not "

@@ -13,7 +13,7 @@ from core.db import session_scope
 from core.entities import Alert, Deployment, User
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.steps import STEP_KINDS, StepContext
-from tests.core.governed import MODEL, PASSWORD, PROJECT, actor, build, running
+from tests.core.governed import MODEL, PROJECT, actor, build, running
 from tests.live_api import live_api
 
 
@@ -241,13 +241,16 @@ def test_the_command_line_holds_the_gate_and_walks_the_review(backend, tmp_path,
 
 
 def test_the_scoring_api_holds_the_gate(backend, tmp_path):
-    build(tmp_path, risk="medium", passwords=True)  # medium risk: an approved version waits to be deployed
+    from core import tokens
+
+    build(tmp_path, risk="medium")  # medium risk: an approved version waits to be deployed
+    with session_scope() as s:
+        _, secret = tokens.create_token(session=s, actor=actor("omar"), name="ops", scopes=[f"deploy:production/{MODEL}"])
+    omar = {"Authorization": f"Bearer {secret}"}
     with live_api() as url:
-        refused = httpx.post(f"{url}/v1/production/{MODEL}/deployments", json={"version": 3},
-                             auth=("omar", PASSWORD))
+        refused = httpx.post(f"{url}/v1/production/{MODEL}/deployments", json={"version": 3}, headers=omar)
         assert review_and_approve(3).outcome == "now deployable to production"
-        accepted = httpx.post(f"{url}/v1/production/{MODEL}/deployments", json={"version": 3},
-                              auth=("omar", PASSWORD))
+        accepted = httpx.post(f"{url}/v1/production/{MODEL}/deployments", json={"version": 3}, headers=omar)
     assert refused.status_code == 403 and "card-scorer v3 has no review" in refused.json()["detail"]
     assert accepted.status_code == 201 and accepted.json()["deployed_by"] == "omar"
     assert running("production") == 3
