@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -16,6 +15,7 @@ from sklearn.preprocessing import OneHotEncoder
 from core import artifacts, blueprints, deployer, environments, projects, registry, users
 from core.access import Actor
 from core.db import session_scope
+from tests.core.skops_files import save_skops
 
 PERSONAS = {
     "maya": ("ml_engineer",),
@@ -60,8 +60,7 @@ def build(tmp_path: Path, *, risk: str = "high", production_policy: str = "block
     frame = sample()
     csv = tmp_path / "reference.csv"
     frame.to_csv(csv, index=False)
-    model_file = tmp_path / "v1.joblib"
-    joblib.dump(fit(frame, 1.0), model_file)
+    model_file = save_skops(fit(frame, 1.0), tmp_path / "v1.skops")
     admin = actor("admin")
     with session_scope() as s:
         blueprints.ensure_standard_blueprints(session=s)
