@@ -68,7 +68,7 @@ def fit(train: pd.DataFrame):  # noqa: ANN201 - a fitted pipeline
 
 def seed_home(workdir: Path) -> tuple[object, str]:
     """Users, a high-risk project, the model registered with its artifact and deployed to production; a token."""
-    import joblib
+    import skops.io
 
     from core import blueprints, deployer, environments, projects, registry, tokens, users
     from core.access import Actor
@@ -77,15 +77,17 @@ def seed_home(workdir: Path) -> tuple[object, str]:
     train = frame(5000, 1)
     train.to_csv(workdir / "reference.csv", index=False)
     estimator = fit(train)
-    joblib.dump(estimator, workdir / "model.joblib")
+    skops.io.dump(estimator, workdir / "model.skops")
     admin = Actor(username="admin", roles=("admin",))
     with session_scope() as s:
         blueprints.ensure_standard_blueprints(session=s)
         users.create_user(session=s, actor=admin, username="admin", name="Admin", email="admin@bench.test", roles=["admin"])
+        registry.trust_types(session=s, actor=admin,
+                             type_names=skops.io.get_untrusted_types(file=workdir / "model.skops") or ["numpy.dtype"])
         projects.create_project(session=s, actor=admin, key="BENCH", name="Bench", risk_level="high")
         registry.register_model(session=s, actor=admin, project_key="BENCH", name="scorer", task="binary",
                                 target="is_fraud", reference_csv=workdir / "reference.csv",
-                                artifact=workdir / "model.joblib")
+                                artifact=workdir / "model.skops")
         environments.configure_environment(session=s, actor=admin, name="production", tier="higher", policy="allow")
         deployer.deploy(session=s, actor=admin, model="scorer", version=1, environment="production")
         _, secret = tokens.create_token(session=s, actor=admin, name="bench", scopes=["predict:production/scorer"])

@@ -48,6 +48,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dataset.register": frozenset({"admin", "data_scientist", "ml_engineer"}),
     "template.manage": frozenset({"admin", "data_scientist", "ml_engineer", "risk_manager"}),
     "template.use": frozenset({"admin", "data_scientist", "ml_engineer"}),
+    "audit.verify": frozenset({"admin", "risk_manager"}),
 }
 
 

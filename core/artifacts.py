@@ -1,15 +1,23 @@
-"""Model artifacts (joblib) and reference samples (parquet) under WATCHTOWER_HOME, checked by sha256."""
+"""Model artifacts and reference samples (parquet) under WATCHTOWER_HOME, checked by sha256 before every load.
+
+Models Watchtower trains itself are stored with joblib: they are written only by Watchtower, their sha256 is
+recorded when they are written and checked before every load. Uploaded models are read with skops (types listed
+and vetted before anything is built) and kept as the uploaded .skops file; a pickle/joblib upload is opened only
+when an administrator allowed that exact file (sha256).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import joblib
 import pandas as pd
+import skops.io
 
 from core import audit
 from core.config import get_settings
@@ -49,11 +57,27 @@ def check_estimator(obj: Any, *, source: str) -> None:
         raise InvalidInput(f"{source} is not a scikit-learn estimator (it has no fit/predict/get_params)")
 
 
-def import_artifact(src: Path | str, *, expected_sha256: str | None = None,
-                    validate: Callable[[Any], None] | None = None) -> tuple[str, str]:
-    """Verify (sha256, estimator, then `validate`) and copy a joblib estimator into the artifact store.
+class ArtifactRefused(InvalidInput):
+    """An uploaded artifact is refused for safety (a pickle not allowed, an untrusted type); nothing was loaded."""
 
-    Returns (path, sha256); writes nothing when any check fails.
+
+SKOPS_HOWTO = 'save the model with skops instead: import skops.io; skops.io.dump(model, "model.skops")'
+
+
+def is_skops(path: Path | str) -> bool:
+    """skops files are zip archives with a schema; pickle and joblib files never are."""
+    return zipfile.is_zipfile(path)
+
+
+def import_artifact(src: Path | str, *, expected_sha256: str | None = None,
+                    validate: Callable[[Any], None] | None = None, trusted_types: Iterable[str] = (),
+                    allowed_pickle_sha256s: Iterable[str] = (), model: str = "") -> tuple[str, str]:
+    """Verify an uploaded estimator and copy it into the artifact store; no code from the upload ever runs.
+
+    A skops file has the types it would build listed first; any type that neither skops nor an administrator
+    trusts is refused by name. A pickle/joblib file is refused unless an administrator allowed exactly this file
+    (its sha256) for the model. Then: estimator check, `validate`. Returns (path, sha256); writes nothing when
+    any check fails.
     """
     src = Path(src)
     if not src.is_file():
@@ -63,18 +87,45 @@ def import_artifact(src: Path | str, *, expected_sha256: str | None = None,
     if expected and expected != digest:
         raise IntegrityFailure(f"artifact {src.name} was tampered with: sha256 {digest[:12]}… does not match the "
                                f"expected {expected[:12]}…")
-    try:
-        obj = joblib.load(src)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
-        raise InvalidInput(f"artifact {src.name} cannot be loaded as a joblib file ({type(exc).__name__})") from exc
+    if is_skops(src):
+        obj = _load_skops_upload(src, trusted=set(trusted_types))
+        suffix = ".skops"
+    else:
+        if digest not in {s.lower() for s in allowed_pickle_sha256s}:
+            raise ArtifactRefused(
+                f"artifact {src.name} is not a skops file; pickle and joblib files run code when they are loaded, so "
+                f"Watchtower does not open them: {SKOPS_HOWTO} and import model.skops (or an administrator may allow "
+                f"this exact file for model {model or '?'}: sha256 {digest})")
+        try:
+            obj = joblib.load(src)  # an administrator allowed exactly this file (its sha256 matched)
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+            raise InvalidInput(f"artifact {src.name} cannot be loaded as a joblib file ({type(exc).__name__})") \
+                from exc
+        suffix = ".joblib"
     check_estimator(obj, source=f"artifact {src.name}")
     if validate is not None:
         validate(obj)
-    dest = get_settings().artifacts_dir / f"{digest}.joblib"
+    dest = get_settings().artifacts_dir / f"{digest}{suffix}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not dest.exists():
         shutil.copyfile(src, dest)
     return _relative(dest), digest
+
+
+def _load_skops_upload(src: Path, *, trusted: set[str]) -> Any:
+    try:
+        untrusted = skops.io.get_untrusted_types(file=src)
+    except Exception as exc:  # noqa: BLE001 - a zip without a readable skops schema
+        raise InvalidInput(f"artifact {src.name} is not a readable skops file ({type(exc).__name__})") from exc
+    refused = sorted(set(untrusted) - trusted)
+    if refused:
+        raise ArtifactRefused(f"artifact {src.name} contains types that are not trusted: {', '.join(refused)}; "
+                              f"an administrator can trust them after reviewing them "
+                              f"(watchtower model trust-type TYPE --as ADMIN)")
+    try:
+        return skops.io.load(src, trusted=list(untrusted))
+    except Exception as exc:  # noqa: BLE001 - a malformed skops file
+        raise InvalidInput(f"artifact {src.name} cannot be loaded as a skops file ({type(exc).__name__})") from exc
 
 
 def save_estimator(estimator: Any) -> tuple[str, str]:
@@ -100,6 +151,9 @@ def load_estimator(*, path: str, sha256: str, actor: str = "system", what: str =
             audit.record(s, actor=actor, action="artifact.tampered", entity_type="artifact", entity_id=what or path,
                          details={"expected": sha256, "found": digest, "path": path})
         raise IntegrityFailure(f"artifact for {what or path} was tampered with (sha256 mismatch); refusing to load it")
+    if full.suffix == ".skops":
+        # An imported skops file: its types were vetted when it was imported, and the sha256 says it is that file.
+        return skops.io.load(full, trusted=skops.io.get_untrusted_types(file=full))
     return joblib.load(full)
 
 

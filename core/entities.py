@@ -534,3 +534,37 @@ class DataConnection(SQLModel, table=True):
     created_by: str
     created_at: NaiveDatetime = Field(default_factory=now)
     updated_at: NaiveDatetime = Field(default_factory=now)
+# --- safe model import and audit checkpoints -------------------------------------------------------------
+
+class TrustedType(SQLModel, table=True):
+    """A Python type an administrator allows in uploaded skops files (beyond skops' own safe defaults)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    type_name: str = Field(unique=True)
+    trusted_by: str
+    trusted_at: NaiveDatetime = Field(default_factory=now)
+
+
+class PickleAllowance(SQLModel, table=True):
+    """An administrator's permission to load one exact pickle/joblib file (by sha256) for one model."""
+
+    __table_args__ = (UniqueConstraint("model_name", "sha256"),)
+    id: int | None = Field(default=None, primary_key=True)
+    model_name: str = Field(index=True)
+    sha256: str
+    allowed_by: str
+    allowed_at: NaiveDatetime = Field(default_factory=now)
+
+
+class AuditVerification(SQLModel, table=True):
+    """The outcome of one verification of the audit chain against a checkpoint kept outside the database."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: NaiveDatetime = Field(default_factory=now, index=True)
+    actor: str
+    ok: bool
+    events: int = 0
+    checkpoint_seq: int = 0
+    checkpoint_at: str = ""
+    first_bad_seq: int | None = None
+    summary: str = _text()

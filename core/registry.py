@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,8 +14,16 @@ from sqlmodel import Session, select
 
 from core import artifacts, audit, metrics
 from core.access import Actor, require
-from core.entities import TASKS, VERSION_ORIGINS, VERSION_STATUSES, Model, ModelVersion
-from core.errors import Conflict, InvalidInput, NotFound
+from core.entities import (
+    TASKS,
+    VERSION_ORIGINS,
+    VERSION_STATUSES,
+    Model,
+    ModelVersion,
+    PickleAllowance,
+    TrustedType,
+)
+from core.errors import Conflict, IntegrityFailure, InvalidInput, NotFound
 from core.projects import project_row
 
 
@@ -283,7 +292,7 @@ def register_model(*, session: Session, actor: Actor, project_key: str, name: st
                    artifact_sha256: str | None = None, score_col: str | None = None,
                    prediction_col: str | None = None, decision_threshold: float = 0.5,
                    business_metrics: list[dict] | None = None, description: str = "") -> VersionInfo:
-    """Register a model with version 1: from a reference CSV, with a joblib artifact or none (external model)."""
+    """Register a model with version 1: from a reference CSV, with a skops artifact or none (external model)."""
     require(actor, "model.register")
     _validate_model_spec(name=name, task=task, decision_threshold=decision_threshold)
     project_row(session, project_key)
@@ -301,8 +310,9 @@ def register_model(*, session: Session, actor: Actor, project_key: str, name: st
         raise InvalidInput(f"{Path(reference_csv).name} has no feature columns besides the target")
     path = sha = None
     if artifact is not None:
-        path, sha = artifacts.import_artifact(
-            artifact, expected_sha256=artifact_sha256,
+        path, sha = _import_upload(
+            session, actor=actor, model=name.strip(), project_id=project_row(session, project_key).id,
+            artifact=artifact, expected_sha256=artifact_sha256,
             validate=lambda est: check_scores_reference(est, frame, features=features, task=task,
                                                         source=f"artifact {Path(artifact).name}"))
     reference = frame.rename(columns={score_col: "__score__"} if score_col else {})
@@ -318,34 +328,114 @@ def register_model(*, session: Session, actor: Actor, project_key: str, name: st
 def import_version(*, session: Session, actor: Actor, model: str, artifact: Path | str,
                    reference: pd.DataFrame | Path | str, expected_sha256: str | None = None,
                    notes: str = "") -> VersionInfo:
-    """Import an existing joblib scikit-learn estimator as a candidate version (origin `imported`) with its reference data.
+    """Import an existing scikit-learn estimator (a skops file) as a candidate version (origin `imported`).
 
-    A sha256 that does not match the file is refused, and the refusal is audited in a unit of work of its own
-    (the caller's rolls back).
+    A sha256 that does not match the file, a pickle that no administrator allowed, or a type nobody trusted is
+    refused before anything in the file runs, and the refusal is audited in a unit of work of its own (the
+    caller's rolls back).
     """
-    from core.db import session_scope
-    from core.errors import IntegrityFailure
-
     require(actor, "model.register")
     m = model_row(session, model)
     frame = reference if isinstance(reference, pd.DataFrame) else read_reference_csv(reference)
     source = "the reference data" if isinstance(reference, pd.DataFrame) else Path(reference).name
     _validate_reference(frame, target=m.target, task=m.task, features=m.features, source=source)
     name = Path(artifact).name
-    try:
-        path, sha = artifacts.import_artifact(
-            artifact, expected_sha256=expected_sha256,
-            validate=lambda est: check_scores_reference(est, frame, features=m.features, task=m.task,
-                                                        source=f"artifact {name}"))
-    except IntegrityFailure as exc:
-        with session_scope() as audit_session:
-            audit.record(audit_session, actor=actor.username, action="artifact.refused", entity_type="artifact",
-                         entity_id=name, project_id=m.project_id,
-                         details={"model": m.name, "reason": str(exc), "expected_sha256": expected_sha256})
-        raise
+    path, sha = _import_upload(
+        session, actor=actor, model=m.name, project_id=m.project_id, artifact=artifact,
+        expected_sha256=expected_sha256,
+        validate=lambda est: check_scores_reference(est, frame, features=m.features, task=m.task,
+                                                    source=f"artifact {name}"))
     if m.task == "binary" and "__score__" not in frame.columns:
         estimator = artifacts.load_estimator(path=path, sha256=sha, actor=actor.username, what=name)
         frame = frame.assign(__score__=estimator.predict_proba(frame[[f["name"] for f in m.features]])[:, 1])
     return add_version(session=session, actor=actor, model=m.name, reference=frame, artifact_path=path,
                        artifact_sha256=sha, origin="imported", status="candidate",
                        notes=notes or f"Imported from {name}")
+
+
+# --- what an upload may contain: trusted skops types and allowed pickle files (administrators only) ------------
+
+_TYPE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _import_upload(session: Session, *, actor: Actor, model: str, project_id: int, artifact: Path | str,
+                   expected_sha256: str | None, validate: Any) -> tuple[str, str]:
+    """Read an uploaded artifact safely; audit a refusal in a unit of work of its own (the caller's rolls back)."""
+    from core.db import session_scope
+
+    trusted = session.exec(select(TrustedType.type_name)).all()
+    allowed = session.exec(select(PickleAllowance.sha256).where(PickleAllowance.model_name == model)).all()
+    try:
+        return artifacts.import_artifact(artifact, expected_sha256=expected_sha256, validate=validate,
+                                         trusted_types=trusted, allowed_pickle_sha256s=allowed, model=model)
+    except (IntegrityFailure, artifacts.ArtifactRefused) as exc:
+        with session_scope() as audit_session:
+            audit.record(audit_session, actor=actor.username, action="artifact.refused", entity_type="artifact",
+                         entity_id=Path(artifact).name, project_id=project_id,
+                         details={"model": model, "reason": str(exc), "expected_sha256": expected_sha256})
+        raise
+
+
+def trusted_types(*, session: Session) -> list[str]:
+    """Type names an administrator trusts in uploaded skops files, sorted."""
+    return sorted(session.exec(select(TrustedType.type_name)).all())
+
+
+def trust_types(*, session: Session, actor: Actor, type_names: list[str]) -> list[str]:
+    """Trust types (fully qualified names, as an import refusal lists them) in uploaded skops files; audited."""
+    require(actor, "settings.manage")
+    names = [t.strip() for t in type_names if t.strip()]
+    if not names:
+        raise InvalidInput("name at least one type to trust, e.g. sklearn.ensemble._hist_gradient_boosting."
+                           "predictor.TreePredictor")
+    bad = [t for t in names if not _TYPE_NAME.fullmatch(t)]
+    if bad:
+        raise InvalidInput(f"type name(s) {', '.join(bad)} are not fully qualified Python names (module.Type)")
+    known = set(session.exec(select(TrustedType.type_name)).all())
+    added = sorted(set(names) - known)
+    for name in added:
+        session.add(TrustedType(type_name=name, trusted_by=actor.username))
+    session.flush()
+    if added:
+        audit.record(session, actor=actor.username, action="artifact.trust_types", entity_type="settings",
+                     entity_id="trusted_types", details={"added": added})
+    return added
+
+
+def distrust_types(*, session: Session, actor: Actor, type_names: list[str]) -> list[str]:
+    """Stop trusting types in uploaded skops files; audited."""
+    require(actor, "settings.manage")
+    rows = session.exec(select(TrustedType).where(TrustedType.type_name.in_([t.strip() for t in type_names]))).all()
+    removed = sorted(r.type_name for r in rows)
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    if removed:
+        audit.record(session, actor=actor.username, action="artifact.distrust_types", entity_type="settings",
+                     entity_id="trusted_types", details={"removed": removed})
+    return removed
+
+
+def allow_pickle(*, session: Session, actor: Actor, model: str, sha256: str) -> None:
+    """Allow one exact pickle/joblib file (by sha256) to be imported for MODEL; audited.
+
+    The model may not exist yet (a registration with its first artifact).
+    """
+    require(actor, "settings.manage")
+    digest = sha256.strip().lower()
+    if not _SHA256.fullmatch(digest):
+        raise InvalidInput(f"sha256 {sha256!r} is not 64 hexadecimal characters")
+    if not model.strip():
+        raise InvalidInput("name the model the file is allowed for")
+    project_id = None
+    found = session.exec(select(Model).where(Model.name == model.strip())).first()
+    if found is not None:
+        project_id = found.project_id
+    exists = session.exec(select(PickleAllowance).where(PickleAllowance.model_name == model.strip(),
+                                                        PickleAllowance.sha256 == digest)).first()
+    if exists is None:
+        session.add(PickleAllowance(model_name=model.strip(), sha256=digest, allowed_by=actor.username))
+        session.flush()
+        audit.record(session, actor=actor.username, action="artifact.allow_pickle", entity_type="model",
+                     entity_id=model.strip(), project_id=project_id, details={"sha256": digest})

@@ -18,7 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import select
 
-from core import alerts, leases, scenario_runner
+from core import alerts, audit, leases, scenario_runner
 from core.db import session_scope
 from core.entities import Scenario
 from core.scenario_steps import load_step_modules
@@ -107,6 +107,8 @@ class Worker:
                                id="watchtower:deliveries", **internal)
         self.scheduler.add_job(self.recover, IntervalTrigger(seconds=max(self.poll_seconds * 5, 10)),
                                id="watchtower:recover", **internal)
+        self.scheduler.add_job(audit.checkpoint_job, IntervalTrigger(seconds=audit.checkpoint_tick_seconds()),
+                               id="watchtower:audit-checkpoint", **internal)
 
         def stop(signum: int, _frame: object) -> None:
             log.info("stopping on signal %s", signum)

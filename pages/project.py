@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core import checks, process_map, projects
+from core import audit, checks, process_map, projects
 from core.db import session_scope
 from core.errors import NotFound
 from ui.session import require_page
@@ -98,3 +98,12 @@ if dash.trail:
     st.caption(f"{len(dash.trail)} most recent recorded actions, newest first")
 else:
     st.caption("No recorded actions.")
+with session_scope() as s:
+    verified = audit.last_verification(session=s)
+if verified is None:
+    st.caption("The audit trail has not been verified against a checkpoint yet.")
+else:
+    outcome = "intact" if verified.ok else f"**broken** (first wrong event: {verified.first_bad_seq or '—'})"
+    st.caption(f"Audit trail last verified against a checkpoint on {verified.at:%Y-%m-%d %H:%M} UTC by "
+               f"{verified.actor}: {outcome} ({verified.events:,} events, checkpoint of {verified.checkpoint_at} "
+               f"at event {verified.checkpoint_seq})")

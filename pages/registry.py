@@ -136,9 +136,11 @@ else:
 
 st.subheader("Import an existing model")
 with st.form("import_form"):
-    st.caption("A scikit-learn estimator saved with joblib, and reference data (CSV) with the model's features and "
-               "target. The file's sha256 is recorded and checked before every load.")
-    artifact = st.file_uploader("Model (joblib)", type=["joblib", "pkl"], key="imp_artifact")
+    st.caption("A scikit-learn estimator saved with skops (`skops.io.dump(model, \"model.skops\")`), and reference "
+               "data (CSV) with the model's features and target. Types in the file are checked before anything is "
+               "loaded; a pickle/joblib file is opened only if an administrator allowed that exact file. The file's "
+               "sha256 is recorded and checked before every load.")
+    artifact = st.file_uploader("Model (skops)", type=["skops", "joblib", "pkl"], key="imp_artifact")
     reference = st.file_uploader("Reference data (CSV)", type=["csv"], key="imp_reference")
     expected = st.text_input("Expected sha256 (optional)", key="imp_sha")
     notes = st.text_input("Notes", key="imp_notes")

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from core import audit, users
+from core.access import require
 from core.cli import fails_cleanly, main
 from core.cli.actors import resolve_actor
 from core.db import session_scope
@@ -104,17 +105,43 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--checkpoint", "checkpoint", default=None, type=click.Path(dir_okay=False),
+              help="A checkpoint file (JSONL) written by `audit checkpoint`: also finds a truncated tail or a "
+                   "recomputed chain, and records the result.")
+@click.option("--as", "as_user", required=True, help="Act as this user (authenticated; admin or risk manager).")
 @fails_cleanly
-def audit_verify() -> None:
-    """Check the audit hash chain; exit 1 naming every edited or deleted event."""
+def audit_verify(checkpoint: str | None, as_user: str) -> None:
+    """Check the keyed audit chain; exit 1 naming the first wrong event and every problem."""
+    actor = resolve_actor(as_user)
     with session_scope() as s:
-        report = audit.verify(session=s)
+        if checkpoint:
+            report = audit.verify_against_checkpoints(session=s, actor=actor,
+                                                      checkpoints=audit.read_checkpoints(checkpoint))
+        else:
+            require(actor, "audit.verify")
+            report = audit.verify(session=s)
     if report.ok:
-        click.echo(f"audit chain intact: {report.events} events")
+        click.echo(report.summary)
         return
+    if report.first_bad_seq is not None:
+        click.echo(f"error: first wrong event: {report.first_bad_seq}", err=True)
     for problem in report.problems:
         click.echo(f"error: {problem}", err=True)
     sys.exit(1)
+
+
+@audit_group.command("checkpoint")
+@click.option("--out", "out", required=True,
+              help="A file to append the checkpoint to (JSONL), or an http(s) URL of a write-once store to POST it to.")
+@click.option("--as", "as_user", required=True, help="Act as this user (authenticated; admin or risk manager).")
+@fails_cleanly
+def audit_checkpoint(out: str, as_user: str) -> None:
+    """Verify the chain and write a signed checkpoint of its head outside the database."""
+    actor = resolve_actor(as_user)
+    with session_scope() as s:
+        cp = audit.write_checkpoint(session=s, actor=actor, destination=out)
+    click.echo(f"checkpoint written to {out}: event {cp.seq}, {cp.events} events, head {cp.head_hash[:12]}…, "
+               f"at {cp.at}")
 
 
 @main.group("user")

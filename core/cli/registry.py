@@ -158,7 +158,8 @@ def compare_command(model: str, a: int, b: int, as_user: str | None) -> None:
 
 @model_group.command("import")
 @click.argument("model")
-@click.option("--artifact", required=True, type=click.Path(dir_okay=False), help="A joblib scikit-learn estimator.")
+@click.option("--artifact", required=True, type=click.Path(dir_okay=False),
+              help='A scikit-learn estimator saved with skops: skops.io.dump(model, "model.skops").')
 @click.option("--reference", required=True, type=click.Path(dir_okay=False),
               help="Reference data (CSV) with the model's features and target.")
 @click.option("--sha256", "sha256", default=None, help="Expected sha256 of the artifact.")
@@ -174,3 +175,33 @@ def model_import(model: str, artifact: str, reference: str, sha256: str | None, 
                                     expected_sha256=sha256, notes=notes)
     click.echo(f"{model} v{v.number} imported as a candidate (sha256 {v.artifact_sha256[:12]}…, "
                f"{v.reference_rows:,} reference rows)")
+
+
+@model_group.command("trust-type")
+@click.argument("type_names", nargs=-1, required=True)
+@click.option("--revoke", is_flag=True, help="Stop trusting the types instead.")
+@click.option("--as", "as_user", required=True, help="Act as this user (authenticated; administrators only).")
+@fails_cleanly
+def model_trust_type(type_names: tuple[str, ...], revoke: bool, as_user: str) -> None:
+    """Trust (or --revoke) Python types in uploaded skops files, by the names an import refusal lists."""
+    actor = resolve_actor(as_user)
+    with session_scope() as s:
+        if revoke:
+            changed = registry.distrust_types(session=s, actor=actor, type_names=list(type_names))
+        else:
+            changed = registry.trust_types(session=s, actor=actor, type_names=list(type_names))
+    verb = "no longer trusted" if revoke else "trusted"
+    click.echo(f"{verb}: {', '.join(changed)}" if changed else "nothing changed")
+
+
+@model_group.command("allow-pickle")
+@click.argument("model")
+@click.option("--sha256", "sha256", required=True, help="The sha256 the pickle/joblib file must match.")
+@click.option("--as", "as_user", required=True, help="Act as this user (authenticated; administrators only).")
+@fails_cleanly
+def model_allow_pickle(model: str, sha256: str, as_user: str) -> None:
+    """Allow one exact pickle/joblib file (by its sha256) to be imported for MODEL."""
+    actor = resolve_actor(as_user)
+    with session_scope() as s:
+        registry.allow_pickle(session=s, actor=actor, model=model, sha256=sha256)
+    click.echo(f"a pickle/joblib file with sha256 {sha256.strip().lower()[:12]}… may now be imported for {model}")

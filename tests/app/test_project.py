@@ -39,3 +39,35 @@ def test_switching_project_shows_the_other_dashboard(page_as):
     assert at.title[0].value == "Document routing (DOCS)"
     assert "No models registered yet." in texts(at)
     assert at.query_params["project"] == "DOCS"
+
+
+def test_the_dashboard_says_when_the_audit_trail_was_last_verified_against_a_checkpoint(page_as, tmp_path):
+    from sqlalchemy import text
+
+    from core import audit, db
+    from core.db import session_scope
+    from tests.app.conftest import open_page
+
+    def shown() -> str:
+        at = open_page(None, username="bianca")
+        at.query_params["project"] = "FRAUD"
+        at.switch_page("pages/project.py").run()
+        assert not at.exception
+        return texts(at)
+
+    page_as(None, username="bianca")  # the private demo copy
+    assert "The audit trail has not been verified against a checkpoint yet." in shown()
+    rhea = audit.Actor(username="rhea", roles=("risk_manager",))
+    cp = tmp_path / "cp.jsonl"
+    with session_scope() as s:
+        audit.write_checkpoint(session=s, actor=rhea, destination=str(cp))
+    with session_scope() as s:
+        audit.verify_against_checkpoints(session=s, actor=rhea, checkpoints=audit.read_checkpoints(cp))
+    assert "Audit trail last verified against a checkpoint on" in shown()
+    assert "by rhea: intact" in shown()
+
+    with db.get_engine().begin() as conn:
+        conn.execute(text("UPDATE auditevent SET actor = 'mallory' WHERE seq = 5"))
+    with session_scope() as s:
+        audit.verify_against_checkpoints(session=s, actor=rhea, checkpoints=audit.read_checkpoints(cp))
+    assert "by rhea: **broken** (first wrong event: 5)" in shown()

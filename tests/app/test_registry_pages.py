@@ -126,3 +126,46 @@ def test_the_validation_lab_explains_the_linear_v1_exactly(page_as):
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="val_version_fraud-detector").value == 1
     assert "method: Exact linear attribution: coefficient × (value − reference mean), in log-odds" in texts(at)
+
+
+def test_a_crafted_pickle_uploaded_on_the_registry_page_is_refused_without_running(page_as, tmp_path):
+    import io
+    import os
+    import subprocess
+    import sys
+
+    import joblib
+
+    from core import audit
+    from core.db import session_scope
+    from core.demo import story
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):  # noqa: ANN204
+            return (os.system, (f"touch {marker}",))
+
+    evil = io.BytesIO()
+    joblib.dump(Payload(), evil)
+    # The payload is armed: unpickling it the unsafe way runs the command.
+    subprocess.run([sys.executable, "-c", "import pickle, sys; pickle.loads(sys.stdin.buffer.read())"],
+                   input=evil.getvalue(), check=False)
+    assert marker.exists()
+    marker.unlink()
+
+    frame = story.transactions(start=story.WAVE_START, days=1, per_day=80)
+    reference = frame[[*story.FEATURE_NAMES, story.TARGET]].to_csv(index=False).encode()
+    at = _open(page_as, "pages/registry.py", "maya")
+    at.file_uploader(key="imp_artifact").set_value(("model.joblib", evil.getvalue(), "application/octet-stream"))
+    at.file_uploader(key="imp_reference").set_value(("reference.csv", reference, "text/csv"))
+    at.button(key="imp_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("Import refused: artifact model.joblib is not a skops file")
+    assert 'skops.io.dump(model, "model.skops")' in errors[0]
+    assert not marker.exists()
+    with session_scope() as s:
+        refused = [e for e in audit.events(session=s) if e.action == "artifact.refused"]
+    assert [(e.actor, e.entity_id) for e in refused] == [("maya", "model.joblib")]
+    assert "v4" not in set(at.dataframe[0].value["Version"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -18,6 +17,7 @@ from core.access import Actor
 from core.db import session_scope
 from core.entities import Environment
 from tests.core.people import ADMINISTRATOR
+from tests.core.skops_files import save_skops
 
 PERSONAS = {
     "maya": ("ml_engineer",),
@@ -62,8 +62,7 @@ def build(tmp_path: Path, *, risk: str = "high", production_policy: str = "block
     frame = sample()
     csv = tmp_path / "reference.csv"
     frame.to_csv(csv, index=False)
-    model_file = tmp_path / "v1.joblib"
-    joblib.dump(fit(frame, 1.0), model_file)
+    model_file = save_skops(fit(frame, 1.0), tmp_path / "v1.skops")
     admin = actor("admin")
     with session_scope() as s:
         blueprints.ensure_standard_blueprints(session=s)

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,6 +41,7 @@ from core.db import session_scope
 from core.entities import Deployment, Document, Environment, Evaluation, Model, ModelVersion, Review, SignOff
 from core.errors import IntegrityFailure, InvalidInput, NotFound
 from tests.core.people import cli_token
+from tests.core.skops_files import save_skops
 
 PLANTED = "<script>alert('owned')</script>"
 EVIL_COLUMN = "<script>steal()</script>"
@@ -63,10 +63,10 @@ def _tiny_model(tmp_path: Path, *, with_artifact: bool = True, name: str = "card
     frame.to_csv(csv, index=False)
     artifact = None
     if with_artifact:
-        artifact = tmp_path / "model.joblib"
+        artifact = tmp_path / "model.skops"
         model = make_pipeline(ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["channel"])],
                                                 remainder="passthrough"), LogisticRegression(max_iter=500))
-        joblib.dump(model.fit(frame.drop(columns="is_fraud"), frame["is_fraud"]), artifact)
+        save_skops(model.fit(frame.drop(columns="is_fraud"), frame["is_fraud"]), artifact)
     with session_scope() as s:
         projects.create_project(session=s, actor=SYSTEM, key="CARDS", name="Card payments", risk_level="high",
                                 sponsor="Sofia Sponsor", initiative="Payments integrity",

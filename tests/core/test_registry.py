@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import joblib
 import pytest
+import skops.io
 from click.testing import CliRunner
 from sqlmodel import func, select
 
@@ -16,6 +16,7 @@ from core.entities import Deployment, Environment, ModelVersion
 from core.errors import IntegrityFailure, InvalidInput
 from tests.core import lab_world as world
 from tests.core.people import cli_token
+from tests.core.skops_files import save_skops
 
 
 def _versions() -> int:
@@ -27,17 +28,16 @@ def _stored_artifacts() -> list[str]:
     from core.config import get_settings
 
     store = get_settings().artifacts_dir
-    return sorted(p.name for p in store.glob("*.joblib")) if store.is_dir() else []
+    return sorted(p.name for p in store.iterdir()) if store.is_dir() else []
 
 
 def _fitted(tmp_path, seed: int = 20):  # noqa: ANN001, ANN202
-    """A pipeline trained elsewhere, saved with joblib, and its reference CSV."""
+    """A pipeline trained elsewhere, saved with skops, and its reference CSV."""
     data = world.traffic(1500, seed=seed)
     pipe = training.build_pipeline(task="binary", algorithm="random_forest", numeric=["amount", "card_age_days", "hour"],
                                    categorical=["channel"], params={"n_estimators": 20})
     pipe.fit(data[world.NAMES], data[world.TARGET])
-    path = tmp_path / "partner-model.joblib"
-    joblib.dump(pipe, path)
+    path = save_skops(pipe, tmp_path / "partner-model.skops")
     reference = tmp_path / "partner-reference.csv"
     data[[*world.NAMES, world.TARGET]].to_csv(reference, index=False)
     return path, reference
@@ -62,13 +62,13 @@ def test_an_artifact_whose_sha256_does_not_match_is_refused_and_audited(backend,
     world.build()
     path, reference = _fitted(tmp_path)
     wrong = "0" * 64
-    with pytest.raises(IntegrityFailure, match="partner-model.joblib was tampered with"), session_scope() as s:
+    with pytest.raises(IntegrityFailure, match="partner-model.skops was tampered with"), session_scope() as s:
         registry.import_version(session=s, actor=world.actor("maya"), model=world.MODEL, artifact=path,
                                 reference=reference, expected_sha256=wrong)
     assert _versions() == 0 and _stored_artifacts() == []
     with session_scope() as s:
         refused = [e for e in audit.events(session=s) if e.action == "artifact.refused"]
-    assert len(refused) == 1 and refused[0].actor == "maya" and refused[0].entity_id == "partner-model.joblib"
+    assert len(refused) == 1 and refused[0].actor == "maya" and refused[0].entity_id == "partner-model.skops"
 
     result = CliRunner().invoke(main, ["model", "import", world.MODEL, "--artifact", str(path), "--reference",
                                        str(reference), "--sha256", wrong], env=cli_token("maya"))
@@ -79,12 +79,12 @@ def test_an_artifact_whose_sha256_does_not_match_is_refused_and_audited(backend,
 def test_a_file_that_is_not_an_estimator_is_refused(backend, tmp_path):
     world.build()
     _, reference = _fitted(tmp_path)
-    weights = tmp_path / "weights.joblib"
-    joblib.dump({"amount": 0.7, "hour": 0.1}, weights)
-    text = tmp_path / "notes.joblib"
+    weights = tmp_path / "weights.skops"
+    skops.io.dump({"amount": 0.7, "hour": 0.1}, weights)
+    text = tmp_path / "notes.skops"
     text.write_text("this is a model card, not a model")
-    for artifact, message in ((weights, "weights.joblib is not a scikit-learn estimator"),
-                              (text, "notes.joblib cannot be loaded as a joblib file")):
+    for artifact, message in ((weights, "weights.skops is not a scikit-learn estimator"),
+                              (text, "notes.skops is not a skops file")):
         with pytest.raises(InvalidInput, match=message), session_scope() as s:
             registry.import_version(session=s, actor=world.actor("maya"), model=world.MODEL, artifact=artifact,
                                     reference=reference)
