@@ -59,10 +59,10 @@ def _write_newer_lease(scenario_id: int) -> int:
     from core.clock import now
 
     with session_scope() as s:
-        row = s.get(Lease, f"scenario:{scenario_id}")
-        s.execute(update(Lease).where(Lease.name == row.name).values(
-            holder="elsewhere:1:x", token=row.token + 1, expires_at=now() + timedelta(seconds=30)))
-        return row.token + 1
+        newer = s.get(Lease, f"scenario:{scenario_id}").token + 1
+        s.execute(update(Lease).where(Lease.name == f"scenario:{scenario_id}").values(
+            holder="elsewhere:1:x", token=newer, expires_at=now() + timedelta(seconds=30)))
+        return newer
 
 
 @pytest.mark.parametrize(("backend", "loss"), [("postgres", "session terminated"), ("sqlite", "newer lease"),
