@@ -378,6 +378,8 @@ class ScenarioRun(SQLModel, table=True):
     lease_expires_at: NaiveDatetime | None = None
     context: dict = _json({})  # values passed between steps
     error: str = _text()
+    lease_token: int | None = None  # the fencing token of the lease it runs under; its writes must carry it
+    scheduled_for: NaiveDatetime | None = None  # the trigger tick a scheduled run answers (one run per tick)
 
 
 class StepRun(SQLModel, table=True):
@@ -397,11 +399,15 @@ class StepRun(SQLModel, table=True):
 
 
 class Lease(SQLModel, table=True):
-    """A named lock with an expiry, for workers on SQLite (PostgreSQL also has advisory locks)."""
+    """A named lock with an expiry and a fencing token that grows with every acquisition.
+
+    On SQLite the row is the lock; on PostgreSQL an advisory lock is, and the row keeps the token.
+    """
 
     name: str = Field(primary_key=True)
-    holder: str
+    holder: str  # "" once released
     expires_at: NaiveDatetime
+    token: int = 0
 
 
 # --- governance -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from core import audit
+from core import audit, run_states
 from core.access import Actor, require
 from core.clock import now
 from core.entities import ROLES, Model, Project, Scenario, ScenarioRun, StepRun, User
@@ -342,6 +342,7 @@ def _decide(session: Session, actor: Actor, run_id: int, approve: bool, comment:
     step = session.exec(select(StepRun).where(StepRun.run_id == run.id, StepRun.status == "waiting_approval")).first()
     if run.status != "waiting_approval" or step is None:
         raise Conflict(f"run #{run.id} is {run.status.replace('_', ' ')}, not waiting for an approval")
+    run_states.check(run.status, "requested" if approve else "failed", run_id=run.id)
     scenario = session.get(Scenario, run.scenario_id)
     role = scenario.steps[step.position].get("approver_role") or "ml_engineer"
     if role not in actor.roles:

@@ -39,3 +39,27 @@ def slow_write(ctx: StepContext) -> StepResult:
         if first_time:
             time.sleep(float(ctx.params.get("seconds", 0)))
     return StepResult(ok=True, message="evaluation written")
+
+
+@step("hold")
+def hold(ctx: StepContext) -> StepResult:
+    """Write hold.<run>.started (with this pid), then log every ~0.2 s until hold.release exists (at most `seconds`)."""
+    (_home() / f"hold.{ctx.run_id}.started").write_text(str(os.getpid()))
+    deadline = time.monotonic() + float(ctx.params.get("seconds", 45))
+    while not (_home() / "hold.release").exists() and time.monotonic() < deadline:
+        ctx.log("holding")
+        time.sleep(0.2)
+    return StepResult(ok=True, message="released")
+
+
+@step("take_over_lease")
+def take_over_lease(ctx: StepContext) -> StepResult:
+    """Another holder takes this scenario's lease mid-step: its row gets a newer token."""
+    from sqlalchemy import update
+
+    from core.entities import Lease
+
+    with session_scope() as s:
+        s.execute(update(Lease).where(Lease.name == f"scenario:{ctx.scenario_id}")
+                  .values(holder="elsewhere:1:x", token=Lease.token + 1))
+    return StepResult(ok=True, message="lease taken over")

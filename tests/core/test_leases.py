@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+from sqlalchemy import update
 from sqlmodel import select
 
 from core import leases
@@ -86,3 +88,17 @@ def test_exclusive_sections_do_not_interleave(backend):
     for t in threads:
         t.join()
     assert all(seen[i].split()[0] == seen[i + 1].split()[0] for i in range(0, 6, 2)), seen
+
+
+def test_every_acquisition_gets_a_larger_fencing_token_and_a_stale_holder_is_fenced_off(backend):
+    first = leases.acquire("scenario:5", holder="w1:1:a")
+    first.release()
+    second = leases.acquire("scenario:5", holder="w2:2:b")
+    assert second.token > first.token  # tokens grow across releases too
+    with session_scope() as s:
+        second.fence(s)  # the newest holder passes
+        s.execute(update(Lease).where(Lease.name == "scenario:5").values(token=Lease.token + 1))  # a newer lease
+    with session_scope() as s, pytest.raises(leases.LeaseLost, match="a newer lease"):
+        second.fence(s)
+    assert not second.renew() and "newer lease" in second.lost
+    second.release()
