@@ -166,7 +166,10 @@ def report(window: Window, loss: str, *, k: int = 5) -> Report:
     values = row_loss(window, loss)
     binning = slices.fit_binning(window.reference, window.features)
     codes = binning.codes(window.frame)
-    found = slices.find(codes, values, binning, k=k)
+    spec = _spec(window, loss)
+    # An amount is not sliced on itself: big amounts lose big amounts, which explains nothing.
+    found = slices.find(codes, values, binning, k=k,
+                        exclude=(spec["column"],) if spec and spec.get("kind") == "amount_sum" else ())
     label = metric_label(window.business, loss)
     figures = _Figures(window, loss, values, binning)
     segments = [figures.of(tuple(binning.conditions[c] for c in f.columns), slices.members(codes, binning, f.columns),

@@ -230,6 +230,7 @@ class Found:
     rows: int
     loss: float
     score: float
+    squares: float = 0.0  # summed squared loss, for the significance of a refinement
 
 
 def score(loss: np.ndarray | float, rows: np.ndarray | float, *, total_rows: int, mean_loss: float,
@@ -264,34 +265,45 @@ def members(codes: np.ndarray, binning: Binning, columns: tuple[int, ...]) -> np
 
 
 def _stats(codes: np.ndarray, loss: np.ndarray, binning: Binning, rows: np.ndarray | None = None,
-           totals: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and summed loss of every global column among the given rows (all when None): one bin count per
-    feature, then each column's range of bins from cumulative sums."""
-    m = len(binning.conditions)
+           totals: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, summed loss and summed squared loss of every global column among the given rows (all when None):
+    one bin count per feature, then each column's range of bins from cumulative sums."""
     if rows is not None and 2 * len(rows) > codes.shape[0]:
         # A large slice is counted as everything minus the rows outside it: half the work at most.
         outside = np.ones(codes.shape[0], dtype=bool)
         outside[rows] = False
-        all_count, all_total = _stats(codes, loss, binning) if totals is None else totals
-        out_count, out_total = _stats(codes, loss, binning, np.flatnonzero(outside))
-        return all_count - out_count, np.maximum(all_total - out_total, 0.0)
-    count, total = np.zeros(m, dtype=np.int64), np.zeros(m)
+        everything = _stats(codes, loss, binning) if totals is None else totals
+        rest = _stats(codes, loss, binning, np.flatnonzero(outside))
+        return everything[0] - rest[0], np.maximum(everything[1] - rest[1], 0.0), np.maximum(everything[2] - rest[2], 0.0)
+    m = len(binning.conditions)
+    count, total, squares = np.zeros(m, dtype=np.int64), np.zeros(m), np.zeros(m)
     weights = loss if rows is None else loss[rows]
+    weights2 = weights * weights
     for j, levels in enumerate(binning.levels):
         col = codes[:, j] if rows is None else codes[:, j][rows]
-        cols = binning.by_feature[j]
-        c = np.concatenate(([0], np.cumsum(np.bincount(col, minlength=levels))))
-        w = np.concatenate(([0.0], np.cumsum(np.bincount(col, weights=weights, minlength=levels))))
-        count[cols] = c[binning.hi[cols] + 1] - c[binning.lo[cols]]
-        total[cols] = w[binning.hi[cols] + 1] - w[binning.lo[cols]]
-    return count, np.maximum(total, 0.0)
+        cols, lo, hi = binning.by_feature[j], binning.lo[binning.by_feature[j]], binning.hi[binning.by_feature[j]] + 1
+        for out, w in ((count, None), (total, weights), (squares, weights2)):
+            cum = np.concatenate(([0], np.cumsum(np.bincount(col, weights=w, minlength=levels))))
+            out[cols] = cum[hi] - cum[lo]
+    return count, np.maximum(total, 0.0), np.maximum(squares, 0.0)
+
+
+def _cautious(loss: np.ndarray, squares: np.ndarray, rows: np.ndarray, z: float) -> np.ndarray:
+    """A slice's summed loss at the lower end of its confidence interval (mean − z standard errors), so that a
+    small slice that is bad by chance does not outrank the segment it was cut from."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = loss / rows
+        sd = np.sqrt(np.maximum(squares / rows - mean * mean, 0.0))
+        return np.maximum(mean - z * sd / np.sqrt(rows), 0.0) * rows
 
 
 def find(codes: np.ndarray, loss: np.ndarray, binning: Binning, *, k: int = 5, max_level: int = MAX_LEVEL,
-         min_rows: int | None = None, alpha: float = ALPHA, beam: int = 16) -> list[Found]:
+         min_rows: int | None = None, alpha: float = ALPHA, beam: int = 16, z: float = 1.0,
+         exclude: tuple[str, ...] = ()) -> list[Found]:
     """The top-k slices by score (each with a positive score), best first, distinct in their rows.
 
-    `codes` comes from `Binning.codes` (column-major is fastest); `loss` is each row's loss (≥ 0)."""
+    `codes` comes from `Binning.codes` (column-major is fastest); `loss` is each row's loss (≥ 0); fields in
+    `exclude` are not sliced on (e.g. the amount a business loss sums)."""
     n = codes.shape[0]
     loss = np.asarray(loss, dtype=float)
     total = float(loss.sum())
@@ -299,12 +311,18 @@ def find(codes: np.ndarray, loss: np.ndarray, binning: Binning, *, k: int = 5, m
         return []
     mean_loss, top = total / n, float(loss.max())
     min_rows = max(MIN_ROWS, int(np.ceil(MIN_SHARE * n))) if min_rows is None else min_rows
-    rows1, loss1 = _stats(codes, loss, binning)
+    allowed = ~np.isin(binning.feature_of, [i for i, f in enumerate(binning.features) if f in exclude])
+
+    def scored(lsum: np.ndarray, sq: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return score(_cautious(lsum, sq, rows, z), rows, total_rows=n, mean_loss=mean_loss, alpha=alpha)
+
+    totals = _stats(codes, loss, binning)
+    rows1, loss1, sq1 = totals
+    s1 = scored(loss1, sq1, rows1)
     candidates: dict[tuple[int, ...], Found] = {}
     level = []
-    for j in np.flatnonzero((rows1 >= min_rows) & (loss1 > 0)):
-        f = Found((int(j),), int(rows1[j]), float(loss1[j]),
-                  float(score(loss1[j], rows1[j], total_rows=n, mean_loss=mean_loss, alpha=alpha)))
+    for j in np.flatnonzero((rows1 >= min_rows) & (loss1 > 0) & allowed):
+        f = Found((int(j),), int(rows1[j]), float(loss1[j]), float(s1[j]), float(sq1[j]))
         candidates[f.columns] = f
         level.append(f)
     for _depth in range(2, max_level + 1):
@@ -317,19 +335,41 @@ def find(codes: np.ndarray, loss: np.ndarray, binning: Binning, *, k: int = 5, m
         nxt: list[Found] = []
         for i in order:
             parent = level[i]
-            rows, lsum = _stats(codes, loss, binning, members(codes, binning, parent.columns), (rows1, loss1))
+            rows, lsum, sq = _stats(codes, loss, binning, members(codes, binning, parent.columns), totals)
             used = [int(binning.feature_of[c]) for c in parent.columns]
-            ok = (rows >= min_rows) & (lsum > 0) & (rows < parent.rows) & ~np.isin(binning.feature_of, used)
-            for j in np.flatnonzero(ok):
+            ok = (rows >= min_rows) & (lsum > 0) & (rows < parent.rows) & allowed & ~np.isin(binning.feature_of, used)
+            picked = np.flatnonzero(ok)
+            child_scores = scored(lsum[picked], sq[picked], rows[picked])
+            for j, s in zip(picked, child_scores, strict=True):
                 key = tuple(sorted((*parent.columns, int(j))))
                 if key in candidates:
                     continue
-                child = Found(key, int(rows[j]), float(lsum[j]),
-                              float(score(lsum[j], rows[j], total_rows=n, mean_loss=mean_loss, alpha=alpha)))
+                child = Found(key, int(rows[j]), float(lsum[j]), float(s), float(sq[j]))
                 candidates[key] = child
                 nxt.append(child)
         level = nxt
     return _distinct(candidates, codes, binning, k)
+
+
+SIGNIFICANT = 2.0  # standard errors by which a refinement must beat the rest of the slice it was cut from
+
+
+def _sharper(f: Found, candidates: dict[tuple[int, ...], Found]) -> bool:
+    """Whether each extra condition makes the slice significantly worse than the rows it leaves out of its
+    parent: otherwise the parent already tells the story and the condition is noise."""
+    for drop in f.columns if len(f.columns) > 1 else ():
+        parent = candidates.get(tuple(c for c in f.columns if c != drop))
+        if parent is None or parent.rows <= f.rows:
+            continue
+        rest_rows = parent.rows - f.rows
+        mean_in, mean_out = f.loss / f.rows, (parent.loss - f.loss) / rest_rows
+        # The parent's variance for both sides: under "no difference" they share it, and a handful of rows
+        # left out cannot look significant by having no loss at all.
+        pooled = max(parent.squares / parent.rows - (parent.loss / parent.rows) ** 2, 0.0)
+        spread = np.sqrt(pooled * (1 / f.rows + 1 / rest_rows))
+        if mean_in - mean_out <= SIGNIFICANT * spread:
+            return False
+    return True
 
 
 def _kth(candidates: dict[tuple[int, ...], Found], k: int) -> float:
@@ -338,7 +378,7 @@ def _kth(candidates: dict[tuple[int, ...], Found], k: int) -> float:
 
 
 def _distinct(candidates: dict[tuple[int, ...], Found], codes: np.ndarray, binning: Binning, k: int,
-              overlap: float = 0.8) -> list[Found]:
+              most: float = 0.8) -> list[Found]:
     """The best slices, skipping one that mostly lies in, or mostly holds, a better one already kept."""
     ranked = sorted((f for f in candidates.values() if f.score > 0), key=lambda f: (-f.score, len(f.columns)))
     kept: list[tuple[Found, np.ndarray]] = []
@@ -348,9 +388,11 @@ def _distinct(candidates: dict[tuple[int, ...], Found], codes: np.ndarray, binni
             break
         if any(set(g.columns) < set(f.columns) for g, _rows in kept):
             continue  # a narrower version of a better slice
+        if not _sharper(f, candidates):
+            continue
         looked += 1
         rows = members(codes, binning, f.columns)
-        if any(overlap(rows, other) >= overlap for _g, other in kept):
+        if any(overlap(rows, other) >= most for _g, other in kept):
             continue
         kept.append((f, rows))
     return [f for f, _rows in kept]

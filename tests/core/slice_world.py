@@ -1,0 +1,53 @@
+"""Synthetic windows with a planted failure: the model misses fraud on new cards bought online, while a decoy
+segment (the north region) only grows, with the model as good there as anywhere."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.slice_report import Window
+
+FEATURES = [{"name": "card_age_days", "type": "numeric"}, {"name": "channel", "type": "categorical"},
+            {"name": "amount", "type": "numeric"}, {"name": "region", "type": "categorical"},
+            {"name": "hour", "type": "numeric"}, {"name": "customer_age", "type": "numeric"}]
+BUSINESS = [{"name": "fraud_missed_amount", "kind": "amount_sum", "column": "amount", "label": 1, "prediction": 0,
+             "label_text": "Fraud missed (amount)", "better": "lower"}]
+
+
+def traffic(n: int, *, seed: int, north: float = 0.1, extra: int = 0) -> pd.DataFrame:
+    """n rows of features; `north` is the decoy region's share; `extra` adds that many noise fields."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "card_age_days": rng.integers(1, 3000, n),
+        "channel": rng.choice(["pos", "online", "atm"], n, p=[0.5, 0.35, 0.15]),
+        "amount": np.round(rng.lognormal(3.6, 0.9, n), 2),
+        "region": rng.choice(["north", "south", "east", "west"], n, p=[north, *(np.ones(3) * (1 - north) / 3)]),
+        "hour": rng.integers(0, 24, n),
+        "customer_age": rng.integers(18, 90, n),
+    })
+    for i in range(extra):
+        frame[f"noise_{i}"] = rng.normal(size=n)
+    return frame
+
+
+def outcomes(frame: pd.DataFrame, *, seed: int, planted: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(label, decision): 5% fraud; the model catches 90% of it, but only 15% on new cards bought online."""
+    rng = np.random.default_rng(seed + 1)
+    n = len(frame)
+    y = (rng.random(n) < 0.05).astype(float)
+    weak = planted & (frame["card_age_days"].to_numpy() < 300) & (frame["channel"].to_numpy() == "online")
+    caught = rng.random(n) < np.where(weak, 0.15, 0.9)
+    false_alarm = rng.random(n) < 0.01
+    decision = np.where(y == 1, caught, false_alarm).astype(float)
+    return y, decision
+
+
+def window(n: int = 20_000, *, seed: int = 0, north_now: float = 0.4, extra: int = 0) -> Window:
+    """A window where the decoy region grew from 10% to `north_now` of the rows and the planted segment fails."""
+    reference = traffic(5000, seed=seed + 1000, extra=extra)
+    frame = traffic(n, seed=seed, north=north_now, extra=extra)
+    y, decision = outcomes(frame, seed=seed)
+    features = FEATURES + [{"name": f"noise_{i}", "type": "numeric"} for i in range(extra)]
+    return Window(task="binary", features=features, business=BUSINESS, frame=frame, y=y, decision=decision,
+                  score=None, reference=reference, rows=n, granularity="7D")
