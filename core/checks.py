@@ -511,3 +511,26 @@ def apply_template(*, session: Session, actor: Actor, model: str, audience_roles
                                 channels=list(channels or []),
                                 description=f"standard AI quality check ({project.risk_level} risk)"))
     return out
+
+
+# --- watching a segment --------------------------------------------------------------------------------
+
+def watch_segment(*, session: Session, actor: Actor, evaluation_id: int, loss: str, rank: int,
+                  threshold: float | None = None, audience_roles: list[str] | None = None,
+                  channels: list[str] | None = None) -> CheckRead:
+    """A check on the metric of one segment found in a window ("watch this segment"), added like any other."""
+    require(actor, "monitoring.manage")
+    finding = slice_findings.explain(session=session, actor=actor, evaluation_id=evaluation_id, loss=loss)
+    segment = next((s for s in finding.segments if s["rank"] == rank), None)
+    if segment is None:
+        raise NotFound(f"evaluation {evaluation_id} has no segment {rank} for {loss}")
+    model = session.exec(select(Model).where(Model.name == finding.model)).one()
+    project = session.get(Project, model.project_id)
+    rule = slice_findings.watch_suggestion(finding, segment)
+    return define_check(session=session, actor=actor, project_key=project.key, model=model.name,
+                        name=f"segment: {segment['text']}"[:120], kind=rule["kind"], metric=rule["metric"],
+                        condition=rule["condition"], threshold=rule["threshold"] if threshold is None else threshold,
+                        audience_roles=list(audience_roles or ["ml_engineer"]), channels=list(channels or []),
+                        description=f"{label(rule['metric'])} on the segment {segment['text']}, found in "
+                                    f"{finding.window_start:%Y-%m-%d} → {finding.window_end:%Y-%m-%d}",
+                        slice_conditions=segment["conditions"])

@@ -307,3 +307,24 @@ def watch_suggestion(finding: FindingRead, segment: dict) -> dict:
 
 def not_enough(finding: FindingRead) -> bool:
     return finding.status == NOT_ENOUGH
+
+
+def latest_labelled(*, session: Session, actor: Actor, model: str) -> int:
+    """The id of the active version's latest evaluation window that has labels."""
+    require(actor, "evaluation.view")
+    m = session.exec(select(Model).where(Model.name == model)).first()
+    if m is None:
+        raise NotFound(f"no model named {model!r}")
+    v = session.exec(select(ModelVersion).where(ModelVersion.model_id == m.id, ModelVersion.status == "active")).first()
+    if v is None:
+        raise NotFound(f"{model} has no active version; name an evaluation with --evaluation")
+    ev = session.exec(select(Evaluation).where(Evaluation.model_version_id == v.id, Evaluation.labelled_rows > 0)
+                      .order_by(Evaluation.window_end.desc(), Evaluation.id.desc())).first()
+    if ev is None:
+        raise NotFound(f"{model} v{v.number} has no evaluated window with labels yet")
+    return ev.id
+
+
+def model_of(*, session: Session, evaluation_id: int) -> str:
+    ev = _evaluation(session, evaluation_id)
+    return session.get(Model, session.get(ModelVersion, ev.model_version_id).model_id).name

@@ -15,7 +15,7 @@ import pandas as pd
 from core import metrics, slices
 
 NOT_ENOUGH = "not_enough_data"
-GROWTH_RATIO, GROWTH_POINTS = 1.5, 0.02  # a segment grew: 1.5× its reference share and 2 points more
+GROWTH_RATIO, GROWTH_SE = 1.5, 2.0  # a segment grew: 1.5× its reference share, by two standard errors or more
 HARM_RATIO = 1.25  # a segment hurts: loss rate inside at least 1.25× the rate outside
 PER = 1000  # business amounts are compared per 1,000 rows
 
@@ -109,9 +109,10 @@ def row_loss(window: Window, loss: str) -> np.ndarray:
         cells = {(1, 1): spec.get("tp", 0), (0, 1): spec.get("fp", 0), (1, 0): spec.get("fn", 0),
                  (0, 0): spec.get("tn", 0)}
         value = np.select([(y == a) & (p == b) for a, b in cells], list(cells.values()), 0.0).astype(float)
-        best, worst = max(cells.values()), min(cells.values())
-        # A loss is what a row costs against the best it could have been.
-        return (best - value) if spec.get("better", "higher") == "higher" else (value - worst)
+        right = np.where(y == 1, cells[(1, 1)], cells[(0, 0)])
+        # A row's loss is what its decision cost against the right decision for it.
+        regret = (right - value) if spec.get("better", "higher") == "higher" else (value - right)
+        return np.maximum(regret, 0.0)
     return value if spec.get("better", "lower") == "lower" else np.max(value) - value
 
 
@@ -150,7 +151,7 @@ def _not_enough(window: Window, loss: str, reason: str) -> Report:
                   metric_label=metric_label(window.business, loss), status=NOT_ENOUGH, reason=reason, rows=len(window.y))
 
 
-def report(window: Window, loss: str, *, k: int = 5) -> Report:
+def report(window: Window, loss: str, *, k: int = 5, alpha: float = slices.ALPHA) -> Report:
     """The top-k segments of a window for one loss, and the segments that grew most since the reference."""
     known = losses(task=window.task, business=window.business, has_score=window.score is not None)
     if loss not in known:
@@ -168,7 +169,7 @@ def report(window: Window, loss: str, *, k: int = 5) -> Report:
     codes = binning.codes(window.frame)
     spec = _spec(window, loss)
     # An amount is not sliced on itself: big amounts lose big amounts, which explains nothing.
-    found = slices.find(codes, values, binning, k=k,
+    found = slices.find(codes, values, binning, k=k, alpha=alpha,
                         exclude=(spec["column"],) if spec and spec.get("kind") == "amount_sum" else ())
     label = metric_label(window.business, loss)
     figures = _Figures(window, loss, values, binning)
@@ -183,6 +184,12 @@ def report(window: Window, loss: str, *, k: int = 5) -> Report:
         status, reason = "found", ""
     return Report(loss=loss, loss_label=known[loss], metric_label=label, status=status, reason=reason, rows=n,
                   segments=segments, grown=grown)
+
+
+def _grew(share: float, rows: int, ref_share: float, ref_rows: int) -> bool:
+    """Whether a segment's share grew beyond chance: 1.5× the reference's, and by two standard errors."""
+    spread = np.sqrt(ref_share * (1 - ref_share) / max(ref_rows, 1) + share * (1 - share) / max(rows, 1))
+    return share >= GROWTH_RATIO * ref_share and share - ref_share > GROWTH_SE * spread
 
 
 class _Figures:
@@ -203,7 +210,7 @@ class _Figures:
         ref = w.reference
         ref_share = float(slices.mask(ref, conditions).mean()) if len(ref) else None
         share = size / n
-        grew = ref_share is not None and share >= GROWTH_RATIO * ref_share and share - ref_share >= GROWTH_POINTS
+        grew = ref_share is not None and _grew(share, n, ref_share, len(ref))
         return {"rank": rank, "conditions": [c.as_dict() for c in conditions], "text": slices.describe(conditions),
                 "words": slices.in_words(conditions), "rows": size, "share": share, "reference_share": ref_share,
                 "grew": bool(grew), "harmful": bool(rate_in >= HARM_RATIO * rate_out and rate_in > 0),
@@ -224,9 +231,9 @@ def _grown(figures: _Figures, codes: np.ndarray, binning: slices.Binning, *, k: 
     growth = now - then
     picked: list[tuple[int, np.ndarray]] = []
     for c in np.argsort(-growth, kind="stable"):
-        if len(picked) == k or growth[c] < GROWTH_POINTS:
+        if len(picked) == k or growth[c] <= 0:
             break
-        if now[c] < GROWTH_RATIO * then[c]:
+        if not _grew(float(now[c]), n, float(then[c]), r):
             continue
         rows = slices.members(codes, binning, (int(c),))
         if any(slices.overlap(rows, other) >= 0.8 for _c, other in picked):

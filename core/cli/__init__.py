@@ -32,4 +32,4 @@ def fails_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # Command modules register themselves on `main` when imported.
-from core.cli import admin, catalog, docs, evaluation, governance, monitoring, projects, registry  # noqa: E402,F401
+from core.cli import admin, catalog, docs, evaluation, governance, monitoring, projects, registry, slices  # noqa: E402,F401
