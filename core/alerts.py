@@ -148,7 +148,7 @@ def _wording(check: Check, result: CheckResult, project: Project, model: str | N
                     "The ML team has been alerted and is looking into it.")
     engineering = result.message
     if segment:
-        business, engineering = f"{business} {segment['business']}", f"{engineering} {segment['engineering']}"
+        business, engineering = f"{business} {segment['business']}", f"{engineering}. {segment['engineering']}"
     return {"business": (f"{project.name}: {check.name} needs attention", business),
             "engineering": (f"{check.name} failed on {model or project.key} ({result.status})", engineering)}
 

@@ -3,9 +3,14 @@ segment (the north region) only grows, with the model as good there as anywhere.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import numpy as np
 import pandas as pd
 
+from core import evaluation_store, ingest, projects, registry, users
+from core.access import SYSTEM, Actor
+from core.db import session_scope
 from core.slice_report import Window
 
 FEATURES = [{"name": "card_age_days", "type": "numeric"}, {"name": "channel", "type": "categorical"},
@@ -57,3 +62,49 @@ def window(n: int = 20_000, *, seed: int = 0, north_now: float = 0.4, extra: int
 def planted(frame: pd.DataFrame) -> np.ndarray:
     """The rows of the planted segment."""
     return ((frame["card_age_days"] < 600) & (frame["channel"] == "online")).to_numpy()
+
+
+# --- the same world, logged and evaluated in Watchtower -------------------------------------------------
+
+MODEL, PROJECT = "cards", "CARDS"
+WEEK0 = datetime(2026, 6, 1)  # a Monday
+MAYA = Actor(username="maya", roles=("ml_engineer",))
+
+
+def scored(frame: pd.DataFrame, *, seed: int, planted: bool = True, start: datetime = WEEK0) -> pd.DataFrame:
+    """The frame as a week of logged predictions: id, time, score (0.9 when the model flags, else 0.1), label."""
+    y, decision = outcomes(frame, seed=seed, planted=planted)
+    rng = np.random.default_rng(seed + 2)
+    out = frame.copy()
+    out.insert(0, "ts", start + pd.to_timedelta(np.sort(rng.integers(0, 7 * 86_400, len(frame))), unit="s"))
+    out.insert(0, "tx", [f"{start:%m%d}-{seed}-{i}" for i in range(len(frame))])
+    out["score"] = np.where(decision == 1, 0.9, 0.1)
+    out["is_fraud"] = y.astype(int)
+    return out
+
+
+def build_monitored(*, rows: int = 20_000, labelled: bool = True, weeks: int = 2) -> None:
+    """Project, model and active v1 (reference: ordinary traffic); `weeks` weeks logged, the first ordinary,
+    the later ones with the planted failure and the grown decoy region; labels for all of them."""
+    reference = scored(traffic(4000, seed=500), seed=500, planted=False).rename(columns={"score": "__score__"})
+    with session_scope() as s:
+        projects.create_project(session=s, actor=SYSTEM, key=PROJECT, name="Card payments")
+        registry.create_model(session=s, actor=SYSTEM, project_key=PROJECT, name=MODEL, task="binary",
+                              target="is_fraud", features=FEATURES, decision_threshold=0.5, business_metrics=BUSINESS)
+        registry.add_version(session=s, actor=SYSTEM, model=MODEL,
+                             reference=reference[[f["name"] for f in FEATURES] + ["is_fraud", "__score__"]],
+                             status="active")
+        for username, roles in (("maya", ["ml_engineer"]), ("bianca", ["business"]), ("omar", ["it_ops"])):
+            users.create_user(session=s, username=username, name=username.title(), email=f"{username}@bank.example",
+                              roles=roles)
+    for week in range(weeks):
+        frame = scored(traffic(rows, seed=week, north=0.1 if week == 0 else 0.4), seed=week, planted=week > 0,
+                       start=WEEK0 + timedelta(days=7 * week))
+        with session_scope() as s:
+            ingest.ingest_predictions(session=s, actor=MAYA, model=MODEL, source=frame.drop(columns=["is_fraud"]),
+                                      id_col="tx", ts_col="ts", score_col="score")
+        if labelled:
+            with session_scope() as s:
+                ingest.ingest_ground_truth(session=s, actor=MAYA, model=MODEL, source=frame[["tx", "is_fraud"]],
+                                           id_col="tx", label_col="is_fraud")
+    evaluation_store.evaluate(actor=MAYA, model=MODEL, every="7D")
