@@ -355,7 +355,9 @@ def find(codes: np.ndarray, loss: np.ndarray, binning: Binning, *, k: int = 5, m
     return _distinct(candidates, codes, binning, k)
 
 
-SIGNIFICANT = 2.0  # standard errors by which a refinement must beat the rest of the slice it was cut from
+# Standard errors by which a refinement must beat the rest of the slice it was cut from: three, as hundreds of
+# conditions are tried on every slice and two would let a few through by chance.
+SIGNIFICANT = 3.0
 
 
 def _sharper(f: Found, candidates: dict[tuple[int, ...], Found]) -> bool:

@@ -37,12 +37,13 @@ def traffic(n: int, *, seed: int, north: float = 0.1, extra: int = 0) -> pd.Data
 
 
 def outcomes(frame: pd.DataFrame, *, seed: int, planted: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(label, decision): 5% fraud; the model catches 90% of it, but only 15% on cards younger than 600 days
-    used online (about 7% of the rows)."""
+    """(label, decision): 5% fraud; the model catches 90% of it, but only 15% on cards younger than 750 days
+    (the first quartile of the reference)
+    used online (about 9% of the rows)."""
     rng = np.random.default_rng(seed + 1)
     n = len(frame)
     y = (rng.random(n) < 0.05).astype(float)
-    weak = planted & (frame["card_age_days"].to_numpy() < 600) & (frame["channel"].to_numpy() == "online")
+    weak = planted & (frame["card_age_days"].to_numpy() < 750) & (frame["channel"].to_numpy() == "online")
     caught = rng.random(n) < np.where(weak, 0.15, 0.9)
     false_alarm = rng.random(n) < 0.01
     decision = np.where(y == 1, caught, false_alarm).astype(float)
@@ -61,7 +62,7 @@ def window(n: int = 20_000, *, seed: int = 0, north_now: float = 0.4, extra: int
 
 def planted(frame: pd.DataFrame) -> np.ndarray:
     """The rows of the planted segment."""
-    return ((frame["card_age_days"] < 600) & (frame["channel"] == "online")).to_numpy()
+    return ((frame["card_age_days"] < 750) & (frame["channel"] == "online")).to_numpy()
 
 
 # --- the same world, logged and evaluated in Watchtower -------------------------------------------------
