@@ -62,9 +62,9 @@ def test_a_failed_check_stores_its_segments_and_the_alert_tells_each_audience(mo
     assert {c["field"] for c in top["conditions"]} == {"card_age_days", "channel"}
 
     business = sent["bianca"].message
-    assert business.startswith("Fraud missed in the week to 15 Jun 2026: 8,553 EUR. ")
-    assert "of the fraud missed amount this week came from card age days under" in business
-    assert "and channel online (" in business and "of the week's volume)." in business
+    assert business.startswith("Fraud missed in the week to 15 Jun 2026: 9,026 EUR. ")
+    assert "% of the fraud missed amount this week came from " in business
+    assert "channel online (" in business and "% of the week's volume)." in business
     assert sent["bianca"].link == "/project?project=CARDS"
 
     engineering = sent["maya"].message
