@@ -88,7 +88,8 @@ SEGMENTS = 5
 def _champion_segments(session: Session, version_id: int, windows: int = 8) -> tuple[dict, ...]:
     """The first segments stored for the champion's latest windows, newest first, each once."""
     rows = session.exec(select(SliceFinding).join(Evaluation, SliceFinding.evaluation_id == Evaluation.id)
-                        .where(Evaluation.model_version_id == version_id, SliceFinding.status == "found")
+                        .where(Evaluation.model_version_id == version_id, SliceFinding.status == "found",
+                               SliceFinding.loss != "false_alarms")  # compared on recall: where cases were missed
                         .order_by(Evaluation.window_start.desc(), SliceFinding.id)).all()
     seen: dict[str, dict] = {}
     for rank in (1, 2):  # every window's first segment before any second one

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from core import slice_findings
+from core import slice_findings, validation
 from core.access import Actor
 from core.db import session_scope
 from core.entities import Alert, CheckResult, Evaluation, SliceFinding
@@ -27,3 +27,14 @@ def test_the_first_failed_week_is_explained_by_young_cards(demo_home):
     recall = next(a for a in alerts if a.title.startswith("recall failed"))
     assert "Top segment: card_age_days <" in recall.message
     assert recall.link.endswith(f"evaluation={first.id}&slice=missed:1")
+
+
+def test_v3_repairs_the_new_card_segment_before_it_is_deployed(demo_home):
+    with session_scope() as s:
+        lab = validation.open_lab(session=s, actor=MAYA, model="fraud-detector", number=3)
+    verdict = validation.champion_challenger(lab)
+    assert verdict.champion == 2 and verdict.segments
+    young = [g for g in verdict.segments if "card_age_days <" in g.segment]
+    assert young and all(g.outcome == "repaired" for g in young)
+    assert all(g.challenger >= g.champion for g in young)
+    assert not [g for g in verdict.segments if g.outcome == "worse"]  # and breaks no other segment
