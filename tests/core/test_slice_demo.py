@@ -38,3 +38,14 @@ def test_v3_repairs_the_new_card_segment_before_it_is_deployed(demo_home):
     assert young and all(g.outcome == "repaired" for g in young)
     assert all(g.challenger >= g.champion for g in young)
     assert not [g for g in verdict.segments if g.outcome == "worse"]  # and breaks no other segment
+
+
+def test_the_model_documentation_carries_the_segment_table(demo_home):
+    from core import doc_outline, doc_render, documentation
+
+    doc = documentation.gather(actor=Actor(username="rhea", roles=("risk_manager",)), model="fraud-detector",
+                               number=3)
+    text = doc_render.markdown(doc_outline.build(doc))
+    assert "segment (where the champion lost most)" in text
+    row = next(line for line in text.splitlines() if "card_age_days \\< " in line and "repaired" in line)
+    assert row.startswith("|")
