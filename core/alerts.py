@@ -17,7 +17,7 @@ import httpx
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from core import audit, channels
+from core import audit, channels, slice_findings
 from core.access import Actor, require
 from core.checks import TICKS, render_wording
 from core.clock import now
@@ -107,18 +107,38 @@ def _recipients(session: Session, roles: list[str], usernames: list[str]) -> lis
 
 
 def explain_link(*, audience: str, project_key: str, model: str | None, kind: str,
-                 evaluation_id: int | None = None) -> str:
-    """The page that explains an alert: the project dashboard for business, the evidence for engineers."""
+                 evaluation_id: int | None = None, segment: str | None = None) -> str:
+    """The page that explains an alert: the project dashboard for business, the evidence for engineers (the
+    evaluation store at the window with its first segment selected, when segments explain it)."""
     if audience == "business" or not model:
         return f"/project?project={project_key}"
     if kind in ("drift_share", "field_drift") and evaluation_id:
         return f"/drift?evaluation={evaluation_id}"
+    if segment and evaluation_id:
+        return f"/evaluation_store?model={model}&evaluation={evaluation_id}&slice={segment}"
     return f"/evaluation_store?model={model}"
 
 
+def _segment(session: Session, check: Check, result: CheckResult, model: Model | None) -> tuple[str, dict] | None:
+    """(loss, first segment) stored for a failed check's window, when segments explain it."""
+    if model is None or result.evaluation_id is None or check.slice_conditions:
+        return None
+    loss = slice_findings.loss_for_check(kind=check.kind, metric=check.metric, task=model.task)
+    top = slice_findings.stored_top(session=session, evaluation_id=result.evaluation_id, loss=loss) if loss else None
+    return (loss, top) if top else None
+
+
+def _segment_words(check: Check, model: Model, loss: str, top: dict, granularity: str) -> dict[str, str]:
+    """The first segment in each audience's words."""
+    labels = slice_findings.losses(task=model.task, business=model.business_metrics, has_score=True)
+    business_loss = loss.replace("_", " ") if check.kind == "business" else labels.get(loss, loss)
+    return {"business": slice_findings.business_sentence(top, loss_label=business_loss, granularity=granularity),
+            "engineering": slice_findings.engineering_sentence(top, loss_label=labels.get(loss, loss))}
+
+
 def _wording(check: Check, result: CheckResult, project: Project, model: str | None,
-             window_end: datetime | None) -> dict[str, tuple[str, str]]:
-    """(title, message) per audience."""
+             window_end: datetime | None, segment: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
+    """(title, message) per audience; the first segment behind the failure, when known, closes each message."""
     when = f"the period ending {window_end:%d %b %Y}" if window_end else "the latest period"
     if check.business_wording:
         business = render_wording(check.business_wording, value=result.value, threshold=check.threshold,
@@ -126,8 +146,11 @@ def _wording(check: Check, result: CheckResult, project: Project, model: str | N
     else:
         business = (f"The quality check “{check.name}” of {project.name} did not pass for {when}. "
                     "The ML team has been alerted and is looking into it.")
+    engineering = result.message
+    if segment:
+        business, engineering = f"{business} {segment['business']}", f"{engineering}. {segment['engineering']}"
     return {"business": (f"{project.name}: {check.name} needs attention", business),
-            "engineering": (f"{check.name} failed on {model or project.key} ({result.status})", result.message)}
+            "engineering": (f"{check.name} failed on {model or project.key} ({result.status})", engineering)}
 
 
 def _channel_rows(session: Session, names: list[str]) -> list[Channel]:
@@ -191,20 +214,26 @@ def fan_out_many(*, session: Session, check_result_ids: list[int]) -> list[Alert
     if not todo:
         return _reads(session, existing)
     model_ids = {c.model_id or (v.model_id if v else None) for _r, c, _p, _e, v in todo} - {None}
-    names = dict(session.exec(select(Model.id, Model.name).where(Model.id.in_(model_ids))).all()) if model_ids else {}
+    rows_of = {m.id: m for m in session.exec(select(Model).where(Model.id.in_(model_ids))).all()} if model_ids else {}
     people = list(session.exec(select(User).where(User.active).order_by(User.username)).all())
     by_name = {c.name: c for c in session.exec(select(Channel).where(Channel.enabled).order_by(Channel.name)).all()}
     raised: list[Alert] = []
     told: dict[int, dict] = {}
     for result, check, project, ev, version in todo:
-        model = names.get(check.model_id or (version.model_id if version else None))
-        wording = _wording(check, result, project, model, ev.window_end if ev else result.at)
+        model_row = rows_of.get(check.model_id or (version.model_id if version else None))
+        model = model_row.name if model_row else None
+        found = _segment(session, check, result, model_row)
+        segment = _segment_words(check, model_row, found[0], found[1], ev.granularity if ev else "") \
+            if found else None
+        wording = _wording(check, result, project, model, ev.window_end if ev else result.at, segment)
         audience = [u for u in people if set(u.roles) & set(check.audience_roles) or u.username in check.audience_users]
 
-        def words(kind: str, *, wording=wording, project=project, model=model, check=check, result=result):  # noqa: ANN001, ANN202
+        def words(kind: str, *, wording=wording, project=project, model=model, check=check, result=result,  # noqa: ANN001, ANN202
+                  found=found):
             title, message = wording[kind]
             return title, message, explain_link(audience=kind, project_key=project.key, model=model,
-                                                kind=check.kind, evaluation_id=result.evaluation_id)
+                                                kind=check.kind, evaluation_id=result.evaluation_id,
+                                                segment=f"{found[0]}:{found[1]['rank']}" if found else None)
 
         raised += _raise(session, project=project, people=audience, kind="check", severity=result.status,
                          channel_rows=[by_name[n] for n in check.channels if n in by_name], words=words,

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from core import audit
+from core import audit, slice_findings, slices
 from core.access import Actor, require
 from core.entities import ROLES, Channel, Check, CheckResult, Evaluation, Model, ModelVersion, Project, User
 from core.errors import Conflict, InvalidInput, NotFound
@@ -47,12 +47,13 @@ class CheckRead:
     description: str
     business_wording: str
     enabled: bool
+    slice_conditions: tuple[dict, ...] = ()  # a check on one segment of the data; empty for the whole window
 
     @property
     def rule(self) -> str:
         """The rule in a few words, e.g. 'AUC ≥ 0.8' or 'AUC drop ≤ 5%'."""
         return describe_rule(kind=self.kind, metric=self.metric, field=self.field, condition=self.condition,
-                             threshold=self.threshold)
+                             threshold=self.threshold, slice_conditions=self.slice_conditions)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,12 @@ def label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric.replace("_", " "))
 
 
-def describe_rule(*, kind: str, metric: str, field: str | None, condition: str, threshold: float) -> str:
+def describe_rule(*, kind: str, metric: str, field: str | None, condition: str, threshold: float,
+                  slice_conditions: list[dict] | tuple[dict, ...] = ()) -> str:
+    if slice_conditions:
+        segment = slices.describe([slices.Condition.from_dict(c) for c in slice_conditions])
+        whole = describe_rule(kind=kind, metric=metric, field=field, condition=condition, threshold=threshold)
+        return f"{whole} where {segment}"
     op = "≥" if condition == "gte" else "≤"
     if kind == "metric_drop":
         return f"{label(metric)} drop from training ≤ {threshold:.0%}"
@@ -110,7 +116,7 @@ def check_read(c: Check, model_name: str | None) -> CheckRead:
                      field=c.field, condition=c.condition, threshold=c.threshold, severity=c.severity,
                      audience_roles=tuple(c.audience_roles), audience_users=tuple(c.audience_users),
                      channels=tuple(c.channels), description=c.description, business_wording=c.business_wording,
-                     enabled=c.enabled)
+                     enabled=c.enabled, slice_conditions=tuple(c.slice_conditions or ()))
 
 
 def result_read(r: CheckResult, check_name: str) -> CheckResultRead:
@@ -154,6 +160,35 @@ def _validate_metric(kind: str, metric: str, models: list[Model]) -> None:
         raise InvalidInput("positive_rate has no better direction; use an absolute metric check for it")
 
 
+SEGMENT_OPS = ("<", ">=", "between", "=", "other", "missing")
+
+
+def _validate_segment(conditions: list[dict], kind: str, model: Model | None) -> list[dict]:
+    """Slice conditions of a segment check, checked against the model's features; [] for the whole window."""
+    if not conditions:
+        return []
+    if model is None:
+        raise InvalidInput("a check on a segment names its model")
+    if kind not in ("metric", "business"):
+        raise InvalidInput(f"a segment check measures a metric or a business metric, not {kind}")
+    if len(conditions) > slices.MAX_LEVEL:
+        raise InvalidInput(f"a segment has at most {slices.MAX_LEVEL} conditions, not {len(conditions)}")
+    names = {f["name"] for f in model.features}
+    out = []
+    for i, c in enumerate(conditions, 1):
+        if not isinstance(c, dict) or c.get("field") not in names:
+            raise InvalidInput(f"segment condition {i} names no feature of {model.name}: {c!r}")
+        if c.get("op") not in SEGMENT_OPS:
+            raise InvalidInput(f"segment condition {i} has operator {c.get('op')!r}; "
+                               f"operators are {', '.join(SEGMENT_OPS)}")
+        if c["op"] in ("<", ">=", "between") and not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in ([c.get("value")] + ([c.get("upper")] if c["op"] == "between" else []))):
+            raise InvalidInput(f"segment condition {i} ({c['field']} {c['op']}) needs a finite number")
+        out.append(slices.Condition.from_dict(c).as_dict())
+    return out
+
+
 def _validate_audience(session: Session, roles: list[str], users: list[str], channels: list[str]) -> None:
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
@@ -176,8 +211,11 @@ def define_check(*, session: Session, actor: Actor, project_key: str, name: str,
                  model: str | None = None, metric: str = "", field: str | None = None, condition: str | None = None,
                  threshold: object = 0.0, severity: str = "error", audience_roles: list[str] | None = None,
                  audience_users: list[str] | None = None, channels: list[str] | None = None,
-                 description: str = "", business_wording: str = "") -> CheckRead:
-    """Define a check on a project (or one of its models); every part is validated before anything is written."""
+                 description: str = "", business_wording: str = "",
+                 slice_conditions: list[dict] | None = None) -> CheckRead:
+    """Define a check on a project (or one of its models); every part is validated before anything is written.
+
+    With slice conditions, the metric is measured on that segment of each window only ("watch this segment")."""
     require(actor, "monitoring.manage")
     project = project_row(session, project_key)
     name = name.strip()
@@ -218,6 +256,7 @@ def define_check(*, session: Session, actor: Actor, project_key: str, name: str,
             raise InvalidInput(f"field {field!r} is not a feature of {', '.join(m.name for m in models) or 'the project'}")
     if kind == "endpoint" and not metric.strip():
         raise InvalidInput("an endpoint check names the environment whose endpoint it probes (metric)")
+    segment = _validate_segment(list(slice_conditions or []), kind, model_row)
     roles, users, chans = list(audience_roles or []), list(audience_users or []), list(channels or [])
     _validate_audience(session, roles, users, chans)
     if business_wording:
@@ -232,13 +271,14 @@ def define_check(*, session: Session, actor: Actor, project_key: str, name: str,
     check = Check(project_id=project.id, model_id=model_row.id if model_row else None, name=name, kind=kind,
                   metric=metric, field=field, condition=condition, threshold=threshold_value, severity=severity,
                   audience_roles=roles, audience_users=users, channels=chans, description=description,
-                  business_wording=business_wording)
+                  business_wording=business_wording, slice_conditions=segment)
     session.add(check)
     session.flush()
     audit.record(session, actor=actor.username, action="check.define", entity_type="check", entity_id=check.id,
                  project_id=project.id, details={"name": name, "kind": kind, "metric": metric, "field": field,
                                                  "condition": condition, "threshold": threshold_value,
-                                                 "severity": severity, "audience": roles + users})
+                                                 "severity": severity, "audience": roles + users,
+                                                 **({"segment": segment} if segment else {})})
     return check_read(check, model)
 
 
@@ -287,6 +327,16 @@ def _compare(value: float | None, check: Check) -> bool | None:
     if value is None:
         return None
     return value >= check.threshold if check.condition == "gte" else value <= check.threshold
+
+
+def _measure_segment(session: Session, check: Check, ev: Evaluation) -> tuple[float | None, bool | None, str]:
+    value, rows = slice_findings.slice_value(session=session, evaluation_id=ev.id, conditions=check.slice_conditions,
+                                             kind=check.kind, metric=check.metric)
+    name = check.metric.replace("_", " ") if check.kind == "business" else label(check.metric)
+    if value is None:
+        return None, None, f"no {name} on the segment ({rows:,} labelled rows in it)"
+    shown = f"{value:,.2f}" if check.kind == "business" else f"{value:.3f}"
+    return value, _compare(value, check), f"{name} {shown} on the segment ({rows:,} labelled rows)"
 
 
 def _measure(check: Check, ev: Evaluation, baseline: dict) -> tuple[float | None, bool | None, str]:
@@ -351,14 +401,15 @@ def run_checks(*, session: Session, actor: Actor, evaluation_id: int) -> list[Ch
     window = f"{model.name} v{version.number}, window {ev.window_start:%Y-%m-%d} → {ev.window_end:%Y-%m-%d}"
     out, new = [], {}
     for check in checks:
-        value, passed, seen = _measure(check, ev, version.training_metrics)
+        value, passed, seen = _measure_segment(session, check, ev) if check.slice_conditions else \
+            _measure(check, ev, version.training_metrics)
         status = "no_data" if passed is None else "pass" if passed else check.severity
         result = existing.get(check.id)
         # A window re-evaluated as late labels arrived updates its result; an unchanged one keeps it.
         if result is None or (result.status, result.value) != (status, value):
             verdict = {"pass": "passed", "no_data": "has no data"}.get(status, f"failed ({status})")
             rule = describe_rule(kind=check.kind, metric=check.metric, field=check.field, condition=check.condition,
-                                 threshold=check.threshold)
+                                 threshold=check.threshold, slice_conditions=check.slice_conditions)
             result = result or CheckResult(check_id=check.id, evaluation_id=ev.id, at=ev.window_end)
             result.value, result.passed, result.status = value, passed, status
             result.message = f"{check.name} {verdict}: {seen}; rule: {rule}. {window}"
@@ -366,6 +417,11 @@ def run_checks(*, session: Session, actor: Actor, evaluation_id: int) -> list[Ch
             new[check.name] = status
         out.append((result, check.name))
     session.flush()
+    # The segments behind each failed metric or business check, stored for the alert and the "Why?" view.
+    failed = [(c.kind, c.metric) for c, (r, _n) in zip(checks, out, strict=True)
+              if r.status in ("warning", "error") and not c.slice_conditions]
+    if failed and new:
+        slice_findings.explain_failures(session=session, actor=actor.username, evaluation_id=ev.id, failed=failed)
     if new:
         audit.record(session, actor=actor.username, action="checks.run", entity_type="evaluation", entity_id=ev.id,
                      project_id=model.project_id, details={"results": new})
@@ -455,3 +511,26 @@ def apply_template(*, session: Session, actor: Actor, model: str, audience_roles
                                 channels=list(channels or []),
                                 description=f"standard AI quality check ({project.risk_level} risk)"))
     return out
+
+
+# --- watching a segment --------------------------------------------------------------------------------
+
+def watch_segment(*, session: Session, actor: Actor, evaluation_id: int, loss: str, rank: int,
+                  threshold: float | None = None, audience_roles: list[str] | None = None,
+                  channels: list[str] | None = None) -> CheckRead:
+    """A check on the metric of one segment found in a window ("watch this segment"), added like any other."""
+    require(actor, "monitoring.manage")
+    finding = slice_findings.explain(session=session, actor=actor, evaluation_id=evaluation_id, loss=loss)
+    segment = next((s for s in finding.segments if s["rank"] == rank), None)
+    if segment is None:
+        raise NotFound(f"evaluation {evaluation_id} has no segment {rank} for {loss}")
+    model = session.exec(select(Model).where(Model.name == finding.model)).one()
+    project = session.get(Project, model.project_id)
+    rule = slice_findings.watch_suggestion(finding, segment)
+    return define_check(session=session, actor=actor, project_key=project.key, model=model.name,
+                        name=f"segment: {segment['text']}"[:120], kind=rule["kind"], metric=rule["metric"],
+                        condition=rule["condition"], threshold=rule["threshold"] if threshold is None else threshold,
+                        audience_roles=list(audience_roles or ["ml_engineer"]), channels=list(channels or []),
+                        description=f"{label(rule['metric'])} on the segment {segment['text']}, found in "
+                                    f"{finding.window_start:%Y-%m-%d} → {finding.window_end:%Y-%m-%d}",
+                        slice_conditions=segment["conditions"])

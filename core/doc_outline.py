@@ -256,6 +256,12 @@ def diagnostics_section(d: ModelDocumentation) -> Section:
                                 rows=tuple((k, num(x), num(y)) for k, x, y in c.metrics)
                                 + tuple((label, amount(x), amount(y)) for label, x, y, _better in c.business),
                                 caption=f"On the same data: {c.data}"))
+        if c.segments:
+            blocks.append(Table(columns=("segment (where the champion lost most)", "rows", "metric",
+                                         f"champion v{c.champion}", f"challenger v{c.challenger}", "outcome"),
+                                rows=tuple((g.segment, f"{g.rows:,}", g.metric, num(g.champion), num(g.challenger),
+                                            g.outcome) for g in c.segments),
+                                caption="Top segments of the champion's recent evaluation windows, on the same data"))
     if not blocks:
         blocks.append(Para("No diagnostics available.", "note"))
     return Section("Diagnostics", tuple(blocks))

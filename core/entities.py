@@ -306,6 +306,8 @@ class Check(SQLModel, table=True):
     business_wording: str = _text()
     enabled: bool = True
     created_at: NaiveDatetime = Field(default_factory=now)
+    # A check on one segment of the data ("watch this segment"): its conditions, empty for the whole window.
+    slice_conditions: list[dict] = _json([])
 
 
 class CheckResult(SQLModel, table=True):
@@ -574,3 +576,17 @@ class AuditVerification(SQLModel, table=True):
     checkpoint_at: str = ""
     first_bad_seq: int | None = None
     summary: str = _text()
+class SliceFinding(SQLModel, table=True):
+    """The segments that explain one loss (missed fraud, an amount, errors) in one evaluation window."""
+
+    __table_args__ = (UniqueConstraint("evaluation_id", "loss", name="uq_slicefinding_loss"),)
+    id: int | None = Field(default=None, primary_key=True)
+    evaluation_id: int = Field(foreign_key="evaluation.id", index=True)
+    loss: str  # missed | false_alarms | errors | log_loss | abs_error | a business metric's name
+    status: str = "found"  # found | none | not_enough_data
+    reason: str = _text()
+    rows: int = 0
+    segments: list[dict] = _json([])  # best first: conditions, rows, share, metric inside/outside, loss share...
+    grown: list[dict] = _json([])  # single conditions whose share grew most against the reference
+    created_by: str = "system"
+    created_at: NaiveDatetime = Field(default_factory=now)

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session, select
 
-from core import explanations, scoring
+from core import explanations, scoring, slices
 from core.access import Actor, require
-from core.entities import ModelVersion
+from core.entities import Evaluation, ModelVersion, SliceFinding
 from core.errors import InvalidInput
 from core.labelled_data import bounded, recent_labelled
 from core.model_comparison import (
@@ -43,6 +43,7 @@ class Lab:
     recent: pd.DataFrame  # recent labelled predictions neither version trained on: features, target, ts, ...
     window_start: datetime | None
     window_end: datetime | None
+    segments: tuple[dict, ...] = ()  # the top segments of the champion's recent windows (conditions, text)
 
     @property
     def evaluation_data(self) -> pd.DataFrame:
@@ -76,8 +77,27 @@ def open_lab(*, session: Session, actor: Actor, model: str, number: int | None =
         active = load_version(session=session, actor=actor, model=model, number=active_row.number)
     recent, start, end = recent_labelled(session=session, model=model)
     recent = bounded(unseen_by(recent, [version, *([active] if active else [])])).reset_index(drop=True)
+    champion_id = active_row.id if active_row is not None else None
     return Lab(model=model_info(m), version=version, active=active, recent=recent, window_start=start,
-               window_end=end)
+               window_end=end, segments=_champion_segments(session, champion_id) if champion_id else ())
+
+
+SEGMENTS = 5
+
+
+def _champion_segments(session: Session, version_id: int, windows: int = 8) -> tuple[dict, ...]:
+    """The first segments stored for the champion's latest windows, newest first, each once."""
+    rows = session.exec(select(SliceFinding).join(Evaluation, SliceFinding.evaluation_id == Evaluation.id)
+                        .where(Evaluation.model_version_id == version_id, SliceFinding.status == "found",
+                               SliceFinding.loss != "false_alarms")  # compared on recall: where cases were missed
+                        .order_by(Evaluation.window_start.desc(), SliceFinding.id)).all()
+    seen: dict[str, dict] = {}
+    for rank in (1, 2):  # every window's first segment before any second one
+        for row in rows[:windows * 4]:
+            for seg in row.segments:
+                if seg["rank"] == rank and seg["text"] not in seen and len(seen) < SEGMENTS:
+                    seen[seg["text"]] = {"text": seg["text"], "conditions": seg["conditions"]}
+    return tuple(seen.values())
 
 
 # --- what-if --------------------------------------------------------------------------------
@@ -189,6 +209,53 @@ def importance(lab: Lab) -> list[Importance]:
 # --- champion / challenger ------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class SegmentResult:
+    """Champion and challenger on one segment where the champion lost most in its recent windows."""
+
+    segment: str
+    rows: int
+    metric: str
+    champion: float | None
+    challenger: float | None
+    outcome: str  # repaired | better | same | worse | too few rows
+
+
+def _segment_metric(task: str, y: np.ndarray, score: np.ndarray, threshold: float) -> float | None:
+    from core import metrics
+
+    if task == "binary":
+        return metrics.binary(y_true=y, score=None, predicted=metrics.decide(score=score, threshold=threshold))["recall"]
+    return float(np.mean(np.abs(score - y))) if y.size else None
+
+
+def segment_comparison(lab: Lab) -> tuple[SegmentResult, ...]:
+    """Champion and challenger, segment by segment, on the lab's evaluation data: recall for a classifier
+    (the segments explain missed cases), MAE for a regression."""
+    if lab.active is None or not lab.segments:
+        return ()
+    data = lab.evaluation_data
+    y = data[lab.model.target].to_numpy(float)
+    champ = scoring.predict(lab.active.estimator, data[lab.active.features], task=lab.model.task)
+    chall = scoring.predict(lab.version.estimator, data[lab.version.features], task=lab.model.task)
+    metric, higher = ("recall", True) if lab.model.task == "binary" else ("mae", False)
+    out = []
+    for seg in lab.segments:
+        inside = slices.mask(data, [slices.Condition.from_dict(c) for c in seg["conditions"]])
+        rows = int(inside.sum())
+        a = _segment_metric(lab.model.task, y[inside], champ[inside], lab.model.decision_threshold)
+        b = _segment_metric(lab.model.task, y[inside], chall[inside], lab.model.decision_threshold)
+        if a is None or b is None or rows < MIN_EVALUATION_ROWS:
+            outcome = "too few rows"
+        else:
+            gain = (b - a) if higher else (a - b)
+            outcome = "same" if abs(gain) < 0.02 else "worse" if gain < 0 else \
+                "repaired" if (higher and a < 0.5 <= b) else "better"
+        out.append(SegmentResult(segment=seg["text"], rows=rows, metric=metric, champion=a, challenger=b,
+                                 outcome=outcome))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class ChallengerVerdict:
     champion: int | None
     challenger: int
@@ -198,6 +265,7 @@ class ChallengerVerdict:
     business: list[tuple[str, float | None, float | None, str]]  # (label, champion, challenger, better direction)
     verdict: str  # challenger_wins | champion_holds | no_clear_winner | is_champion
     reason: str
+    segments: tuple[SegmentResult, ...] = ()  # champion and challenger on the champion's weak segments
 
 
 def _worse_business(champion: Evaluated, challenger: Evaluated, specs: list[dict]) -> list[str]:
@@ -250,4 +318,4 @@ def champion_challenger(lab: Lab) -> ChallengerVerdict:
             verdict = "no_clear_winner"
             reason = f"v{n} and v{c} are within {margin} {primary} of each other ({b:.4f} vs {a:.4f}), {where}."
     return ChallengerVerdict(champion=c, challenger=n, rows=len(data), data=lab.evaluation_source, metrics=metrics,
-                             business=business, verdict=verdict, reason=reason)
+                             business=business, verdict=verdict, reason=reason, segments=segment_comparison(lab))

@@ -166,3 +166,8 @@ if verdict.metrics:
     st.dataframe(pd.DataFrame([{"Metric": m, champ: a, chall: b} for m, a, b in verdict.metrics]
                               + [{"Metric": f"{label} ({better} is better)", champ: a, chall: b}
                                  for label, a, b, better in verdict.business]), hide_index=True, width="stretch")
+if verdict.segments:
+    st.markdown("**Segment by segment** · where the champion lost most in its recent evaluation windows")
+    st.dataframe(pd.DataFrame([{"Segment": g.segment, "Rows": g.rows, "Metric": g.metric, champ: g.champion,
+                                chall: g.challenger, "Outcome": g.outcome} for g in verdict.segments]),
+                 hide_index=True, width="stretch", key="lab_segments")

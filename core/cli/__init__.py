@@ -43,5 +43,6 @@ from core.cli import (  # noqa: E402,F401
     monitoring,
     projects,
     registry,
+    slices,
     tokens,
 )
