@@ -55,13 +55,17 @@ RULES: dict[str, Rule] = {
                                              "persona, never a token, creates a token"),
     "token list": _person("tokens.manage", "your own tokens; --all needs users.manage"),
     "token revoke": _person("tokens.manage", "your own tokens; anyone's with users.manage"),
-    "audit verify": _person("", "any signed-in person"),
+    "audit verify": _person("audit.verify", "a verification against a checkpoint is recorded"),
+    "audit checkpoint": _person("audit.verify", "refuses to anchor a broken chain"),
     # Projects, models, the evaluation store.
     "project create": _person("project.create"),
     "project from-template": _person("template.use", "and project.create, model.register, monitoring.manage, "
                                                      "automation.manage"),
     "model register": _person("model.register"),
-    "model import": _person("model.register"),
+    "model import": _person("model.register", "skops only; a pickle only with an administrator's allowance"),
+    "model trust-type": _person("settings.manage", "audited"),
+    "model allow-pickle": _person("settings.manage", "one exact file (sha256) for one model; audited"),
+    "slices": _person("evaluation.view"),
     "predictions ingest": _person("evaluation.write"),
     "ground-truth ingest": _person("evaluation.write"),
     "evaluate": _person("evaluation.write", "--overwrite is audited"),
@@ -78,6 +82,9 @@ RULES: dict[str, Rule] = {
     "deploy": _person("deploy", "and the environment's governance policy"),
     "rollback": _person("deploy", "and the environment's governance policy"),
     "deployments": _listing("deployer.view"),
+    "environments": _listing("deployer.view"),
+    "environment": _person("environment.manage", "a policy change also environment.policy; loosening alerts "
+                                                 "the risk managers"),
     "review": _listing("governance.view", "request: review.request; feedback: a holder of the role; "
                                           "approve/reject: the blueprint's final approver; never the requester"),
     # Monitoring and automation.
@@ -88,6 +95,10 @@ RULES: dict[str, Rule] = {
     "scenario run": _person("automation.run"),
     "scenario approve": _person("", "a holder of the step's approver role"),
     "alerts deliver": _listing("alerts.deliveries"),
+    "connection create": _person("settings.manage", "never Watchtower's own database; audited"),
+    "connection update": _person("settings.manage", "audited"),
+    "connection delete": _person("settings.manage", "audited"),
+    "connection list": _listing("automation.view", "names, setting names and tables; never a URL"),
     # Catalog, datasets, templates.
     "catalog search": _listing("catalog.view"),
     "catalog show": _listing("catalog.view"),
