@@ -10,6 +10,7 @@ from core.db import session_scope
 from core.entities import Alert, Prediction, User
 from tests.app.conftest import open_page, texts
 from tests.core.governed import MODEL, PROJECT, actor, build, running
+from tests.core.people import ADMINISTRATOR
 from tests.live_api import live_api
 
 GOVERNANCE, DEPLOYER = "pages/governance.py", "pages/deployer.py"
@@ -158,7 +159,7 @@ def person(username: str, *roles: str) -> None:
     from core import users
 
     with session_scope() as s:
-        users.create_user(session=s, username=username, name=username.title(), email=f"{username}@bank.test",
+        users.create_user(session=s, actor=ADMINISTRATOR, username=username, name=username.title(), email=f"{username}@bank.test",
                           roles=list(roles))
 
 

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from core import users
 from core.db import session_scope
 from tests.app.conftest import ROOT, texts
+from tests.core.people import ADMINISTRATOR
 from ui.session import DEMO_BANNER
 
 
@@ -21,7 +22,7 @@ def submit(at: AppTest, username: str, password: str) -> AppTest:
 
 def test_a_local_account_is_locked_after_five_wrong_passwords_even_against_the_right_one(sqlite_home):
     with session_scope() as s:
-        users.create_user(session=s, username="rhea", name="Rhea Okafor", email="r@x.io", roles=["risk_manager"],
+        users.create_user(session=s, actor=ADMINISTRATOR, username="rhea", name="Rhea Okafor", email="r@x.io", roles=["risk_manager"],
                           password="s3cret-pass")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
@@ -42,7 +43,7 @@ def test_a_local_account_is_locked_after_five_wrong_passwords_even_against_the_r
 
 def test_a_local_account_signs_in_with_its_password(sqlite_home):
     with session_scope() as s:
-        users.create_user(session=s, username="maya", name="Maya Lindqvist", email="m@x.io", roles=["ml_engineer"],
+        users.create_user(session=s, actor=ADMINISTRATOR, username="maya", name="Maya Lindqvist", email="m@x.io", roles=["ml_engineer"],
                           password="correct horse")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()

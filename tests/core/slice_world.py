@@ -12,6 +12,7 @@ from core import evaluation_store, ingest, projects, registry, users
 from core.access import SYSTEM, Actor
 from core.db import session_scope
 from core.slice_report import Window
+from tests.core.people import ADMINISTRATOR
 
 FEATURES = [{"name": "card_age_days", "type": "numeric"}, {"name": "channel", "type": "categorical"},
             {"name": "amount", "type": "numeric"}, {"name": "region", "type": "categorical"},
@@ -96,7 +97,7 @@ def build_monitored(*, rows: int = 20_000, labelled: bool = True, weeks: int = 2
                              reference=reference[[f["name"] for f in FEATURES] + ["is_fraud", "__score__"]],
                              status="active")
         for username, roles in (("maya", ["ml_engineer"]), ("bianca", ["business"]), ("omar", ["it_ops"])):
-            users.create_user(session=s, username=username, name=username.title(), email=f"{username}@bank.example",
+            users.create_user(session=s, actor=ADMINISTRATOR, username=username, name=username.title(), email=f"{username}@bank.example",
                               roles=roles)
     for week in range(weeks):
         frame = scored(traffic(rows, seed=week, north=0.1 if week == 0 else 0.4), seed=week, planted=week > 0,

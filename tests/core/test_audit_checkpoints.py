@@ -25,6 +25,7 @@ from core.cli import main
 from core.db import session_scope
 from core.entities import AuditEvent, AuditVerification
 from core.errors import Forbidden
+from tests.core.people import ADMINISTRATOR
 
 PASSWORD = "s3cret-pass"
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,12 +34,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def _trail(n: int = 6) -> None:
     """Rhea (risk manager) and Bo (business), then more people: N events in all."""
     with session_scope() as s:
-        users.create_user(session=s, username="rhea", name="Rhea", email="rhea@x.io", roles=["risk_manager"],
+        users.create_user(session=s, actor=ADMINISTRATOR, username="rhea", name="Rhea", email="rhea@x.io", roles=["risk_manager"],
                           password=PASSWORD)
-        users.create_user(session=s, username="bo", name="Bo", email="bo@x.io", roles=["business"],
+        users.create_user(session=s, actor=ADMINISTRATOR, username="bo", name="Bo", email="bo@x.io", roles=["business"],
                           password=PASSWORD)
         for i in range(n - 2):
-            users.create_user(session=s, username=f"u{i}", name=f"U{i}", email=f"u{i}@x.io", roles=["business"])
+            users.create_user(session=s, actor=ADMINISTRATOR, username=f"u{i}", name=f"U{i}", email=f"u{i}@x.io", roles=["business"])
 
 
 def _cli(*args: str):  # noqa: ANN202

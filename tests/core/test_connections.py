@@ -25,6 +25,7 @@ from core.db import session_scope
 from core.entities import AuditEvent, DataConnection, Scenario
 from core.errors import Forbidden, InvalidInput
 from tests.core import evaluation_world as cards
+from tests.core.people import ADMINISTRATOR
 
 ADMIN, MAYA, DARIO = Actor("admin", ("admin",)), Actor("maya", ("ml_engineer",)), Actor("dario", ("data_scientist",))
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -61,7 +62,7 @@ def world(backend, source, monkeypatch):
     cards.build()
     with session_scope() as s:
         for who in (ADMIN, MAYA, DARIO):
-            users.create_user(session=s, username=who.username, name=who.username.title(),
+            users.create_user(session=s, actor=ADMINISTRATOR, username=who.username, name=who.username.title(),
                               email=f"{who.username}@bank.example", roles=list(who.roles))
     monkeypatch.setenv("WT_WAREHOUSE_URL", source)
     monkeypatch.setenv("WATCHTOWER_DEMO", "1")  # the personas act on the command line without a password

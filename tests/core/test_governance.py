@@ -12,6 +12,7 @@ from core.db import session_scope
 from core.entities import Alert, AlertDelivery, Channel, SignOff, User
 from core.errors import Conflict, Forbidden, InvalidInput
 from tests.core.governed import MODEL, PROJECT, actor, build, running
+from tests.core.people import ADMINISTRATOR
 
 
 def inbox(username: str) -> list[str]:
@@ -373,7 +374,7 @@ def person(username: str, *roles: str) -> None:
     from core import users
 
     with session_scope() as s:
-        users.create_user(session=s, username=username, name=username.title(), email=f"{username}@bank.test",
+        users.create_user(session=s, actor=ADMINISTRATOR, username=username, name=username.title(), email=f"{username}@bank.test",
                           roles=list(roles))
 
 

@@ -9,6 +9,7 @@ from core import audit, oidc, users
 from core.db import session_scope
 from core.entities import AuditEvent, User
 from core.errors import Forbidden, InvalidInput
+from tests.core.people import ADMINISTRATOR
 
 ISSUER = "https://login.bank.example"
 MAPPING = oidc.RoleMapping(claim="groups", roles_by_value=oidc.parse_role_map(
@@ -113,7 +114,7 @@ def test_a_person_whose_groups_were_taken_away_loses_their_roles(backend):
 def test_the_identity_is_the_subject_not_the_username(backend):
     """A company account never takes over a local account that happens to carry the same username."""
     with session_scope() as s:
-        users.create_user(session=s, username="rhea.okafor", name="Local Rhea", email="l@x.io", roles=["admin"],
+        users.create_user(session=s, actor=ADMINISTRATOR, username="rhea.okafor", name="Local Rhea", email="l@x.io", roles=["admin"],
                           password="s3cret-pass")
     with pytest.raises(Forbidden, match="already belongs to another account"):
         sign_in(claims(groups=["fraud-risk"]))

@@ -172,7 +172,7 @@ def test_a_model_with_its_artifact_registers_and_loads_after_verification(worksp
 def test_audit_verify_names_an_event_edited_in_the_database(workspace: Path):
     assert _register("--target", "is_fraud", "--reference", str(workspace / "reference.csv")).exit_code == 0
     with session_scope() as s:
-        users.create_user(session=s, username="rhea", name="Rhea Risk", email="rhea@example.com",
+        users.create_user(session=s, actor=ADMINISTRATOR, username="rhea", name="Rhea Risk", email="rhea@example.com",
                           roles=["risk_manager"], password="s3cret-pass")
     verify = ["audit", "verify", "--as", "rhea"]
     intact = CliRunner().invoke(main, verify, env={"WATCHTOWER_PASSWORD": "s3cret-pass"})

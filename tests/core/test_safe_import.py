@@ -18,6 +18,7 @@ from core.cli import main
 from core.db import session_scope
 from core.errors import Forbidden, IntegrityFailure, InvalidInput
 from tests.core import lab_world as world
+from tests.core.people import ADMINISTRATOR
 from tests.core.skops_files import ADMIN
 
 PASSWORD = "s3cret-pass"
@@ -56,9 +57,9 @@ def _world(tmp_path: Path) -> Path:
     reference = tmp_path / "reference.csv"
     data[[*world.NAMES, world.TARGET]].to_csv(reference, index=False)
     with session_scope() as s:
-        users.create_user(session=s, username="ada", name="Ada Admin", email="ada@x.io", roles=["admin"],
+        users.create_user(session=s, actor=ADMINISTRATOR, username="ada", name="Ada Admin", email="ada@x.io", roles=["admin"],
                           password=PASSWORD)
-        users.create_user(session=s, username="mia", name="Mia", email="mia@x.io", roles=["ml_engineer"],
+        users.create_user(session=s, actor=ADMINISTRATOR, username="mia", name="Mia", email="mia@x.io", roles=["ml_engineer"],
                           password=PASSWORD)
     return reference
 

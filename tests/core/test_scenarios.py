@@ -13,6 +13,7 @@ from core.db import session_scope
 from core.entities import AuditEvent, Scenario
 from core.errors import Conflict, Forbidden, InvalidInput
 from tests.core import monitoring_world as world
+from tests.core.people import ADMINISTRATOR
 
 MAYA = Actor("maya", ("ml_engineer",))
 OMAR = Actor("omar", ("it_ops",))
@@ -195,7 +196,7 @@ def test_files_dropped_for_a_model_are_ingested_evaluated_and_checked_in_one_run
 
     cards.build()
     with session_scope() as s:
-        users.create_user(session=s, username="maya", name="Maya Engineer", email="maya@bank.example",
+        users.create_user(session=s, actor=ADMINISTRATOR, username="maya", name="Maya Engineer", email="maya@bank.example",
                           roles=["ml_engineer"])
         checks.define_check(session=s, actor=MAYA, project_key="CARDS", model="fraud", name="card age drift",
                             kind="field_drift", field="card_age_days", audience_roles=["ml_engineer"])
