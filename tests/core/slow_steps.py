@@ -1,4 +1,8 @@
-"""Step kinds for the worker tests, imported by worker processes through WATCHTOWER_STEP_MODULES."""
+"""Step kinds for the worker tests, imported by worker processes through WATCHTOWER_STEP_MODULES.
+
+Like every step kind, each declares the permission the scenario's owner must hold (a kind that declares none
+never runs).
+"""
 
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ def slow_write(ctx: StepContext) -> StepResult:
     return StepResult(ok=True, message="evaluation written")
 
 
-@step("hold")
+@step("hold", permission="automation.run")
 def hold(ctx: StepContext) -> StepResult:
     """Write hold.<run>.started (with this pid), then log every ~0.2 s until hold.release exists (at most `seconds`)."""
     (_home() / f"hold.{ctx.run_id}.started").write_text(str(os.getpid()))
@@ -52,7 +56,7 @@ def hold(ctx: StepContext) -> StepResult:
     return StepResult(ok=True, message="released")
 
 
-@step("take_over_lease")
+@step("take_over_lease", permission="automation.run")
 def take_over_lease(ctx: StepContext) -> StepResult:
     """Another holder takes this scenario's lease mid-step: its row gets a newer token."""
     from sqlalchemy import update

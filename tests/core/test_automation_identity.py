@@ -53,7 +53,11 @@ def test_every_step_kind_declares_the_permission_it_checks_on_the_owner():
         "ingest": "evaluation.write", "evaluate": "evaluation.write", "checks": "monitoring.manage",
         "endpoint_checks": "monitoring.manage", "notify": "monitoring.manage", "sleep": "automation.run",
         "retrain": "experiments.run", "review": "review.request", "deploy": "deploy"}
-    assert not set(STEP_KINDS) - set(STEP_PERMISSIONS), "a registered step kind declares no permission"
+    # The product's kinds (test helpers may register their own, each declaring a permission too).
+    product = {kind for kind, fn in STEP_KINDS.items() if fn.__module__.split(".")[0] == "core"}
+    assert product >= {"ingest", "evaluate", "checks", "endpoint_checks", "notify", "sleep", "retrain", "review",
+                       "deploy"}
+    assert not product - set(STEP_PERMISSIONS), "a step kind of the product declares no permission"
 
 
 def test_a_data_scientists_scenario_cannot_deploy_an_unapproved_version_to_production(backend, tmp_path):
