@@ -93,8 +93,8 @@ def sign_in(*, session: Session, claims: Mapping[str, object], mapping: RoleMapp
         if session.exec(select(User).where(User.username == username)).first() is not None:
             raise Forbidden(f"the username {username!r} already belongs to another account; "
                             "ask an administrator to rename one of them")
-        created = users.create_user(session=session, username=username, name=_name(claims, username),
-                                    email=str(claims.get("email") or ""), roles=list(roles), actor="oidc")
+        created = users.provision_company_user(session=session, username=username, name=_name(claims, username),
+                                               email=str(claims.get("email") or ""), roles=list(roles))
         row = session.get(User, created.id)
         row.oidc_subject = subject
     else:

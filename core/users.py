@@ -94,6 +94,20 @@ def create_user(*, session: Session, actor: Actor, username: str, name: str, ema
     return _read(user)
 
 
+def provision_company_user(*, session: Session, username: str, name: str, email: str,
+                           roles: list[str]) -> UserRead:
+    """Create a person at their first company sign-in, with the roles the identity provider's claim maps to.
+
+    No administrator acts here: the provider vouches for the person, so the event is audited as by "oidc".
+    The account has no local password.
+    """
+    username = _validated(session, username=username, roles=roles, password=None)
+    user = _add_user(session, username=username, name=name, email=email, roles=roles, password=None)
+    audit.record(session, actor="oidc", action="user.create", entity_type="user", entity_id=username,
+                 details={"roles": list(user.roles), "source": "company sign-in"})
+    return _read(user)
+
+
 def create_first_admin(*, session: Session, username: str, password: str, name: str = "Administrator",
                        email: str = "") -> UserRead:
     """Create the first administrator; refused once any user exists, even when two processes race for it."""
@@ -182,12 +196,14 @@ def users_with_role(*, session: Session, role: str) -> list[UserRead]:
     return [u for u in list_users(session=session) if role in u.roles]
 
 
-def authenticate(*, session: Session, username: str, password: str | None, demo: bool = False) -> UserRead:
+def authenticate(*, session: Session, username: str, password: str | None, demo: bool = False,
+                 record_success: bool = True) -> UserRead:
     """Return the user if the password matches; in demo mode any known persona signs in without one.
 
-    Every outcome is audited. A refused attempt (and the failure count it raises) is committed before
-    Forbidden is raised, so the caller's rollback cannot erase it. The message never tells an unknown
-    username from a wrong password.
+    Every refusal is audited: it (and the failure count it raises) is committed before Forbidden is raised,
+    so the caller's rollback cannot erase it. The message never tells an unknown username from a wrong
+    password. A success is audited as a sign-in unless `record_success` is False (the command line proves
+    who runs each command; what the command does is audited under that name instead).
     """
     username = (username or "").strip()
     user = session.exec(select(User).where(User.username == username)).first() if username else None
@@ -197,7 +213,8 @@ def authenticate(*, session: Session, username: str, password: str | None, demo:
                     message="signing in without a password is only possible in demo mode")
         if user is None or not user.active:
             _refuse(session, username, reason="unknown user", message=REFUSED)
-        return record_sign_in(session=session, username=user.username, method="demo")
+        return record_sign_in(session=session, username=user.username, method="demo") if record_success \
+            else _read(user)
     at = clock.now()
     if user is None or not user.active:
         check_password(password or "", _dummy_hash())  # the same work as for a real account
@@ -217,6 +234,8 @@ def authenticate(*, session: Session, username: str, password: str | None, demo:
     user.failed_sign_ins = 0
     user.locked_until = None
     session.add(user)
+    if not record_success:
+        return _read(user)
     return record_sign_in(session=session, username=user.username, method="password")
 
 

@@ -42,7 +42,7 @@ st.dataframe(pd.DataFrame([
      "Running in": ", ".join(v.running_in) or "—", v.primary_metric: v.primary_value,
      "Training window": (f"{v.training_start:%Y-%m-%d} – {v.training_end:%Y-%m-%d}"
                          if v.training_start and v.training_end else "—"),
-     "Triggered by check result": v.triggered_by_check_result_id or "—", "Created by": v.created_by,
+     "Triggered by check result": str(v.triggered_by_check_result_id or "—"), "Created by": v.created_by,
      "Created": v.created_at.strftime("%Y-%m-%d %H:%M")} for v in rows]), hide_index=True, width="stretch")
 
 numbers = [v.number for v in rows]

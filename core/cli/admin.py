@@ -108,9 +108,9 @@ def audit_group() -> None:
 @click.option("--checkpoint", "checkpoint", default=None, type=click.Path(dir_okay=False),
               help="A checkpoint file (JSONL) written by `audit checkpoint`: also finds a truncated tail or a "
                    "recomputed chain, and records the result.")
-@click.option("--as", "as_user", required=True, help="Act as this user (authenticated; admin or risk manager).")
+@click.option("--as", "as_user", default=None, help="Act as this user (authenticated; admin or risk manager).")
 @fails_cleanly
-def audit_verify(checkpoint: str | None, as_user: str) -> None:
+def audit_verify(checkpoint: str | None, as_user: str | None) -> None:
     """Check the keyed audit chain; exit 1 naming the first wrong event and every problem."""
     actor = resolve_actor(as_user)
     with session_scope() as s:
@@ -133,9 +133,9 @@ def audit_verify(checkpoint: str | None, as_user: str) -> None:
 @audit_group.command("checkpoint")
 @click.option("--out", "out", required=True,
               help="A file to append the checkpoint to (JSONL), or an http(s) URL of a write-once store to POST it to.")
-@click.option("--as", "as_user", required=True, help="Act as this user (authenticated; admin or risk manager).")
+@click.option("--as", "as_user", default=None, help="Act as this user (authenticated; admin or risk manager).")
 @fails_cleanly
-def audit_checkpoint(out: str, as_user: str) -> None:
+def audit_checkpoint(out: str, as_user: str | None) -> None:
     """Verify the chain and write a signed checkpoint of its head outside the database."""
     actor = resolve_actor(as_user)
     with session_scope() as s:

@@ -180,9 +180,9 @@ def model_import(model: str, artifact: str, reference: str, sha256: str | None, 
 @model_group.command("trust-type")
 @click.argument("type_names", nargs=-1, required=True)
 @click.option("--revoke", is_flag=True, help="Stop trusting the types instead.")
-@click.option("--as", "as_user", required=True, help="Act as this user (authenticated; administrators only).")
+@click.option("--as", "as_user", default=None, help="Act as this user (authenticated; administrators only).")
 @fails_cleanly
-def model_trust_type(type_names: tuple[str, ...], revoke: bool, as_user: str) -> None:
+def model_trust_type(type_names: tuple[str, ...], revoke: bool, as_user: str | None) -> None:
     """Trust (or --revoke) Python types in uploaded skops files, by the names an import refusal lists."""
     actor = resolve_actor(as_user)
     with session_scope() as s:
@@ -197,9 +197,9 @@ def model_trust_type(type_names: tuple[str, ...], revoke: bool, as_user: str) ->
 @model_group.command("allow-pickle")
 @click.argument("model")
 @click.option("--sha256", "sha256", required=True, help="The sha256 the pickle/joblib file must match.")
-@click.option("--as", "as_user", required=True, help="Act as this user (authenticated; administrators only).")
+@click.option("--as", "as_user", default=None, help="Act as this user (authenticated; administrators only).")
 @fails_cleanly
-def model_allow_pickle(model: str, sha256: str, as_user: str) -> None:
+def model_allow_pickle(model: str, sha256: str, as_user: str | None) -> None:
     """Allow one exact pickle/joblib file (by its sha256) to be imported for MODEL."""
     actor = resolve_actor(as_user)
     with session_scope() as s:

@@ -21,7 +21,7 @@ def test_a_data_scientist_trains_compares_and_promotes_a_candidate(page_as):
     assert at.title[0].value == "Experiments"
     runs = at.dataframe[0].value
     retrained = runs.iloc[0]
-    assert (retrained["Version"], retrained["By"]) == ("v3", "scenario:Daily monitoring")
+    assert (retrained["Version"], retrained["By"]) == ("v3", "maya")
 
     at.selectbox(key="exp_algorithm").select("logistic_regression").run()
     at.date_input(key="exp_start").set_value(date(2026, 10, 15))
@@ -72,7 +72,7 @@ def test_the_registry_shows_versions_lineage_and_the_trigger_of_the_retrain(page
     shown = texts(at)
     assert "Retrained after the failed check **auc**" in shown
     assert "Origin:** scheduled retrain" in shown and "(verified)" in shown
-    assert "Created by:** scenario:Daily monitoring" in shown
+    assert "Created by:** maya" in shown
     assert '"algorithm": "hist_gradient_boosting"' in " ".join(c.value for c in at.code)
 
 

@@ -102,7 +102,7 @@ def test_the_command_line_manages_environments_for_administrators_only(backend, 
     assert names() == ["staging", "production"]
     made = cli.invoke(main, ["environment", "shadow", "--as", "admin"])
     assert made.exit_code == 0 and "shadow: lower, policy block" in made.output
-    listed = cli.invoke(main, ["environments"]).output
+    listed = cli.invoke(main, ["environments", "--as", "omar"]).output
     assert "shadow" in listed and "policy block" in listed
     with session_scope() as s:
         assert s.exec(select(Environment.policy).where(Environment.name == "shadow")).one() == "block"

@@ -175,12 +175,12 @@ def test_audit_verify_names_an_event_edited_in_the_database(workspace: Path):
         users.create_user(session=s, actor=ADMINISTRATOR, username="rhea", name="Rhea Risk", email="rhea@example.com",
                           roles=["risk_manager"], password="s3cret-pass")
     verify = ["audit", "verify", "--as", "rhea"]
-    intact = CliRunner().invoke(main, verify, env={"WATCHTOWER_PASSWORD": "s3cret-pass"})
+    intact = CliRunner().invoke(main, verify, env={"WATCHTOWER_PASSWORD": "s3cret-pass", "WATCHTOWER_TOKEN": ""})
     assert intact.exit_code == 0 and "audit chain intact" in intact.output
     with session_scope() as s:
         seq = s.exec(text("SELECT seq FROM auditevent WHERE action = 'model.register'")).one()[0]
         s.exec(text("UPDATE auditevent SET actor = 'mallory' WHERE seq = :seq").bindparams(seq=seq))
-    edited = CliRunner().invoke(main, verify, env={"WATCHTOWER_PASSWORD": "s3cret-pass"})
+    edited = CliRunner().invoke(main, verify, env={"WATCHTOWER_PASSWORD": "s3cret-pass", "WATCHTOWER_TOKEN": ""})
     assert edited.exit_code == 1
     assert f"event {seq} (model.register by mallory) was edited" in edited.output
 

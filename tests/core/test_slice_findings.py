@@ -148,19 +148,19 @@ def _cli(*args: str) -> tuple[int, str, str]:
 
 def test_the_slices_command(monitored, monkeypatch):
     ordinary, failed = monitored
-    code, out, _ = _cli("slices", world.MODEL, "--loss", "missed", "--format", "json")
+    monkeypatch.setenv("WATCHTOWER_DEMO", "1")  # the personas act on the command line without a password
+    code, out, _ = _cli("slices", world.MODEL, "--loss", "missed", "--format", "json", "--as", "maya")
     assert code == 0
     data = json.loads(out)
     assert data["evaluation_id"] == failed and data["status"] == "found"
     assert {c["field"] for c in data["segments"][0]["conditions"]} == {"card_age_days", "channel"}
-    code, out, _ = _cli("slices", world.MODEL, "--evaluation", failed, "--loss", "missed")
+    code, out, _ = _cli("slices", world.MODEL, "--evaluation", failed, "--loss", "missed", "--as", "maya")
     assert code == 0 and out.splitlines()[0].startswith(f"cards v1, window 2026-06-08 → 2026-06-15 (evaluation {failed})")
     assert " 1  " in out and "channel = online" in out and "region = north 9.8% → 40.2% (no harm)" in out 
-    code, _, err = _cli("slices", "nope", "--evaluation", ordinary)
+    code, _, err = _cli("slices", "nope", "--evaluation", ordinary, "--as", "maya")
     assert code == 1 and err.strip() == f"error: evaluation {ordinary} is not a window of nope"
-    code, _, err = _cli("slices", world.MODEL, "--loss", "churn")
+    code, _, err = _cli("slices", world.MODEL, "--loss", "churn", "--as", "maya")
     assert code == 1 and "cards has no loss 'churn'" in err
-    monkeypatch.setenv("WATCHTOWER_DEMO", "1")
     code, _, err = _cli("slices", world.MODEL, "--as", "omar")
     assert code == 1 and "omar may not evaluation view" in err
     code, out, _ = _cli("slices", world.MODEL, "--as", "bianca", "--format", "json")
