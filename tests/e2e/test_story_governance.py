@@ -72,7 +72,9 @@ def open_page(page, target: str) -> None:  # noqa: ANN001
 
 def choose(page, key: str, option: str) -> None:  # noqa: ANN001
     """Pick an option of the selectbox whose widget key is `key`, and wait for the page to follow."""
-    page.locator(f".st-key-{key} input").click()
+    box = page.locator(f".st-key-{key} input")
+    box.scroll_into_view_if_needed()  # a box at the window's lower edge opens no list
+    box.click()
     page.get_by_role("option").filter(has_text=option).first.click()
     expect(page.locator(f".st-key-{key} input")).to_have_value(re.compile(re.escape(option)))
     wait_idle(page)
