@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 import streamlit as st
 
@@ -49,7 +50,8 @@ def _sign_in(user: users.UserRead, *, method: str) -> None:
                                 "method": method}
 
 
-def sign_out() -> None:
+def sign_out() -> NoReturn:
+    """Forget who is signed in (audited) and end this run: back to the sign-in page, or out at the company."""
     data = st.session_state.get("user") or {}
     if data.get("username"):
         with session_scope() as s:
@@ -57,7 +59,11 @@ def sign_out() -> None:
     for key in list(st.session_state.keys()):
         del st.session_state[key]
     if data.get("method") == "oidc" or _company_signed_in():
-        st.logout()  # forgets the identity cookie, else the next visit would sign straight back in
+        # Forgets the identity cookie, else the next visit would sign straight back in. st.logout only queues
+        # the browser's redirect: a rerun now would drop it, so this run ends here and delivers it.
+        st.logout()
+        st.stop()
+    st.rerun()
 
 
 def demo_banner() -> None:
@@ -98,7 +104,6 @@ def no_access_page() -> None:
     st.error(st.session_state.get("no_access", "No access."))
     if st.button("Sign out", key="sign_out"):
         sign_out()
-        st.rerun()
 
 
 def sign_in_page() -> None:
