@@ -87,11 +87,8 @@ def create_user(*, session: Session, actor: Actor, username: str, name: str, ema
                 password: str | None = None) -> UserRead:
     """Create a user (administrators only); unknown roles and duplicate usernames are refused. Audited."""
     require(actor, "users.manage")
-    username = _validated(session, username=username, roles=roles, password=password)
-    user = _add_user(session, username=username, name=name, email=email, roles=roles, password=password)
-    audit.record(session, actor=actor.username, action="user.create", entity_type="user", entity_id=username,
-                 details={"roles": list(user.roles)})
-    return _read(user)
+    return _create(session, by=actor.username, username=username, name=name, email=email, roles=roles,
+                   password=password)
 
 
 def provision_company_user(*, session: Session, username: str, name: str, email: str,
@@ -101,10 +98,16 @@ def provision_company_user(*, session: Session, username: str, name: str, email:
     No administrator acts here: the provider vouches for the person, so the event is audited as by "oidc".
     The account has no local password.
     """
-    username = _validated(session, username=username, roles=roles, password=None)
-    user = _add_user(session, username=username, name=name, email=email, roles=roles, password=None)
-    audit.record(session, actor="oidc", action="user.create", entity_type="user", entity_id=username,
-                 details={"roles": list(user.roles), "source": "company sign-in"})
+    return _create(session, by="oidc", username=username, name=name, email=email, roles=roles, password=None,
+                   details={"source": "company sign-in"})
+
+
+def _create(session: Session, *, by: str, username: str, name: str, email: str, roles: list[str],
+            password: str | None, details: dict | None = None) -> UserRead:
+    username = _validated(session, username=username, roles=roles, password=password)
+    user = _add_user(session, username=username, name=name, email=email, roles=roles, password=password)
+    audit.record(session, actor=by, action="user.create", entity_type="user", entity_id=username,
+                 details={"roles": list(user.roles), **(details or {})})
     return _read(user)
 
 
@@ -196,14 +199,19 @@ def users_with_role(*, session: Session, role: str) -> list[UserRead]:
     return [u for u in list_users(session=session) if role in u.roles]
 
 
-def authenticate(*, session: Session, username: str, password: str | None, demo: bool = False,
-                 record_success: bool = True) -> UserRead:
-    """Return the user if the password matches; in demo mode any known persona signs in without one.
+def authenticate(*, session: Session, username: str, password: str | None, demo: bool = False) -> UserRead:
+    """Sign a person in to the portal: verify them (see `verify_credentials`) and audit the sign-in."""
+    user = verify_credentials(session=session, username=username, password=password, demo=demo)
+    return record_sign_in(session=session, username=user.username, method="demo" if demo else "password")
+
+
+def verify_credentials(*, session: Session, username: str, password: str | None, demo: bool = False) -> UserRead:
+    """Return the user if the password matches; in demo mode any known persona passes without one.
 
     Every refusal is audited: it (and the failure count it raises) is committed before Forbidden is raised,
     so the caller's rollback cannot erase it. The message never tells an unknown username from a wrong
-    password. A success is audited as a sign-in unless `record_success` is False (the command line proves
-    who runs each command; what the command does is audited under that name instead).
+    password. A success is not audited here: the portal records it as a sign-in (`authenticate`), and the
+    command line, which proves who runs each command, audits what the command does under that name.
     """
     username = (username or "").strip()
     user = session.exec(select(User).where(User.username == username)).first() if username else None
@@ -213,8 +221,7 @@ def authenticate(*, session: Session, username: str, password: str | None, demo:
                     message="signing in without a password is only possible in demo mode")
         if user is None or not user.active:
             _refuse(session, username, reason="unknown user", message=REFUSED)
-        return record_sign_in(session=session, username=user.username, method="demo") if record_success \
-            else _read(user)
+        return _read(user)
     at = clock.now()
     if user is None or not user.active:
         check_password(password or "", _dummy_hash())  # the same work as for a real account
@@ -234,9 +241,7 @@ def authenticate(*, session: Session, username: str, password: str | None, demo:
     user.failed_sign_ins = 0
     user.locked_until = None
     session.add(user)
-    if not record_success:
-        return _read(user)
-    return record_sign_in(session=session, username=user.username, method="password")
+    return _read(user)
 
 
 def record_sign_out(*, session: Session, username: str) -> None:

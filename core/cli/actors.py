@@ -77,8 +77,8 @@ def authenticate(username: str | None, *, what: str = "this command") -> CliIden
             raise Unauthenticated("demo mode works on a local database only (SQLite or a server on localhost); "
                                   f"give {HOW}")
         with session_scope() as s:
-            return CliIdentity(users.authenticate(session=s, username=username, password=None, demo=True,
-                                                  record_success=False).actor,
+            return CliIdentity(users.verify_credentials(session=s, username=username, password=None,
+                                                        demo=True).actor,
                                method="demo")
     password = os.environ.get("WATCHTOWER_PASSWORD")
     if password is None:
@@ -87,8 +87,8 @@ def authenticate(username: str | None, *, what: str = "this command") -> CliIden
                                   "or WATCHTOWER_PASSWORD, or run in a terminal to be asked")
         password = click.prompt(f"password for {username}", hide_input=True, err=True)
     with session_scope() as s:
-        return CliIdentity(users.authenticate(session=s, username=username, password=password,
-                                                  record_success=False).actor,
+        return CliIdentity(users.verify_credentials(session=s, username=username,
+                                                        password=password).actor,
                            method="password")
 
 

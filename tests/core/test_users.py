@@ -207,3 +207,20 @@ def test_password_less_sign_in_only_in_demo_mode(backend, monkeypatch):
     with session_scope() as s:
         assert users.authenticate(session=s, username="admin", password=None, demo=True).roles == ("admin",)
     assert [e.details["method"] for e in _events("user.sign_in")] == ["demo"]
+
+
+def test_the_command_line_audits_what_a_person_does_not_each_proof_of_who_they_are(backend):
+    from click.testing import CliRunner
+
+    from core.cli import main
+
+    with session_scope() as s:
+        users.create_user(session=s, actor=ADMINISTRATOR, username="rhea", name="Rhea", email="r@x.io",
+                          roles=["risk_manager"], password="correct horse")
+    ok = CliRunner().invoke(main, ["audit", "verify", "--as", "rhea"], env={"WATCHTOWER_PASSWORD": "correct horse"})
+    assert ok.exit_code == 0, ok.output
+    refused = CliRunner().invoke(main, ["audit", "verify", "--as", "rhea"],
+                                 env={"WATCHTOWER_PASSWORD": "battery staple"})
+    assert refused.exit_code == 1 and "unknown user or wrong password" in refused.output
+    assert _events("user.sign_in") == []
+    assert [(e.entity_id, e.details["reason"]) for e in _events("user.sign_in_failed")] == [("rhea", "wrong password")]
