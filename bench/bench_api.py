@@ -70,9 +70,12 @@ def seed_home(workdir: Path) -> tuple[object, str]:
     """Users, a high-risk project, the model registered with its artifact and deployed to production; a token."""
     import skops.io
 
-    from core import blueprints, deployer, environments, projects, registry, tokens, users
     from core.access import Actor
     from core.db import session_scope
+    from core.governance import deployer, environments
+    from core.identity import tokens, users
+    from core.models import registry
+    from core.projects import blueprints, projects
 
     train = frame(5000, 1)
     train.to_csv(workdir / "reference.csv", index=False)
@@ -166,8 +169,8 @@ def wait_healthy(client, base: str, server: subprocess.Popen) -> None:  # noqa: 
 
 def auth_check_ms(secret: str, n: int) -> list[float]:
     """The token check alone, as the API does it: verify the secret and its scope in one short transaction."""
-    from core import tokens
     from core.db import session_scope
+    from core.identity import tokens
 
     spent = []
     for _ in range(n):
@@ -257,7 +260,7 @@ def run(args: argparse.Namespace, workdir: Path) -> bool:
     from sqlmodel import select
 
     from core.entities import Environment, Prediction
-    from core.tokens import authenticate_token
+    from core.identity.tokens import authenticate_token
     with session_scope() as s:
         prod = s.exec(select(Environment.id).where(Environment.name == "production")).one()
         stored = s.exec(select(Prediction.prediction_id, Prediction.environment_id, Prediction.logged_by)).all()

@@ -24,11 +24,12 @@ MODEL = "fraud-detector"
 
 
 def _timed(fmt: str, *, number: int, scratch: bool) -> float:
-    from core import doc_facts, documentation
+    from core import documentation
     from core.access import Actor
+    from core.documentation import facts
 
     if scratch:
-        doc_facts.forget_assessments()
+        facts.forget_assessments()
     rhea = Actor(username="rhea", roles=("risk_manager",))
     start = time.perf_counter()
     documentation.generate(actor=rhea, model=MODEL, number=number, fmt=fmt)

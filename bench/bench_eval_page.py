@@ -33,10 +33,13 @@ BUSINESS = [{"name": "fraud_missed_amount", "kind": "amount_sum", "column": "f0"
 
 def populate() -> None:
     """10 models, each with an active version and 184 daily evaluation windows as the store writes them."""
-    from core import checks, projects, registry, users
     from core.access import SYSTEM
     from core.db import session_scope
     from core.entities import Evaluation
+    from core.identity import users
+    from core.models import registry
+    from core.monitoring import checks
+    from core.projects import projects
 
     rng = np.random.default_rng(5)
     reference = pd.DataFrame({f["name"]: rng.normal(size=2000) if f["type"] == "numeric" else

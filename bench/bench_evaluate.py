@@ -112,11 +112,13 @@ def main() -> None:
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
-    from core import evaluation_store, ingest, projects, registry
     from core.access import SYSTEM
     from core.db import session_scope
     from core.entities import Evaluation
-    from core.prediction_store import WindowRows, window_rows
+    from core.models import registry
+    from core.monitoring import evaluation_store, ingest
+    from core.monitoring.prediction_store import WindowRows, window_rows
+    from core.projects import projects
 
     reference = traffic(20_000, seed=1, shifted=False).rename(columns={"score": "__score__"})
     current = traffic(rows, seed=2, shifted=True)

@@ -24,10 +24,12 @@ RECORDS = 20
 def main() -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from core import diagnostics, explanations, training, validation
+    from core import validation
     from core.demo import story
-    from core.model_comparison import LoadedVersion
-    from core.registry import ModelInfo, VersionInfo
+    from core.models import training
+    from core.models.registry import ModelInfo, VersionInfo
+    from core.validation import diagnostics, explanations
+    from core.validation.comparison import LoadedVersion
 
     history = story.transactions(start=story.STORY_START, days=61)
     numeric = [f["name"] for f in story.FEATURES if f["type"] == "numeric"]

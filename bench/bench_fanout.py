@@ -70,10 +70,14 @@ def seed(n: int, url: str) -> list[int]:
     """A project, model, engineer, webhook channel and check; n failing windows checked; returns result ids."""
     import pandas as pd
 
-    from core import channels, checks, projects, registry, users
     from core.access import SYSTEM
+    from core.alerting import channels
     from core.db import session_scope
     from core.entities import Evaluation
+    from core.identity import users
+    from core.models import registry
+    from core.monitoring import checks
+    from core.projects import projects
 
     os.environ["WT_BENCH_HOOK"], os.environ["WT_BENCH_KEY"] = url, KEY
     csv = Path(os.environ["WATCHTOWER_HOME"]) / "reference.csv"
@@ -114,7 +118,7 @@ def main() -> None:
     os.environ["WATCHTOWER_DATABASE_URL"] = args.database_url or f"sqlite:///{home / 'watchtower.db'}"
     import httpx
 
-    from core import alerts
+    from core.alerting import alerts
     from core.db import session_scope
 
     receiver = Receiver()
@@ -143,7 +147,7 @@ def main() -> None:
     delivered = dict(receiver.seen)
 
     # Baseline: the same bodies, signed the same way, POSTed in a plain loop.
-    from core import channels
+    from core.alerting import channels
 
     bodies = [channels.webhook_body(channels.Message(title="auc failed", text="AUC 0.800 below 0.85", severity="error",
                                                      link="", dashboard_url="", history="❌", project="FRAUD",

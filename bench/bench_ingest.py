@@ -57,9 +57,10 @@ def make_csv(path: Path, rows: int) -> None:
 def setup(url: str, home: str) -> tuple[int, int]:
     """A fresh Watchtower database with the model and its version 1; returns (model id, version id)."""
     os.environ.update(WATCHTOWER_HOME=home, WATCHTOWER_DATABASE_URL=url)
-    from core import projects, registry
     from core.access import SYSTEM
     from core.db import session_scope
+    from core.models import registry
+    from core.projects import projects
 
     rng = np.random.default_rng(1)
     reference = pd.DataFrame({n: rng.normal(size=500) for n in NUMERIC})
@@ -75,9 +76,9 @@ def setup(url: str, home: str) -> tuple[int, int]:
 
 def child_ours(url: str, home: str, csv: str) -> dict:
     setup(url, home)
-    from core import ingest
     from core.access import SYSTEM
     from core.db import session_scope
+    from core.monitoring import ingest
 
     started = time.perf_counter()
     with session_scope() as s:

@@ -50,10 +50,11 @@ def main() -> None:
     os.environ["WATCHTOWER_DATABASE_URL"] = f"sqlite:///{home / 'watchtower.db'}"
     from sklearn.model_selection import train_test_split
 
-    from core import projects, registry, training
     from core.access import SYSTEM
     from core.db import session_scope
     from core.demo import story
+    from core.models import registry, training
+    from core.projects import projects
 
     frame, features = data(rows)
     names = [f["name"] for f in features]

@@ -60,9 +60,13 @@ def traffic(n: int, seed: int, *, start: datetime, new_cards: float) -> pd.DataF
 
 def seed(models: int, rows: int) -> list[tuple[str, int]]:
     """The models, their data, checks and daily scenarios; returns (model, scenario id)."""
-    from core import checks, ingest, projects, registry, scenarios, users
     from core.access import SYSTEM
+    from core.automation import scenarios
     from core.db import session_scope
+    from core.identity import users
+    from core.models import registry
+    from core.monitoring import checks, ingest
+    from core.projects import projects
 
     with session_scope() as s:
         users.create_user(session=s, actor=SYSTEM, username="maya", name="Maya", email="maya@bank.example", roles=["ml_engineer"])
@@ -116,9 +120,10 @@ def clear() -> None:
 
 
 def baseline(models: list[tuple[str, int]]) -> tuple[float, int]:
-    from core import alerts, checks, evaluation_store
     from core.access import SYSTEM
+    from core.alerting import alerts
     from core.db import session_scope
+    from core.monitoring import checks, evaluation_store
 
     failed = 0
     t0 = time.perf_counter()
@@ -136,9 +141,9 @@ def baseline(models: list[tuple[str, int]]) -> tuple[float, int]:
 def tick(models: list[tuple[str, int]]) -> tuple[float, int]:
     from sqlmodel import select
 
+    from core.automation.worker import Worker
     from core.db import session_scope
     from core.entities import CheckResult, ScenarioRun
-    from core.worker import Worker
 
     worker = Worker()
     t0 = time.perf_counter()

@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from core import drift, estimation, evaluation_store, metrics, slice_report, slices  # noqa: E402
-from core.prediction_store import WindowRows  # noqa: E402
+from core.models import metrics
+from core.monitoring import drift, estimation, evaluation_store, slice_report, slices  # noqa: E402
+from core.monitoring.prediction_store import WindowRows  # noqa: E402
 from tests.core import slice_world  # noqa: E402
 
 TARGET_RATIO, TARGET_FIRST = 3.0, 19

@@ -39,7 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadpoolctl import threadpool_limits
 
-from core import artifacts, deployer, environments, ingest, prediction_store, tokens
+from core import artifacts
 from core.clock import now
 from core.config import get_settings
 from core.db import session_scope
@@ -53,7 +53,10 @@ from core.errors import (
     Unauthenticated,
     WatchtowerError,
 )
-from core.registry import model_row
+from core.governance import deployer, environments
+from core.identity import tokens
+from core.models.registry import model_row
+from core.monitoring import ingest, prediction_store
 
 log = logging.getLogger("watchtower.api")
 

@@ -3,9 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from core import alerts, checks, projects
+from core.alerting import alerts
 from core.db import session_scope
 from core.errors import WatchtowerError
+from core.monitoring import checks
+from core.projects import projects
 from ui.inbox import link_to
 from ui.session import require_page
 

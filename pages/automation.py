@@ -6,10 +6,12 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core import connections, projects, registry, scenarios
+from core.automation import connections, scenarios
 from core.db import session_scope
 from core.entities import ROLES
 from core.errors import WatchtowerError
+from core.models import registry
+from core.projects import projects
 from ui.session import require_page
 
 user = require_page("automation.view")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import catalog, datasets
+from core import catalog
+from core.catalog import datasets
 from core.db import session_scope
 from core.entities import COMPONENT_KINDS
 from core.errors import WatchtowerError

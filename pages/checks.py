@@ -3,10 +3,13 @@
 import pandas as pd
 import streamlit as st
 
-from core import channels, checks, projects, registry
+from core.alerting import channels
 from core.db import session_scope
 from core.entities import ROLES
 from core.errors import WatchtowerError
+from core.models import registry
+from core.monitoring import checks
+from core.projects import projects
 from ui.session import require_page
 
 user = require_page("monitoring.manage")

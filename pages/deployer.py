@@ -5,10 +5,10 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core import deployer, endpoints, environments
 from core.db import session_scope
 from core.entities import POLICIES
 from core.errors import WatchtowerError
+from core.governance import deployer, endpoints, environments
 from ui.session import require_page
 
 user = require_page("deployer.view")

@@ -5,10 +5,10 @@ import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
 
-from core import evaluation_views
 from core.access import Actor
 from core.db import session_scope
 from core.errors import WatchtowerError
+from core.monitoring import evaluation_views
 from ui.session import require_page
 
 user = require_page("evaluation.view")

@@ -4,10 +4,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import checks, evaluation_views, ingest, slice_findings
 from core.access import Actor
 from core.db import session_scope
 from core.errors import WatchtowerError
+from core.monitoring import checks, evaluation_views, ingest, slice_findings
 from ui.session import require_page
 
 user = require_page("evaluation.view")

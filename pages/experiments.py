@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import lineage, registry, training
 from core.db import session_scope
 from core.errors import WatchtowerError
-from core.labelled_data import latest_labelled_ts
+from core.models import lineage, registry, training
+from core.models.labelled_data import latest_labelled_ts
 from ui.session import require_page
 
 user = require_page("experiments.run")

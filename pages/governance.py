@@ -3,10 +3,12 @@
 import pandas as pd
 import streamlit as st
 
-from core import blueprints, governance, oversight
+from core import governance
 from core.db import session_scope
 from core.entities import ROLES, VERDICTS
 from core.errors import WatchtowerError
+from core.governance import oversight
+from core.projects import blueprints
 from ui.documents import documentation_downloads
 from ui.session import ROLE_LABELS, require_page
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import templates
+from core.catalog import templates
 from core.db import session_scope
 from core.entities import RISK_LEVELS
 from core.errors import WatchtowerError

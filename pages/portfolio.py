@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from core import projects
 from core.db import session_scope
+from core.projects import projects
 from ui.session import require_page
 
 require_page("portfolio.view")

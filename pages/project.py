@@ -3,9 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from core import audit, checks, process_map, projects
+from core import audit
 from core.db import session_scope
 from core.errors import NotFound
+from core.monitoring import checks
+from core.projects import process_map, projects
 from ui.session import require_page
 
 require_page("project.view")
@@ -74,7 +76,7 @@ for m in project.models:
          "Artifact sha256": (v.artifact_sha256 or "—")[:16]}
         for v in m.versions]), hide_index=True, width="stretch")
 
-# --- Monitoring: the health roll-up of the project's checks and its process map (core.checks, core.process_map)
+# --- Monitoring: the health roll-up of the project's checks and its process map (core.monitoring.checks, core.projects.process_map)
 with session_scope() as s:
     check_rows = checks.project_histories(session=s, project_key=project.key, limit=26)
     flow = process_map.build(session=s, project_key=project.key)

@@ -8,9 +8,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import lineage, model_comparison, registry
 from core.db import session_scope
 from core.errors import WatchtowerError
+from core.models import lineage, registry
+from core.validation import comparison
 from ui.documents import documentation_downloads
 from ui.session import require_page
 
@@ -105,7 +106,7 @@ else:
     if st.button("Compare", type="primary", key="cmp_go"):
         try:
             with st.spinner("Scoring both versions on the same recent labelled data"):
-                st.session_state["cmp_result"] = model_comparison.compare_versions(actor=actor, model=name, a=a, b=b)
+                st.session_state["cmp_result"] = comparison.compare_versions(actor=actor, model=name, a=a, b=b)
         except WatchtowerError as exc:
             st.session_state.pop("cmp_result", None)
             st.error(str(exc))

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from core import tokens
 from core.db import session_scope
 from core.errors import WatchtowerError
+from core.identity import tokens
 from ui.session import require_page
 
 user = require_page("tokens.manage")

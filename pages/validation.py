@@ -4,11 +4,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import diagnostics, lineage, validation
+from core import validation
 from core.access import Actor
 from core.config import get_settings
 from core.db import session_scope
 from core.errors import WatchtowerError
+from core.models import lineage
+from core.validation import diagnostics
 from ui.session import require_page
 
 user = require_page("validation.view")

@@ -7,8 +7,8 @@ from urllib.parse import parse_qsl, urlsplit
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core import alerts
 from core.access import pages_for
+from core.alerting import alerts
 from core.db import session_scope
 
 

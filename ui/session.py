@@ -7,11 +7,11 @@ from typing import NoReturn
 
 import streamlit as st
 
-from core import oidc, users
 from core.access import Actor, pages_for, require
 from core.config import get_settings
 from core.db import session_scope
 from core.errors import WatchtowerError
+from core.identity import oidc, users
 from ui.inbox import unread_in_sidebar
 
 ROLE_LABELS = {

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import click
 from sqlalchemy.engine import make_url
 
-from core import tokens, users
 from core.access import Actor
 from core.config import Settings, get_settings
 from core.db import session_scope
 from core.errors import Unauthenticated
+from core.identity import tokens, users
 
 HOW = "--as USER with WATCHTOWER_TOKEN (watchtower token create --scope cli) or a password"
 _LOOPBACK = {"localhost", "127.0.0.1", "::1"}

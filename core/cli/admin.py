@@ -13,12 +13,13 @@ from pathlib import Path
 
 import click
 
-from core import audit, users
+from core import audit
 from core.access import require
-from core.cli import fails_cleanly, main
 from core.cli.actors import resolve_actor
+from core.cli.base import fails_cleanly, main
 from core.db import session_scope
 from core.errors import InvalidInput
+from core.identity import users
 
 
 @main.command()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from core import catalog, datasets, templates
-from core.cli import fails_cleanly, main
+from core.catalog import components, datasets, templates
 from core.cli.actors import resolve_actor
+from core.cli.base import fails_cleanly, main
 from core.cli.projects import project_group
 from core.db import session_scope
 from core.entities import COMPONENT_KINDS
@@ -36,7 +36,7 @@ def _spec(spec: str | None, spec_file: str | None) -> dict | None:
     return value
 
 
-def _line(c: catalog.ComponentRead) -> str:
+def _line(c: components.ComponentRead) -> str:
     used = ", ".join(u.project_key for u in c.used_by) or "-"
     return (f"{c.kind:<17} {c.name:<32} owner {c.owner:<8} {c.trust.status:<10} "
             f"tags {','.join(c.tags) or '-':<24} used by {used}")
@@ -60,7 +60,7 @@ def catalog_search(query: tuple[str, ...], kind: str | None, tag: str | None, ow
                    project: str | None, limit: int, fmt: str) -> None:
     """Find components whose name, description, tags or owner hold every word of QUERY."""
     with session_scope() as s:
-        found = catalog.search(session=s, query=" ".join(query), kind=kind, tag=tag, owner=owner, project=project,
+        found = components.search(session=s, query=" ".join(query), kind=kind, tag=tag, owner=owner, project=project,
                                limit=limit)
     if fmt == "json":
         click.echo(json.dumps({"total": found.total, "hits": [
@@ -81,8 +81,8 @@ def catalog_search(query: tuple[str, ...], kind: str | None, tag: str | None, ow
 def catalog_show(kind: str, name: str) -> None:
     """Everything about one component: owner to contact, trust, who uses it, its definition."""
     with session_scope() as s:
-        c = catalog.get_component(session=s, kind=kind, name=name)
-    click.echo(f"{catalog.KIND_LABELS[c.kind]}: {c.name} (revision {c.revision})")
+        c = components.get_component(session=s, kind=kind, name=name)
+    click.echo(f"{components.KIND_LABELS[c.kind]}: {c.name} (revision {c.revision})")
     click.echo(f"owner: {c.owner_name} <{c.owner_email}>")
     click.echo(f"trust: {c.trust.status} - {c.trust.reason}")
     click.echo(f"tags: {', '.join(c.tags) or '-'}")
@@ -112,9 +112,9 @@ def catalog_register(kind: str, name: str, description: str, owner: str | None, 
     definition = _spec(spec, spec_file)
     actor = resolve_actor(as_user)
     with session_scope() as s:
-        c = catalog.register_component(session=s, actor=actor, kind=kind, name=name, description=description,
+        c = components.register_component(session=s, actor=actor, kind=kind, name=name, description=description,
                                        owner=owner, tags=list(tags), project_key=project, ref=ref, spec=definition)
-    click.echo(f"{catalog.KIND_LABELS[kind].lower()} {c.name} registered (owner {c.owner}, trust {c.trust.status})")
+    click.echo(f"{components.KIND_LABELS[kind].lower()} {c.name} registered (owner {c.owner}, trust {c.trust.status})")
 
 
 @catalog_group.command("tag")
@@ -128,7 +128,7 @@ def catalog_tag(kind: str, name: str, add: tuple[str, ...], remove: tuple[str, .
     """Add or remove tags of a component."""
     actor = resolve_actor(as_user)
     with session_scope() as s:
-        c = catalog.tag_component(session=s, actor=actor, kind=kind, name=name, add=list(add), remove=list(remove))
+        c = components.tag_component(session=s, actor=actor, kind=kind, name=name, add=list(add), remove=list(remove))
     click.echo(f"{c.name}: tags {', '.join(c.tags) or '(none)'}")
 
 
@@ -147,7 +147,7 @@ def catalog_change(kind: str, name: str, description: str | None, owner: str | N
     definition = _spec(spec, spec_file)
     actor = resolve_actor(as_user)
     with session_scope() as s:
-        result = catalog.update_component(session=s, actor=actor, kind=kind, name=name, description=description,
+        result = components.update_component(session=s, actor=actor, kind=kind, name=name, description=description,
                                           spec=definition, owner=owner)
     if result.warning:
         click.echo(f"warning: {result.warning}", err=True)
@@ -165,7 +165,7 @@ def catalog_use(kind: str, name: str, project: str, how: str, as_user: str | Non
     """Record that PROJECT uses a component (its owner is then warned of changes)."""
     actor = resolve_actor(as_user)
     with session_scope() as s:
-        c = catalog.record_use(session=s, actor=actor, kind=kind, name=name, project_key=project, how=how)
+        c = components.record_use(session=s, actor=actor, kind=kind, name=name, project_key=project, how=how)
     click.echo(f"{c.name} is used by {', '.join(u.project_key for u in c.used_by)}")
 
 
@@ -228,7 +228,7 @@ def dataset_show(name: str, number: int | None) -> None:
     v = chosen[-1]
     click.echo(f"dataset {v.dataset} v{v.number} ({info.source_kind}: {v.source}), {v.rows} rows, "
                f"registered {v.created_at:%Y-%m-%d %H:%M} by {v.created_by}"
-               + (f"; FLAGGED: {catalog.describe_changes(v.schema_changes)}" if v.flagged else ""))
+               + (f"; FLAGGED: {components.describe_changes(v.schema_changes)}" if v.flagged else ""))
     for p in v.profile:
         click.echo(f"  {p['name']:<24} {p['type']:<12} missing {p['missing_rate']:.1%}  {datasets.describe_summary(p)}")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from core import connections
-from core.cli import fails_cleanly, main
+from core.automation import connections
 from core.cli.actors import resolve_actor
+from core.cli.base import fails_cleanly, main
 from core.db import session_scope
 
 

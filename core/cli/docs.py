@@ -6,16 +6,16 @@ from pathlib import Path
 
 import click
 
-from core import documentation
-from core.cli import fails_cleanly, main
 from core.cli.actors import resolve_actor
+from core.cli.base import fails_cleanly, main
+from core.documentation import documents
 from core.errors import InvalidInput
 
 
 @main.command("docs")
 @click.argument("model")
 @click.option("--version", "number", type=int, default=None, help="Version number (default: the active one).")
-@click.option("--format", "fmt", type=click.Choice(documentation.FORMATS), required=True)
+@click.option("--format", "fmt", type=click.Choice(documents.FORMATS), required=True)
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @click.option("--as", "as_user", default=None, help="Act as this user (authenticated).")
 @fails_cleanly
@@ -25,7 +25,7 @@ def docs(model: str, number: int | None, fmt: str, out: str, as_user: str | None
     if not target.parent.is_dir():
         raise InvalidInput(f"cannot write {out}: folder {target.parent} does not exist")
     actor = resolve_actor(as_user)
-    generated = documentation.generate(actor=actor, model=model, number=number, fmt=fmt)
+    generated = documents.generate(actor=actor, model=model, number=number, fmt=fmt)
     target.write_bytes(generated.content)
     d = generated.document
     attached = f", attached to review #{d.review_id}" if d.review_id else ""

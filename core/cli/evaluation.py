@@ -6,12 +6,12 @@ from datetime import datetime
 
 import click
 
-from core import evaluation_store, ingest
-from core.cli import fails_cleanly, main
 from core.cli.actors import resolve_actor
+from core.cli.base import fails_cleanly, main
 from core.clock import to_utc_naive
 from core.db import session_scope
 from core.errors import InvalidInput
+from core.monitoring import evaluation_store, ingest
 
 _AS = click.option("--as", "as_user", default=None, help="Act as this user (authenticated).")
 _VERSION = click.option("--version", "number", type=int, default=None, help="Version number (default: the active one).")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
-from core import deployer, environments, governance
-from core.cli import fails_cleanly, main
+from core import governance
 from core.cli.actors import resolve_actor
+from core.cli.base import fails_cleanly, main
 from core.db import session_scope
 from core.entities import POLICIES, VERDICTS
 from core.errors import InvalidInput, NotFound
+from core.governance import deployer, environments
 
 
 @main.command("deploy")

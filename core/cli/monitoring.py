@@ -8,11 +8,13 @@ import time
 
 import click
 
-from core import alerts, checks, scenario_runner, scenarios
-from core.cli import fails_cleanly, main
+from core.alerting import alerts
+from core.automation import runner, scenarios
 from core.cli.actors import resolve_actor
+from core.cli.base import fails_cleanly, main
 from core.db import session_scope
 from core.errors import NotFound
+from core.monitoring import checks
 
 
 @main.command()
@@ -22,7 +24,7 @@ from core.errors import NotFound
 @fails_cleanly
 def worker(sync_seconds: float, poll_seconds: float, once: bool) -> None:
     """Run the scheduler: scenario triggers, requested runs, alert deliveries."""
-    from core.worker import Worker
+    from core.automation.worker import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # Not a line per poll, nor a warning each time a long run makes the poll skip a beat (max_instances=1).
@@ -61,7 +63,7 @@ def checks_list(project: str) -> None:
 @fails_cleanly
 def checks_run(model: str, evaluation_id: int | None, as_user: str | None) -> None:
     """Run MODEL's checks on an evaluation and alert their audience about failures."""
-    from core.scenario_steps import latest_evaluation_ids
+    from core.automation.steps import latest_evaluation_ids
 
     actor = resolve_actor(as_user)
     ids = [evaluation_id] if evaluation_id else latest_evaluation_ids(model)
@@ -125,7 +127,7 @@ def scenario_run(name: str, project: str | None, wait: bool, inline: bool, as_us
     if inline:
         from core import leases
 
-        scenario_runner.execute_run(run_id=run.id, worker_id=leases.new_holder_id())
+        runner.execute_run(run_id=run.id, worker_id=leases.new_holder_id())
     elif not wait:
         return
     while True:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
-from core import projects, registry
-from core.cli import fails_cleanly, main
 from core.cli.actors import resolve_actor
+from core.cli.base import fails_cleanly, main
 from core.db import session_scope
+from core.models import registry
+from core.projects import projects
 
 
 @main.group("project")

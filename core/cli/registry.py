@@ -7,13 +7,14 @@ from datetime import datetime
 
 import click
 
-from core import lineage, model_comparison, registry, retraining, training
-from core.cli import fails_cleanly, main
 from core.cli.actors import resolve_actor
+from core.cli.base import fails_cleanly, main
 from core.cli.projects import model_group
 from core.clock import to_utc_naive
 from core.db import session_scope
 from core.errors import InvalidInput
+from core.models import lineage, registry, retraining, training
+from core.validation import comparison
 
 
 def _when(value: str | None, option: str) -> datetime | None:
@@ -148,7 +149,7 @@ def versions_command(model: str, as_user: str | None) -> None:
 @fails_cleanly
 def compare_command(model: str, a: int, b: int, as_user: str | None) -> None:
     """Compare versions A and B of MODEL on the same recent labelled data."""
-    c = model_comparison.compare_versions(actor=resolve_actor(as_user), model=model, a=a, b=b)
+    c = comparison.compare_versions(actor=resolve_actor(as_user), model=model, a=a, b=b)
     click.echo(f"{model} v{a} vs v{b} on {c.rows:,} recent labelled predictions neither was trained on")
     for name, va, vb, better in [*c.metrics, *((label, x, y, w) for _n, label, x, y, w in c.business)]:
         mark = {"a": f"v{a}", "b": f"v{b}"}.get(better or "", "")

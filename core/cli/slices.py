@@ -7,11 +7,11 @@ from dataclasses import asdict
 
 import click
 
-from core import slice_findings
-from core.cli import fails_cleanly, main
 from core.cli.actors import resolve_actor
+from core.cli.base import fails_cleanly, main
 from core.db import session_scope
 from core.errors import InvalidInput
+from core.monitoring import slice_findings
 
 
 def _pct(value: float | None) -> str:

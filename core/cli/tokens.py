@@ -6,11 +6,11 @@ import json
 
 import click
 
-from core import tokens
-from core.cli import fails_cleanly, main
 from core.cli.actors import current_identity
+from core.cli.base import fails_cleanly, main
 from core.db import session_scope
 from core.errors import Forbidden
+from core.identity import tokens
 
 
 def _when(moment) -> str:  # noqa: ANN001 - datetime | None

@@ -11,10 +11,13 @@ import numpy as np
 import pandas as pd
 from sqlmodel import Session
 
-from core import catalog, checks, datasets, registry, templates, users
 from core.access import Actor
+from core.catalog import components, datasets, templates
 from core.db import session_scope
 from core.demo import portfolio, story
+from core.identity import users
+from core.models import registry
+from core.monitoring import checks
 
 TEMPLATE_PROJECT = "ONLINE"
 _COMPLAINT_TOPICS = {
@@ -76,7 +79,7 @@ def seed(*, progress) -> None:  # noqa: ANN001 - core.demo.Progress
                 datasets.register_dataset(session=s, actor=_actor(s, owner), name=name, csv_path=path,
                                           description=description, tags=tags)
                 if project:
-                    catalog.record_use(session=s, actor=_actor(s, owner), kind="dataset", name=name,
+                    components.record_use(session=s, actor=_actor(s, owner), kind="dataset", name=name,
                                        project_key=project, how=how)
     with session_scope() as s:
         _components(s)
@@ -93,19 +96,19 @@ def seed(*, progress) -> None:  # noqa: ANN001 - core.demo.Progress
         for kind, name, how in (("check_template", "AI quality checks", "standard checks of online-model"),
                                 ("scenario_template", "Daily monitoring with retrain on failure",
                                  "daily scenario of online-model")):
-            catalog.record_use(session=s, actor=maya, kind=kind, name=name, project_key=TEMPLATE_PROJECT, how=how)
+            components.record_use(session=s, actor=maya, kind=kind, name=name, project_key=TEMPLATE_PROJECT, how=how)
     progress("catalog seeded: components of bianca, dario, maya and rhea; project ONLINE from a template")
 
 
 def _components(s: Session) -> None:
     dario, maya, bianca, rhea = (_actor(s, u) for u in ("dario", "maya", "bianca", "rhea"))
     fraud_v2 = registry.get_version(session=s, model="fraud-detector", number=2)
-    catalog.register_component(
+    components.register_component(
         session=s, actor=maya, kind="recipe", name="Card fraud gradient boosting", project_key="FRAUD",
         spec=fraud_v2.recipe, tags=["fraud", "gradient-boosting", "tabular"],
         description="Histogram gradient boosting on card transaction features (amount, merchant, hour, card age, "
                     "distance from home, channel). Catches night-time and abroad combinations a linear model misses.")
-    catalog.register_component(
+    components.register_component(
         session=s, actor=dario, kind="recipe", name="Customer text classifier", project_key="DOCS",
         spec={"algorithm": "logistic_regression", "text_column": "text", "target": "escalated",
               "vectorizer": {"kind": "tfidf", "ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True},
@@ -117,14 +120,14 @@ def _components(s: Session) -> None:
     for name, owner, tags, description in (
             ("fraud-detector", maya, ["fraud", "real-time"], "Scores each card transaction for fraud."),
             ("churn-predictor", dario, ["churn", "marketing"], "Quarterly churn risk per retail customer.")):
-        catalog.register_component(session=s, actor=owner, kind="model", name=name, tags=tags, description=description)
+        components.register_component(session=s, actor=owner, kind="model", name=name, tags=tags, description=description)
     for v in registry.list_versions(session=s, model="fraud-detector"):
         if v.number >= 2:
-            catalog.register_component(
+            components.register_component(
                 session=s, actor=maya, kind="model_version", name=f"fraud-detector v{v.number}",
                 ref=f"fraud-detector:v{v.number}", tags=["fraud"],
                 description=f"fraud-detector version {v.number} ({v.origin.replace('_', ' ')}, {v.status}).")
-    catalog.register_component(
+    components.register_component(
         session=s, actor=maya, kind="check_template", name="AI quality checks", project_key="FRAUD",
         spec={"applies": "the standard AI quality checks of a model, in one action",
               "checks": {"binary": ["auc", "recall", "precision", "estimated auc"],
@@ -133,14 +136,14 @@ def _components(s: Session) -> None:
         tags=["monitoring", "quality"],
         description="Relative drop of AUC, recall and precision from training, estimated AUC before labels, drift "
                     "share and missing values; thresholds tighten with the project's risk level.")
-    catalog.register_component(
+    components.register_component(
         session=s, actor=rhea, kind="check_template", name="High-risk release gate", spec={
             "required_passing": ["auc", "recall", "data drift"], "minimum_labelled_rows": 5000,
             "signoffs": ["it_ops", "risk_manager", "business"]},
         tags=["governance", "high-risk"],
         description="What a high-risk model must show before production: passing AUC, recall and drift checks on "
                     "at least 5,000 labelled rows, and sign-offs from IT & operations, risk and the business.")
-    catalog.register_component(
+    components.register_component(
         session=s, actor=maya, kind="scenario_template", name="Daily monitoring with retrain on failure",
         spec={"trigger_kind": "cron", "trigger_value": "0 6 * * *", "steps": templates.DAILY_STEPS},
         tags=["monitoring", "retraining", "daily"],
@@ -156,7 +159,7 @@ def _components(s: Session) -> None:
              "Caught fraud saves its typical loss; a false alarm costs an analyst's check and a customer call."),
             ("Value of retention calls", churn_metrics["retained_value"], "CHURN", ["churn", "marketing", "kpi"],
              "What calling the customers the model ranks at risk is worth, net of calls to customers who stay.")):
-        catalog.register_component(session=s, actor=bianca, kind="business_metric", name=name, spec=spec,
+        components.register_component(session=s, actor=bianca, kind="business_metric", name=name, spec=spec,
                                    project_key=project, tags=tags, description=description)
-    catalog.record_use(session=s, actor=dario, kind="recipe", name="Card fraud gradient boosting",
+    components.record_use(session=s, actor=dario, kind="recipe", name="Card fraud gradient boosting",
                        project_key="AML", how="starting point for the laundering model")

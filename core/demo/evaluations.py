@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core import artifacts, evaluation_store, ingest, registry
+from core import artifacts
 from core.db import session_scope
 from core.demo import SEEDER, story
+from core.models import registry
+from core.monitoring import evaluation_store, ingest
 
 MODEL = "fraud-detector"
 STORY_END = story.STORY_START + timedelta(days=story.STORY_DAYS)  # Nov 1 2026, midnight

@@ -15,15 +15,17 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sqlmodel import Session, select
 
-from core import artifacts, audit, registry, users
+from core import artifacts, audit
 from core.access import Actor
-from core.blueprints import ensure_standard_blueprints
 from core.clock import now
 from core.db import session_scope
 from core.demo import SEEDER, portfolio, story
 from core.demo.training import Trained, train
 from core.entities import Deployment, Environment
 from core.errors import NotFound
+from core.identity import users
+from core.models import registry
+from core.projects.blueprints import ensure_standard_blueprints
 
 FRAUD_THRESHOLD = 0.1  # about 1% of transactions are fraud; 0.1 holds roughly one alert in three true
 

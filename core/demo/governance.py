@@ -6,9 +6,11 @@ at the local scoring API (`watchtower api`, port 8000), so the Deployer page's t
 
 from __future__ import annotations
 
-from core import deployer, environments, governance, users
+from core import governance
 from core.access import Actor
 from core.db import session_scope
+from core.governance import deployer, environments
+from core.identity import users
 
 MODEL = "fraud-detector"
 CANDIDATE = 3

@@ -15,10 +15,13 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from core import alerts, channels, checks, evaluation_store, scenarios, users
+from core.alerting import alerts, channels
+from core.automation import scenarios
 from core.db import session_scope
 from core.demo import SEEDER, story
 from core.entities import Alert, Blueprint, Project
+from core.identity import users
+from core.monitoring import checks, evaluation_store
 
 PROJECT, MODEL = "FRAUD", "fraud-detector"
 UNREAD_WEEKS = 2

@@ -10,9 +10,10 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression, Ridge
 from sqlmodel import Session
 
-from core import projects, registry
 from core.access import Actor
 from core.demo.training import Trained, train
+from core.models import registry
+from core.projects import projects
 
 
 def _contact(name: str, username: str, role: str) -> dict:

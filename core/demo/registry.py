@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from core import scenarios
+from core.automation import scenarios
+from core.automation.step_kinds import STEP_KINDS, StepContext, load_step_kinds
 from core.db import session_scope
 from core.entities import Check, CheckResult, Evaluation, Scenario
-from core.registry import model_row
-from core.steps import STEP_KINDS, StepContext
+from core.models.registry import model_row
 
 MODEL = "fraud-detector"
 QUALITY_FIRST = ("metric_drop", "metric", "business", "estimated")  # check kinds, the quality alert first
@@ -39,7 +39,7 @@ def failed_results(session, model_id: int) -> list[int]:  # noqa: ANN001 - a Ses
 
 def seed(*, progress) -> None:  # noqa: ANN001 - core.demo.Progress
     """fraud-detector v3: retrained on the latest labelled window after the failed quality check, a candidate."""
-    import core.retraining  # noqa: F401  (registers the `retrain` step kind)
+    load_step_kinds()  # the retrain step kind
 
     with session_scope() as s:
         model = model_row(s, MODEL)

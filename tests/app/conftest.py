@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import users
 from core.db import session_scope
+from core.identity import users
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from core import alerts, channels, checks, registry
 from core.access import SYSTEM, Actor
+from core.alerting import alerts, channels
 from core.db import session_scope
+from core.models import registry
+from core.monitoring import checks
 from tests.app.conftest import texts
 from tests.core import monitoring_world as world
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core import scenario_runner, scenarios
 from core.access import Actor
+from core.automation import runner, scenarios
 from core.db import session_scope
 from tests.app.conftest import texts
 
@@ -49,7 +49,7 @@ def test_operations_see_the_schedule_and_request_a_run_that_the_worker_will_pick
 def test_a_paused_run_shows_its_steps_and_the_ml_engineer_approves_it(nightly, page_as):
     with session_scope() as s:
         run = scenarios.request_run(session=s, actor=MAYA, scenario_id=nightly.id)
-    assert scenario_runner.execute_run(run_id=run.id, worker_id="page-test:1:a") == "waiting_approval"
+    assert runner.execute_run(run_id=run.id, worker_id="page-test:1:a") == "waiting_approval"
     at = _open(page_as, "maya")
     runs = next(df.value for df in at.dataframe if "Run" in df.value.columns)
     assert runs.iloc[0]["Status"] == "✋ waiting for approval"
@@ -60,13 +60,13 @@ def test_a_paused_run_shows_its_steps_and_the_ml_engineer_approves_it(nightly, p
     assert "waits for approval by a ml engineer" in texts(at)
     at.button(key="approve_step").click().run()
     assert "the worker resumes the run within seconds" in texts(at)
-    assert scenario_runner.execute_run(run_id=run.id, worker_id="page-test:1:a") == "succeeded"
+    assert runner.execute_run(run_id=run.id, worker_id="page-test:1:a") == "succeeded"
 
 
 def test_only_the_approver_role_may_approve(nightly, page_as):
     with session_scope() as s:
         run = scenarios.request_run(session=s, actor=MAYA, scenario_id=nightly.id)
-    scenario_runner.execute_run(run_id=run.id, worker_id="page-test:1:a")
+    runner.execute_run(run_id=run.id, worker_id="page-test:1:a")
     at = _open(page_as, "omar")
     at.button(key="approve_step").click().run()
     assert "needs approval by a ml engineer; omar is not one" in texts(at)
@@ -93,7 +93,7 @@ def test_an_administrator_registers_and_deletes_a_data_connection_on_the_page(ni
                                                                                monkeypatch):
     import sqlite3
 
-    from core import connections
+    from core.automation import connections
 
     warehouse = tmp_path / "warehouse.db"
     with sqlite3.connect(warehouse) as conn:

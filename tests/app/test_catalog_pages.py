@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import alerts, projects
+from core.alerting import alerts
 from core.db import session_scope
+from core.projects import projects
 from tests.app.conftest import texts
 
 

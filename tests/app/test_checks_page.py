@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core import checks
 from core.db import session_scope
+from core.monitoring import checks
 from tests.app.conftest import texts
 
 

@@ -12,10 +12,11 @@ import pytest
 import streamlit as st
 from sqlmodel import func, select
 
-from core import checks, evaluation_store, evaluation_views, users
 from core.access import pages_for
 from core.db import session_scope
 from core.entities import GroundTruth
+from core.identity import users
+from core.monitoring import checks, evaluation_store, evaluation_views
 from tests.app.conftest import open_page, texts
 from tests.core import evaluation_world as world
 from tests.core.people import ADMINISTRATOR

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from core import governance, projects
+from core import governance
 from core.access import pages_for
 from core.db import session_scope
 from core.entities import Alert, Prediction, User
+from core.projects import projects
 from tests.app.conftest import open_page, texts
 from tests.core.governed import MODEL, PROJECT, actor, build, running
 from tests.core.people import ADMINISTRATOR
@@ -156,7 +157,7 @@ def test_each_persona_sees_the_pages_of_their_work(backend, tmp_path):
 
 
 def person(username: str, *roles: str) -> None:
-    from core import users
+    from core.identity import users
 
     with session_scope() as s:
         users.create_user(session=s, actor=ADMINISTRATOR, username=username, name=username.title(), email=f"{username}@bank.test",
@@ -212,7 +213,7 @@ def test_the_approve_button_is_not_offered_to_a_signer_where_the_blueprint_deman
 
 def test_only_an_administrator_creates_an_environment_on_the_deployer_page_and_it_blocks_by_default(backend,
                                                                                                     tmp_path):
-    from core import environments
+    from core.governance import environments
 
     build(tmp_path)
     omar = open_page(DEPLOYER, username="omar")

@@ -6,8 +6,8 @@ import re
 
 from streamlit.testing.v1 import AppTest
 
-from core import users
 from core.db import session_scope
+from core.identity import users
 from tests.app.conftest import ROOT, texts
 from tests.core.people import ADMINISTRATOR
 from ui.session import DEMO_BANNER

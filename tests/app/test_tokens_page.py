@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import tokens, users
 from core.db import session_scope
 from core.errors import Unauthenticated
+from core.identity import tokens, users
 from tests.app.conftest import open_page, texts
 from tests.core.people import ADMINISTRATOR
 

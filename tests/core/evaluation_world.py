@@ -7,9 +7,11 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from core import ingest, projects, registry
 from core.access import SYSTEM, Actor
 from core.db import session_scope
+from core.models import registry
+from core.monitoring import ingest
+from core.projects import projects
 
 MAYA = Actor(username="maya", roles=("ml_engineer",))
 MODEL = "fraud"

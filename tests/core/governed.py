@@ -12,10 +12,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from core import artifacts, blueprints, deployer, environments, projects, registry, users
+from core import artifacts
 from core.access import Actor
 from core.db import session_scope
 from core.entities import Environment
+from core.governance import deployer, environments
+from core.identity import users
+from core.models import registry
+from core.projects import blueprints, projects
 from tests.core.people import ADMINISTRATOR
 from tests.core.skops_files import save_skops
 

@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from core import projects, registry, training, users
 from core.access import SYSTEM, Actor
 from core.db import session_scope
 from core.entities import GroundTruth, Prediction
+from core.identity import users
+from core.models import registry, training
+from core.projects import projects
 from tests.core.people import ADMINISTRATOR
 
 MODEL = "card-fraud"

@@ -8,10 +8,12 @@ from pathlib import Path
 import pandas as pd
 from sqlmodel import Session
 
-from core import projects, registry, users
 from core.access import SYSTEM
 from core.db import session_scope
 from core.entities import Evaluation
+from core.identity import users
+from core.models import registry
+from core.projects import projects
 from tests.core.people import ADMINISTRATOR
 
 BASELINE = {"roc_auc": 0.90, "pr_auc": 0.60, "precision": 0.70, "recall": 0.80, "f1": 0.75, "accuracy": 0.97,

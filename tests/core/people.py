@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core import tokens, users
 from core.access import Actor
 from core.db import session_scope
 from core.errors import NotFound
+from core.identity import tokens, users
 
 ADMINISTRATOR = Actor(username="admin", roles=("admin",))
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import skops.io
 
-from core import registry
 from core.access import Actor
 from core.db import session_scope
+from core.models import registry
 
 ADMIN = Actor(username="ada-admin", roles=("admin",))
 

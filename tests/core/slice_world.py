@@ -8,10 +8,13 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from core import evaluation_store, ingest, projects, registry, users
 from core.access import SYSTEM, Actor
 from core.db import session_scope
-from core.slice_report import Window
+from core.identity import users
+from core.models import registry
+from core.monitoring import evaluation_store, ingest
+from core.monitoring.slice_report import Window
+from core.projects import projects
 from tests.core.people import ADMINISTRATOR
 
 FEATURES = [{"name": "card_age_days", "type": "numeric"}, {"name": "channel", "type": "categorical"},

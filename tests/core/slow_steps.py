@@ -11,16 +11,16 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from core.automation.step_kinds import StepContext, StepResult, step_kind
 from core.db import session_scope
 from core.entities import Evaluation
-from core.steps import StepContext, StepResult, step
 
 
 def _home() -> Path:
     return Path(os.environ["WATCHTOWER_HOME"])
 
 
-@step("record_execution", permission="automation.run")
+@step_kind("record_execution", permission="automation.run")
 def record_execution(ctx: StepContext) -> StepResult:
     """Append 'run pid' to executions.log (O_APPEND: one line per execution), after an optional pause."""
     time.sleep(float(ctx.params.get("seconds", 0)))
@@ -29,7 +29,7 @@ def record_execution(ctx: StepContext) -> StepResult:
     return StepResult(ok=True, message="recorded")
 
 
-@step("slow_write", permission="evaluation.write")
+@step_kind("slow_write", permission="evaluation.write")
 def slow_write(ctx: StepContext) -> StepResult:
     """Write an evaluation in one transaction that, the first time only, stays open `seconds` before committing."""
     start = datetime(2026, 1, 1) + timedelta(days=ctx.run_id)
@@ -45,7 +45,7 @@ def slow_write(ctx: StepContext) -> StepResult:
     return StepResult(ok=True, message="evaluation written")
 
 
-@step("hold", permission="automation.run")
+@step_kind("hold", permission="automation.run")
 def hold(ctx: StepContext) -> StepResult:
     """Write hold.<run>.started (with this pid), then log every ~0.2 s until hold.release exists (at most `seconds`)."""
     (_home() / f"hold.{ctx.run_id}.started").write_text(str(os.getpid()))
@@ -56,7 +56,7 @@ def hold(ctx: StepContext) -> StepResult:
     return StepResult(ok=True, message="released")
 
 
-@step("take_over_lease", permission="automation.run")
+@step_kind("take_over_lease", permission="automation.run")
 def take_over_lease(ctx: StepContext) -> StepResult:
     """Another holder takes this scenario's lease mid-step: its row gets a newer token."""
     from sqlalchemy import update

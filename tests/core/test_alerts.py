@@ -8,12 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlmodel import func, select
 
-from core import alerts, channels, checks
 from core.access import SYSTEM, Actor
+from core.alerting import alerts, channels
 from core.clock import now
 from core.db import session_scope
 from core.entities import AlertDelivery
 from core.errors import Forbidden
+from core.monitoring import checks
 from tests.core import monitoring_world as world
 from tests.core.receivers import HttpReceiver, SmtpReceiver, free_port
 

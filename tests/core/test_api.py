@@ -17,11 +17,14 @@ import numpy as np
 import pytest
 from sqlmodel import select
 
-from core import artifacts, governance, prediction_store, registry, tokens
+from core import artifacts, governance
 from core.api import create_app
 from core.clock import now
 from core.db import session_scope
 from core.entities import AuditEvent, Environment, Prediction, Token, User
+from core.identity import tokens
+from core.models import registry
+from core.monitoring import prediction_store
 from tests.core.governed import MODEL, actor, build, running
 from tests.live_api import live_api
 
@@ -462,15 +465,16 @@ def test_the_watchtower_api_command_serves_the_deployed_versions(backend, tmp_pa
 
 
 def point(environment: str, url: str | None) -> None:
-    from core import environments
+    from core.governance import environments
 
     with session_scope() as s:
         environments.configure_environment(session=s, actor=actor("admin"), name=environment, endpoint_url=url or "")
 
 
 def test_a_test_query_answers_with_its_latency_and_the_endpoint_check_follows_the_endpoint(backend, tmp_path):
-    from core import checks, endpoints
     from core.errors import Forbidden, InvalidInput
+    from core.governance import endpoints
+    from core.monitoring import checks
 
     build(tmp_path)
     with pytest.raises(InvalidInput, match="staging has no endpoint URL configured"):
@@ -508,7 +512,8 @@ def test_a_test_query_answers_with_its_latency_and_the_endpoint_check_follows_th
 
 
 def test_the_endpoint_check_fails_when_healthz_names_the_deployment_unhealthy(backend, tmp_path):
-    from core import checks, endpoints
+    from core.governance import endpoints
+    from core.monitoring import checks
 
     frame = build(tmp_path)
     with session_scope() as s:
@@ -526,9 +531,11 @@ def test_the_endpoint_check_fails_when_healthz_names_the_deployment_unhealthy(ba
 
 
 def test_the_endpoint_checks_step_alerts_the_audience_of_a_failing_endpoint(backend, tmp_path):
-    from core import checks, endpoints
+    import core.automation.steps  # noqa: F401  (registers the step kinds)
+    from core.automation.step_kinds import STEP_KINDS, StepContext
     from core.entities import Alert, User
-    from core.steps import STEP_KINDS, StepContext
+    from core.governance import endpoints
+    from core.monitoring import checks
 
     build(tmp_path)
     with session_scope() as s:
@@ -553,7 +560,7 @@ def test_a_column_a_business_metric_sums_is_logged_with_the_prediction(backend, 
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
 
-    from core import deployer
+    from core.governance import deployer
 
     build(tmp_path)
     rng = np.random.default_rng(3)

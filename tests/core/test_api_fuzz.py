@@ -16,9 +16,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from core import tokens
 from core.api import create_app
 from core.db import session_scope
+from core.identity import tokens
 from tests.core.governed import MODEL, actor, build
 
 APP = create_app()

@@ -2,8 +2,9 @@
 
 from sqlalchemy import text
 
-from core import audit, db, users
+from core import audit, db
 from core.db import session_scope
+from core.identity import users
 from tests.core.people import ADMINISTRATOR
 
 

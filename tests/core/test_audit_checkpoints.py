@@ -19,12 +19,13 @@ from click.testing import CliRunner
 from sqlalchemy import text
 from sqlmodel import select
 
-from core import audit, db, users
+from core import audit, db
 from core.access import Actor
 from core.cli import main
 from core.db import session_scope
 from core.entities import AuditEvent, AuditVerification
 from core.errors import Forbidden
+from core.identity import users
 from tests.core.people import ADMINISTRATOR
 
 PASSWORD = "s3cret-pass"

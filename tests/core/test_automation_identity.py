@@ -6,12 +6,12 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from core import scenario_runner, scenarios
+from core.automation import runner, scenarios
+from core.automation.step_kinds import STEP_KINDS, STEP_PERMISSIONS
 from core.cli import main
 from core.db import session_scope
 from core.entities import AuditEvent, ScenarioRun, User
 from core.errors import Forbidden
-from core.steps import STEP_KINDS, STEP_PERMISSIONS
 from tests.core.governed import MODEL, PROJECT, actor, build, running
 
 DEPLOY_TO_PRODUCTION = {"kind": "deploy", "params": {"environment": "production", "version": 3}}
@@ -45,9 +45,9 @@ def _audit(action: str) -> list[AuditEvent]:
 
 
 def test_every_step_kind_declares_the_permission_it_checks_on_the_owner():
-    from core.scenario_steps import load_step_modules
+    from core.automation.step_kinds import load_step_kinds
 
-    load_step_modules()
+    load_step_kinds()
     assert {k: STEP_PERMISSIONS.get(k) for k in ("ingest", "evaluate", "checks", "endpoint_checks", "notify",
                                                   "sleep", "retrain", "review", "deploy")} == {
         "ingest": "evaluation.write", "evaluate": "evaluation.write", "checks": "monitoring.manage",
@@ -92,13 +92,13 @@ def test_approving_a_step_lends_it_no_rights_of_the_approver(backend, tmp_path):
     build(tmp_path)
     sc = _scenario("dario", [{**DEPLOY_TO_PRODUCTION, "mode": "needs_approval", "approver_role": "admin"}])
     run_id = _request(sc.id, "dario")
-    assert scenario_runner.execute_run(run_id=run_id, worker_id="w:1:a") == "waiting_approval"
+    assert runner.execute_run(run_id=run_id, worker_id="w:1:a") == "waiting_approval"
     with pytest.raises(Forbidden, match="needs approval by a admin; maya is not one"):
         with session_scope() as s:
             scenarios.approve_step(session=s, actor=actor("maya"), run_id=run_id)
     with session_scope() as s:
         scenarios.approve_step(session=s, actor=actor("admin"), run_id=run_id, comment="ok")
-    assert scenario_runner.execute_run(run_id=run_id, worker_id="w:1:a") == "failed"
+    assert runner.execute_run(run_id=run_id, worker_id="w:1:a") == "failed"
     done = _get(run_id)
     assert done.steps[0].approved_by == "admin" and "dario may not deploy" in done.steps[0].error
     assert running("production") == 1
@@ -159,7 +159,7 @@ def test_a_scheduled_run_acts_as_the_owner_too(backend, tmp_path):
         sc = scenarios.create_scenario(session=s, actor=actor("dario"), project_key=PROJECT, model=MODEL,
                                        name="nightly", steps=[DEPLOY_TO_PRODUCTION], trigger_kind="interval",
                                        trigger_value=3600)
-    run_id = scenario_runner.request_scheduled_run(scenario_id=sc.id, worker_id="w:1:a")
+    run_id = runner.request_scheduled_run(scenario_id=sc.id, worker_id="w:1:a")
     _run_on_the_worker()
     done = _get(run_id)
     assert done.requested_by == "scheduler" and "dario may not deploy" in done.steps[0].error

@@ -8,10 +8,14 @@ import pandas as pd
 import pytest
 from sqlmodel import select
 
-from core import alerts, audit, catalog, projects, registry, users
+from core import audit, catalog
+from core.alerting import alerts
 from core.db import session_scope
 from core.entities import AuditEvent, Component, Deployment, Environment, ModelVersion, Review
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.identity import users
+from core.models import registry
+from core.projects import projects
 from tests.core.people import ADMINISTRATOR
 
 PEOPLE = (("bianca", "business"), ("dario", "data_scientist"), ("maya", "ml_engineer"), ("rhea", "risk_manager"),

@@ -9,8 +9,8 @@ import json
 import pytest
 from sqlmodel import select
 
-from core import channels
 from core.access import SYSTEM, Actor
+from core.alerting import channels
 from core.db import session_scope
 from core.entities import AuditEvent, Channel
 from core.errors import Forbidden, InvalidInput

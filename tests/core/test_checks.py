@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlmodel import func, select
 
-from core import checks, projects
 from core.access import SYSTEM, Actor
 from core.db import session_scope
 from core.entities import AuditEvent, Check, CheckResult
 from core.errors import Conflict, Forbidden, InvalidInput
+from core.monitoring import checks
+from core.projects import projects
 from tests.core import monitoring_world as world
 
 MAYA = Actor(username="maya", roles=("ml_engineer",))

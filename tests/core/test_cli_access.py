@@ -13,12 +13,12 @@ from click.testing import CliRunner
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from core import tokens, users
 from core.cli import main
 from core.cli.guard import RULES, rule_for, walk
 from core.clock import now
 from core.db import session_scope
 from core.entities import Token
+from core.identity import tokens, users
 from tests.core.people import ADMINISTRATOR
 
 COMMANDS = walk(main)  # introspected: a command added later is covered without editing this test

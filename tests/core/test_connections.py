@@ -18,12 +18,13 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 from sqlmodel import func, select
 
-from core import connections, scenario_runner, scenarios, users
 from core.access import Actor
+from core.automation import connections, runner, scenarios
 from core.cli import main
 from core.db import session_scope
 from core.entities import AuditEvent, DataConnection, Scenario
 from core.errors import Forbidden, InvalidInput
+from core.identity import users
 from tests.core import evaluation_world as cards
 from tests.core.people import ADMINISTRATOR
 
@@ -90,7 +91,7 @@ def _scenario(query: str = GOOD_QUERY, *, owner: Actor = MAYA, name: str = "from
 def _run(scenario_id: int) -> scenarios.RunRead:
     with session_scope() as s:
         run = scenarios.request_run(session=s, actor=MAYA, scenario_id=scenario_id)
-    scenario_runner.execute_run(run_id=run.id, worker_id="w:1:a")
+    runner.execute_run(run_id=run.id, worker_id="w:1:a")
     with session_scope() as s:
         return scenarios.get_run(session=s, run_id=run.id)
 

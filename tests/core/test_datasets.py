@@ -10,10 +10,14 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import select
 
-from core import alerts, artifacts, catalog, datasets, projects, users
+from core import artifacts, catalog
+from core.alerting import alerts
+from core.catalog import datasets
 from core.db import session_scope
 from core.entities import AuditEvent, Dataset, DatasetVersion, Project
 from core.errors import Conflict, Forbidden, InvalidInput
+from core.identity import users
+from core.projects import projects
 from tests.core.people import ADMINISTRATOR
 
 

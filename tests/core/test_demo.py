@@ -8,10 +8,13 @@ from sklearn.metrics import recall_score, roc_auc_score
 from sqlalchemy import func
 from sqlmodel import SQLModel, select
 
-from core import artifacts, audit, blueprints, projects, registry, users
+from core import artifacts, audit
 from core.db import session_scope
 from core.demo import foundation, portfolio, seed_demo, story
 from core.entities import Environment
+from core.identity import users
+from core.models import registry
+from core.projects import blueprints, projects
 from tests.core.people import ADMINISTRATOR
 
 

@@ -7,12 +7,17 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from core import audit, blueprints, checks, deployer, environments, governance, projects, registry
+import core.automation.steps  # noqa: F401  (registers the step kinds)
+from core import audit, governance
+from core.automation.step_kinds import STEP_KINDS, StepContext
 from core.cli import main
 from core.db import session_scope
 from core.entities import Alert, Deployment, User
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from core.steps import STEP_KINDS, StepContext
+from core.governance import deployer, environments
+from core.models import registry
+from core.monitoring import checks
+from core.projects import blueprints, projects
 from tests.core.governed import MODEL, PROJECT, actor, build, running
 from tests.live_api import live_api
 
@@ -241,7 +246,7 @@ def test_the_command_line_holds_the_gate_and_walks_the_review(backend, tmp_path,
 
 
 def test_the_scoring_api_holds_the_gate(backend, tmp_path):
-    from core import tokens
+    from core.identity import tokens
 
     build(tmp_path, risk="medium")  # medium risk: an approved version waits to be deployed
     with session_scope() as s:
@@ -274,7 +279,7 @@ def test_the_scenario_step_holds_the_gate(backend, tmp_path):
 
 
 def test_a_scenario_run_deploying_to_production_is_stopped_by_the_gate(backend, tmp_path):
-    from core import scenario_runner, scenarios
+    from core.automation import runner, scenarios
 
     build(tmp_path)
     with session_scope() as s:
@@ -283,7 +288,7 @@ def test_a_scenario_run_deploying_to_production_is_stopped_by_the_gate(backend, 
                                                 {"kind": "deploy", "params": {"environment": "staging"}},
                                                 {"kind": "deploy", "params": {"environment": "production"}}])
         run = scenarios.request_run(session=s, actor=actor("maya"), scenario_id=promote.id)
-    assert scenario_runner.execute_run(run_id=run.id, worker_id="test-worker") == "failed"
+    assert runner.execute_run(run_id=run.id, worker_id="test-worker") == "failed"
     with session_scope() as s:
         done = scenarios.get_run(session=s, run_id=run.id)
     assert [step.status for step in done.steps] == ["succeeded", "failed"]

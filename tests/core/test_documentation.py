@@ -24,22 +24,17 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sqlmodel import select
 
-from core import (
-    artifacts,
-    diagnostics,
-    documentation,
-    evaluation_store,
-    governance,
-    projects,
-    registry,
-    users,
-    validation,
-)
+from core import artifacts, documentation, governance, validation
 from core.access import SYSTEM, Actor
 from core.cli import main
 from core.db import session_scope
 from core.entities import Deployment, Document, Environment, Evaluation, Model, ModelVersion, Review, SignOff
 from core.errors import IntegrityFailure, InvalidInput, NotFound
+from core.identity import users
+from core.models import registry
+from core.monitoring import evaluation_store
+from core.projects import projects
+from core.validation import diagnostics
 from tests.core.people import cli_token
 from tests.core.skops_files import save_skops
 

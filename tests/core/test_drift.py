@@ -10,7 +10,7 @@ from evidently.legacy.calculations.stattests.registry import get_stattest
 from evidently.legacy.core import ColumnType
 from evidently.presets import DataDriftPreset
 
-from core import drift
+from core.monitoring import drift
 
 HOSTILE = "</script><script>alert('pwned')</script>"
 

@@ -7,11 +7,12 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from core import audit, deployer, environments
+from core import audit
 from core.cli import main
 from core.db import session_scope
 from core.entities import Alert, Environment, User
 from core.errors import Forbidden
+from core.governance import deployer, environments
 from tests.core.governed import MODEL, actor, build, running
 
 

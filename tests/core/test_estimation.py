@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from core import estimation, metrics
+from core.models import metrics
+from core.monitoring import estimation
 
 TOLERANCE = {"precision": 0.03, "recall": 0.03, "f1": 0.03, "accuracy": 0.01, "roc_auc": 0.02}
 

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from sqlalchemy import func
 from sqlmodel import SQLModel, select
 
-from core import users
 from core.cli import main
 from core.db import session_scope
+from core.identity import users
 from tests.core import evaluation_world as world
 from tests.core.people import ADMINISTRATOR, cli_token
 

@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 from sklearn import metrics as sk
 
-from core import audit, evaluation_store, registry
+from core import audit
 from core.access import Actor
 from core.db import session_scope
 from core.errors import Conflict, Forbidden, InvalidInput
+from core.models import registry
+from core.monitoring import evaluation_store
 from tests.core import evaluation_world as world
 
 
@@ -138,8 +140,9 @@ def test_an_external_model_gets_its_training_baseline_from_the_reference_scores(
 
 
 def test_a_regression_model_is_measured_by_its_errors(backend):
-    from core import ingest, projects
     from core.access import SYSTEM
+    from core.monitoring import ingest
+    from core.projects import projects
 
     rng = np.random.default_rng(4)
     frame = pd.DataFrame({"rooms": rng.integers(1, 8, 1500).astype(float), "area": rng.normal(80, 25, 1500).round(1),

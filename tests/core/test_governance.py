@@ -7,10 +7,13 @@ import threading
 import pytest
 from sqlmodel import select
 
-from core import audit, blueprints, channels, deployer, governance, projects
+from core import audit, governance
+from core.alerting import channels
 from core.db import session_scope
 from core.entities import Alert, AlertDelivery, Channel, SignOff, User
 from core.errors import Conflict, Forbidden, InvalidInput
+from core.governance import deployer
+from core.projects import blueprints, projects
 from tests.core.governed import MODEL, PROJECT, actor, build, running
 from tests.core.people import ADMINISTRATOR
 
@@ -102,7 +105,7 @@ def test_high_risk_review_runs_from_request_to_production(backend, tmp_path):
 
 
 def registry_version_id(session, number: int) -> int:
-    from core.registry import get_version
+    from core.models.registry import get_version
 
     return get_version(session=session, model=MODEL, number=number).id
 
@@ -341,7 +344,7 @@ def test_blueprints_are_managed_by_risk_managers_and_admins(backend, tmp_path):
 
 
 def test_the_risk_manager_watches_every_project_and_where_each_stands_in_its_blueprint(backend, tmp_path):
-    from core import oversight
+    from core.governance import oversight
 
     build(tmp_path)
     with session_scope() as s:
@@ -371,7 +374,7 @@ def test_the_risk_manager_watches_every_project_and_where_each_stands_in_its_blu
 
 def person(username: str, *roles: str) -> None:
     """One more user of the bank, e.g. someone holding several roles."""
-    from core import users
+    from core.identity import users
 
     with session_scope() as s:
         users.create_user(session=s, actor=ADMINISTRATOR, username=username, name=username.title(), email=f"{username}@bank.test",
@@ -379,7 +382,7 @@ def person(username: str, *roles: str) -> None:
 
 
 def as_person(username: str):  # noqa: ANN201 - an Actor
-    from core import users
+    from core.identity import users
 
     with session_scope() as s:
         return users.get_user(session=s, username=username).actor

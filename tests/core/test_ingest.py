@@ -11,11 +11,14 @@ import pandas as pd
 import pytest
 from sqlmodel import func, select
 
-from core import audit, ingest, prediction_files, projects, registry
+from core import audit
 from core.access import SYSTEM, Actor
 from core.db import session_scope
 from core.entities import Environment, GroundTruth, Prediction
 from core.errors import Forbidden, InvalidInput, NotFound
+from core.models import registry
+from core.monitoring import ingest, prediction_files
+from core.projects import projects
 
 MAYA = Actor(username="maya", roles=("ml_engineer",))
 FEATURES = [{"name": "amount", "type": "numeric"}, {"name": "merchant", "type": "categorical"},

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from core import metrics
+from core.models import metrics
 
 
 def _scored(n: int, *, seed: int, ties: bool = False):

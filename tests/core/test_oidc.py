@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from core import audit, oidc, users
+from core import audit
 from core.db import session_scope
 from core.entities import AuditEvent, User
 from core.errors import Forbidden, InvalidInput
+from core.identity import oidc, users
 from tests.core.people import ADMINISTRATOR
 
 ISSUER = "https://login.bank.example"

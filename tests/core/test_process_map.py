@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from core import process_map, scenarios
 from core.access import Actor
+from core.automation import scenarios
 from core.db import session_scope
+from core.projects import process_map
 from tests.core import monitoring_world as world
 
 MAYA = Actor("maya", ("ml_engineer",))

@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from core import blueprints, projects
 from core.access import Actor
 from core.db import session_scope
 from core.entities import AuditEvent, Blueprint, Check, CheckResult, Project
 from core.errors import Conflict, Forbidden, InvalidInput
+from core.projects import blueprints, projects
 
 RHEA = Actor(username="rhea", roles=("risk_manager",))
 BIANCA = Actor(username="bianca", roles=("business",))

@@ -9,11 +9,13 @@ import skops.io
 from click.testing import CliRunner
 from sqlmodel import func, select
 
-from core import artifacts, audit, lineage, model_comparison, registry, training, validation
+from core import artifacts, audit, validation
 from core.cli import main
 from core.db import session_scope
 from core.entities import Deployment, Environment, ModelVersion
 from core.errors import IntegrityFailure, InvalidInput
+from core.models import lineage, registry, training
+from core.validation import comparison
 from tests.core import lab_world as world
 from tests.core.people import cli_token
 from tests.core.skops_files import save_skops
@@ -138,7 +140,7 @@ def test_two_versions_side_by_side_on_the_same_recent_data(backend):
     world.log_traffic(recent, version=old)
     new = world.train_version(recent.iloc[:1500], algorithm="hist_gradient_boosting", params={"max_iter": 50},
                               status="candidate")
-    c = model_comparison.compare_versions(actor=world.actor("maya"), model=world.MODEL, a=old, b=new)
+    c = comparison.compare_versions(actor=world.actor("maya"), model=world.MODEL, a=old, b=new)
     assert (c.a.number, c.b.number) == (old, new)
     assert 0 < c.rows < len(recent)  # the rows the new version trained on are left out
     metrics = {name: (a, b, better) for name, a, b, better in c.metrics}
@@ -151,4 +153,4 @@ def test_two_versions_side_by_side_on_the_same_recent_data(backend):
     assert [line.split()[-1] for line in printed.output.splitlines() if line.strip().startswith("roc_auc")] == [f"v{new}"]
 
     with pytest.raises(InvalidInput, match="pick two different versions"):
-        model_comparison.compare_versions(actor=world.actor("maya"), model=world.MODEL, a=old, b=old)
+        comparison.compare_versions(actor=world.actor("maya"), model=world.MODEL, a=old, b=old)

@@ -20,12 +20,15 @@ from sklearn.pipeline import Pipeline
 from sqlalchemy import func, text
 from sqlmodel import SQLModel, select
 
-from core import artifacts, blueprints, projects, registry, users
+from core import artifacts
 from core.access import Actor
 from core.cli import main
 from core.db import session_scope
 from core.demo import story
 from core.demo.training import preprocessor
+from core.identity import users
+from core.models import registry
+from core.projects import blueprints, projects
 from tests.core.people import ADMINISTRATOR, cli_token
 from tests.core.skops_files import save_skops
 

@@ -13,10 +13,12 @@ import skops.io
 from click.testing import CliRunner
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from core import artifacts, audit, registry, training, users
+from core import artifacts, audit
 from core.cli import main
 from core.db import session_scope
 from core.errors import Forbidden, IntegrityFailure, InvalidInput
+from core.identity import users
+from core.models import registry, training
 from tests.core import lab_world as world
 from tests.core.people import ADMINISTRATOR
 from tests.core.skops_files import ADMIN

@@ -7,11 +7,14 @@ from datetime import datetime
 import pytest
 from sqlmodel import func, select
 
-from core import alerts, checks, scenario_runner, scenarios, users
 from core.access import Actor
+from core.alerting import alerts
+from core.automation import runner, scenarios
 from core.db import session_scope
 from core.entities import AuditEvent, Scenario
 from core.errors import Conflict, Forbidden, InvalidInput
+from core.identity import users
+from core.monitoring import checks
 from tests.core import monitoring_world as world
 from tests.core.people import ADMINISTRATOR
 
@@ -41,7 +44,7 @@ def _request(scenario_id, actor=OMAR):
 
 
 def _run(run_id):
-    return scenario_runner.execute_run(run_id=run_id, worker_id=WORKER)
+    return runner.execute_run(run_id=run_id, worker_id=WORKER)
 
 
 def _get(run_id):
@@ -182,11 +185,11 @@ def test_a_scenario_can_be_rescheduled_disabled_and_deleted(version_id):
 
 def test_scheduled_requests_from_two_workers_at_the_same_moment_make_one_run(version_id):
     sc = _create([{"kind": "sleep", "params": {"seconds": 0}}], trigger_kind="interval", trigger_value=60)
-    first = scenario_runner.request_scheduled_run(scenario_id=sc.id, worker_id="w1:1:a")
-    second = scenario_runner.request_scheduled_run(scenario_id=sc.id, worker_id="w2:2:b")
+    first = runner.request_scheduled_run(scenario_id=sc.id, worker_id="w1:1:a")
+    second = runner.request_scheduled_run(scenario_id=sc.id, worker_id="w2:2:b")
     assert first is not None and second is None
     _run(first)
-    assert scenario_runner.request_scheduled_run(scenario_id=sc.id, worker_id="w2:2:b") is None  # same firing
+    assert runner.request_scheduled_run(scenario_id=sc.id, worker_id="w2:2:b") is None  # same firing
     with session_scope() as s:
         assert scenarios.get_scenario(session=s, scenario_id=sc.id).next_run_at > datetime(2026, 1, 1)
 

@@ -41,7 +41,7 @@ def test_a_demo_portal_refuses_to_listen_beyond_this_computer(sqlite_home, monke
         f"error: demo mode lets anyone sign in as anyone, so it serves only this computer: {host} is not a "
         "loopback address (use --allow-remote-demo to serve it anyway)"]
     assert guard.started == []
-    from core import users
+    from core.identity import users
 
     with session_scope() as s:
         assert users.list_users(session=s) == [], "the demo was not even seeded"

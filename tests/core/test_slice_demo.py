@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from core import slice_findings, validation
+from core import validation
 from core.access import Actor
 from core.db import session_scope
 from core.entities import Alert, CheckResult, Evaluation, SliceFinding
+from core.monitoring import slice_findings
 
 MAYA = Actor(username="maya", roles=("ml_engineer",))
 
@@ -41,11 +42,12 @@ def test_v3_repairs_the_new_card_segment_before_it_is_deployed(demo_home):
 
 
 def test_the_model_documentation_carries_the_segment_table(demo_home):
-    from core import doc_outline, doc_render, documentation
+    from core import documentation
+    from core.documentation import outline, render
 
     doc = documentation.gather(actor=Actor(username="rhea", roles=("risk_manager",)), model="fraud-detector",
                                number=3)
-    text = doc_render.markdown(doc_outline.build(doc))
+    text = render.markdown(outline.build(doc))
     assert "segment (where the champion lost most)" in text
     row = next(line for line in text.splitlines() if "card_age_days \\< " in line and "repaired" in line)
     assert row.startswith("|")

@@ -10,12 +10,13 @@ from click.testing import CliRunner
 from sqlalchemy import func
 from sqlmodel import select
 
-from core import alerts, checks, slice_findings
 from core.access import Actor
+from core.alerting import alerts
 from core.cli import main
 from core.db import session_scope
 from core.entities import Check, Evaluation, SliceFinding
 from core.errors import Forbidden, InvalidInput
+from core.monitoring import checks, slice_findings
 from tests.core import slice_world as world
 
 BIANCA = Actor(username="bianca", roles=("business",))

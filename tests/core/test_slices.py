@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import slice_report, slices
+from core.monitoring import slice_report, slices
 from tests.core import slice_world as world
 
 

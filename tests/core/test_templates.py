@@ -8,12 +8,17 @@ import pandas as pd
 import pytest
 from sqlmodel import func, select
 
-from core import audit, blueprints, catalog, checks, datasets, scenarios, templates, users
+from core import audit, catalog
+from core.automation import scenarios
+from core.catalog import datasets, templates
 from core.db import session_scope
 from core.demo import story
 from core.demo.foundation import ensure_environments, ensure_people
 from core.entities import AuditEvent, Check, Model, ModelVersion, Project, Scenario
 from core.errors import Conflict, Forbidden, InvalidInput
+from core.identity import users
+from core.monitoring import checks
+from core.projects import blueprints
 
 BINARY = "Binary classifier with ground-truth monitoring"
 
@@ -171,8 +176,9 @@ def test_a_project_saved_as_a_template_starts_the_next_project_with_its_metrics_
 
 def _drop_scored_traffic(model: str, frame) -> None:  # noqa: ANN001
     """Score the traffic with the model's active version and drop it, with its labels, where the scenario reads."""
-    from core import artifacts, registry
-    from core.scenario_steps import drop_folder
+    from core import artifacts
+    from core.automation.steps import drop_folder
+    from core.models import registry
 
     with session_scope() as s:
         version = registry.get_version(session=s, model=model)
@@ -184,7 +190,9 @@ def _drop_scored_traffic(model: str, frame) -> None:  # noqa: ANN001
 
 
 def test_the_first_scenario_run_of_a_project_from_the_template_works_end_to_end(backend, tmp_path):
-    from core import governance, registry, scenario_runner
+    from core import governance
+    from core.automation import runner
+    from core.models import registry
 
     _world(tmp_path)
     created = templates.create_project_from_template(
@@ -195,7 +203,7 @@ def test_the_first_scenario_run_of_a_project_from_the_template_works_end_to_end(
                                                             per_day=300, seed=9))
     with session_scope() as s:
         run = scenarios.request_run(session=s, actor=_actor("maya"), scenario_id=created.scenario_id)
-    assert scenario_runner.execute_run(run_id=run.id, worker_id="test-worker") == "succeeded"
+    assert runner.execute_run(run_id=run.id, worker_id="test-worker") == "succeeded"
 
     with session_scope() as s:
         done = scenarios.get_run(session=s, run_id=run.id)

@@ -4,11 +4,11 @@ from datetime import timedelta
 
 import pytest
 
-from core import tokens, users
 from core.clock import now
 from core.db import session_scope
 from core.entities import Token
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from core.identity import tokens, users
 from tests.core.people import ADMINISTRATOR
 
 

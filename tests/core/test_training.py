@@ -8,12 +8,13 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import func, select
 
-from core import audit, lineage, registry, training
+from core import audit
+from core.automation.step_kinds import STEP_KINDS, StepContext
 from core.cli import main
 from core.db import session_scope
 from core.entities import Check, CheckResult, ModelVersion, Project, TrainingRun
 from core.errors import Conflict, Forbidden, InvalidInput
-from core.steps import STEP_KINDS, StepContext
+from core.models import lineage, registry, training
 from tests.core import lab_world as world
 from tests.core.people import cli_token
 
@@ -143,7 +144,7 @@ def _context(state: dict) -> StepContext:
 
 
 def test_the_retrain_step_registers_a_candidate_linked_to_the_failed_check(backend):
-    import core.training  # noqa: F401  (registers the step)
+    import core.automation.steps  # noqa: F401  (registers the step kinds)
 
     world.build()
     active = world.train_version(world.traffic(2000, seed=5, days=20))
@@ -174,7 +175,7 @@ def test_the_retrain_step_registers_a_candidate_linked_to_the_failed_check(backe
 
 
 def test_the_retrain_step_does_nothing_when_no_check_failed(backend):
-    import core.training  # noqa: F401
+    import core.automation.steps  # noqa: F401
 
     world.build()
     world.train_version(world.traffic(800, seed=7))

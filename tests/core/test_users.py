@@ -5,10 +5,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from core import audit, clock, users
+from core import audit, clock
 from core.db import session_scope
 from core.entities import User
 from core.errors import Conflict, Forbidden, InvalidInput
+from core.identity import users
 from tests.core.people import ADMINISTRATOR
 
 
@@ -74,8 +75,9 @@ def test_the_first_administrator_is_created_once_even_when_two_race(backend):
 
 
 def test_only_an_administrator_manages_people_and_every_change_is_audited(backend):
-    from core import audit, tokens
+    from core import audit
     from core.errors import NotFound, Unauthenticated
+    from core.identity import tokens
 
     with session_scope() as s:
         root = users.create_first_admin(session=s, username="root", password="long-password").actor

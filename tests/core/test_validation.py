@@ -8,9 +8,11 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from core import diagnostics, explanations, training, validation
+from core import validation
 from core.db import session_scope
-from core.model_comparison import Importance
+from core.models import training
+from core.validation import diagnostics, explanations
+from core.validation.comparison import Importance
 from tests.core import lab_world as world
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 
-from core import scenarios
 from core.access import Actor
+from core.automation import scenarios
 from core.db import session_scope
 from core.entities import Evaluation, ModelVersion, ScenarioRun
 from tests.core import monitoring_world as world

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import text, update
 from sqlmodel import select
 
-from core import leases, run_states, scenario_runner, scenarios
+from core import leases
+from core.automation import run_states, runner, scenarios
 from core.db import get_engine, session_scope
 from core.entities import Lease, ScenarioRun
 from core.errors import Conflict
@@ -114,7 +115,7 @@ def test_a_run_whose_lease_is_taken_over_mid_step_writes_nothing_more(backend, t
     sid = _scenario("taken over", [{"kind": "take_over_lease"}, {"kind": "record_execution"}])
     with session_scope() as s:
         run_id = scenarios.request_run(session=s, actor=MAYA, scenario_id=sid).id
-    assert scenario_runner.execute_run(run_id=run_id, worker_id="w1:1:a") == "interrupted"
+    assert runner.execute_run(run_id=run_id, worker_id="w1:1:a") == "interrupted"
     run = _run(run_id)
     assert run.status == "interrupted" and "a newer lease (token 2) was taken" in run.error
     assert [st.status for st in run.steps] == ["interrupted", "skipped"]  # the step's "succeeded" was refused
@@ -124,7 +125,7 @@ def test_a_run_whose_lease_is_taken_over_mid_step_writes_nothing_more(backend, t
         s.get(ScenarioRun, run_id).status = "succeeded"
     with session_scope() as s, pytest.raises(Conflict, match="not waiting for an approval"):
         scenarios.approve_step(session=s, actor=MAYA, run_id=run_id)
-    assert scenario_runner.execute_run(run_id=run_id, worker_id="w2:2:b") is None
+    assert runner.execute_run(run_id=run_id, worker_id="w2:2:b") is None
     assert _run(run_id).status == "interrupted"
 
 

@@ -1,0 +1,40 @@
+"""Models: the registry of models and their versions, where each version comes from (lineage), training
+recipes and runs, retraining on the latest labelled window, and scoring with standard and business metrics.
+
+- `labelled_data`: Labelled data to train and validate on: a CSV, or the evaluation store's predictions joined with ground truth.
+- `lineage`: Where each version comes from and where it runs: the registry's lineage and overview read models.
+- `metrics`: Standard and business metrics of a model on labelled rows, in numpy (equal to scikit-learn's definitions).
+- `registry`: Models and their versions: registration with a reference sample, optional artifact, lineage.
+- `retraining`: Retraining: the active version's recipe trained on the latest labelled window, registered as a candidate.
+- `scoring`: Scoring a fitted estimator on a frame of features, and its standard and business metrics (core.models.metrics).
+- `training`: Training recipes and tracked training runs: fit on a held-out split, record, compare, promote to a version.
+"""
+
+from core.lazy import reexport
+
+__getattr__, __dir__, __all__ = reexport(__name__, {
+    "labelled_data": (
+        "latest_labelled_ts", "labelled_window", "recent_labelled",
+    ),
+    "lineage": (
+        "DeploymentRead", "versions_overview", "lineage", "verify_artifact", "model_names",
+    ),
+    "metrics": (
+        "binary", "regression", "business", "decide",
+    ),
+    "registry": (
+        "ModelInfo", "VersionInfo", "get_model", "get_version", "list_versions", "list_models",
+        "add_version", "create_model", "set_version_status", "register_model", "import_version",
+        "trusted_types", "trust_types", "distrust_types", "allow_pickle",
+    ),
+    "retraining": (
+        "retrain",
+    ),
+    "scoring": (
+        "metrics",
+    ),
+    "training": (
+        "RunInfo", "build_pipeline", "fit_recipe", "record_run", "get_run", "list_runs",
+        "compare_runs", "promote_run", "train",
+    ),
+})

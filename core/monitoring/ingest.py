@@ -1,0 +1,375 @@
+"""Logging predictions and their delayed ground truth: from a DataFrame, a CSV path or an uploaded file.
+
+Files are streamed in chunks (pyarrow's CSV reader, every column read as text) and each chunk is validated
+with vector operations, then written with the database driver's bulk path — `executemany` on SQLite,
+`COPY` on PostgreSQL — inside the caller's single transaction. A problem anywhere in the file raises
+before the caller commits, so the transaction rolls back and nothing is written (all-or-nothing), while
+the file is never held in memory whole. Features are stored as one JSON object per prediction, built
+column-wise from the validated text rather than serialized row by row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlmodel import Session, select
+
+from core import audit
+from core.access import Actor, require
+from core.clock import now
+from core.entities import Environment, Model, Prediction
+from core.errors import InvalidInput, NotFound
+from core.models import registry
+from core.monitoring.prediction_files import Source, batches, header, name_of, opened
+from core.monitoring.prediction_store import (
+    insert_labels,
+    insert_predictions,
+    stored_ids,
+    stored_labels,
+    update_labels,
+)
+
+_JSON_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
+_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
+
+
+@dataclass(frozen=True)
+class PredictionsIngested:
+    model: str
+    version: int
+    environment: str | None
+    rows: int
+    source: str
+    window_start: datetime | None = None  # earliest and latest prediction time in the file
+    window_end: datetime | None = None
+    kind: str = "predictions"
+
+
+@dataclass(frozen=True)
+class LabelsIngested:
+    model: str
+    rows: int
+    inserted: int
+    updated: int
+    unchanged: int
+    source: str
+    window_start: datetime | None = None  # earliest and latest time of the labelled predictions
+    window_end: datetime | None = None
+    kind: str = "ground_truth"
+
+
+def _rows(positions: list[int], offset: int) -> str:
+    shown = ", ".join(str(offset + p + 1) for p in positions[:5])
+    return f"row {shown}" if len(positions) == 1 else f"rows {shown}" + (
+        f" (and {len(positions) - 5} more)" if len(positions) > 5 else "")
+
+
+def _where(mask: pa.Array) -> list[int]:
+    return pc.indices_nonzero(pc.fill_null(mask, True)).to_pylist()
+
+
+def _numbers(col: pa.Array, *, column: str, offset: int, name: str, what: str = "numbers") -> pa.Array:
+    """Text or numbers as float64; names the rows whose text is not a number."""
+    if not pa.types.is_string(col.type):
+        return col.cast(pa.float64())
+    try:
+        return pc.cast(pc.utf8_trim_whitespace(col), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        bad, values = [], []
+        for i, text in enumerate(col.to_pylist()):
+            try:
+                values.append(None if text is None else float(text))
+            except ValueError:
+                bad.append(i)
+        if bad:
+            shown = ", ".join(repr(col[i].as_py())[:40] for i in bad[:3])
+            raise InvalidInput(f"{name}: column {column!r} {_rows(bad, offset)} hold {shown}, which are not "
+                               f"{what}; nothing was ingested") from None
+        return pa.array(values, type=pa.float64())
+
+
+def _json_numbers(col: pa.Array, *, column: str, offset: int, name: str) -> pa.Array:
+    """A numeric feature as JSON number text (null when missing, infinite or NaN)."""
+    if pa.types.is_string(col.type):
+        trimmed = pc.utf8_trim_whitespace(col)
+        plain = pc.fill_null(pc.match_substring_regex(trimmed, _JSON_NUMBER), True)
+        if pc.all(plain).as_py():
+            return trimmed
+        # Rare forms ("1.", "+3", "NaN", "") take the slow, exact path.
+        col = _numbers(trimmed, column=column, offset=offset, name=name)
+    finite = pc.fill_null(pc.is_finite(col), False)
+    return pc.if_else(finite, pc.cast(col, pa.string()), pa.scalar(None, pa.string()))
+
+
+def _json_strings(col: pa.Array) -> pa.Array:
+    """A categorical feature as JSON string text."""
+    if not pa.types.is_string(col.type):
+        col = pc.cast(col, pa.string())
+    if pc.any(pc.fill_null(pc.match_substring_regex(col, _NEEDS_ESCAPE), False)).as_py():
+        return pa.array([None if v is None else json.dumps(v) for v in col.to_pylist()], type=pa.string())
+    return pc.binary_join_element_wise('"', col, '"', "")
+
+
+def features_json(batch: pa.RecordBatch, features: list[dict], *, offset: int, name: str) -> pa.Array:
+    """One JSON object of feature values per row, built column by column."""
+    parts: list = []
+    for i, f in enumerate(features):
+        col = batch.column(f["name"])
+        text = (_json_numbers(col, column=f["name"], offset=offset, name=name) if f["type"] == "numeric"
+                else _json_strings(col))
+        parts += [("{" if i == 0 else ",") + json.dumps(f["name"]) + ":", text]
+    parts.append("}")
+    return pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement="null")
+
+
+def timestamps(col: pa.Array, *, column: str, offset: int, name: str) -> pa.Array:
+    """ISO 8601 text (any offset) as naive UTC timestamps; names the rows that do not parse."""
+    if pa.types.is_timestamp(col.type):
+        parsed = col.cast(pa.timestamp("us"))
+    else:
+        try:
+            parsed = pc.cast(col, pa.timestamp("us"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            series = pd.to_datetime(col.to_pandas(), utc=True, format="ISO8601", errors="coerce")
+            parsed = pa.array(series.dt.tz_localize(None).astype("datetime64[us]"), type=pa.timestamp("us"))
+    bad = _where(pc.is_null(parsed))
+    if bad:
+        shown = ", ".join(repr(col[i].as_py()) for i in bad[:3])
+        raise InvalidInput(f"{name}: column {column!r} {_rows(bad, offset)} hold {shown}, which are not ISO 8601 "
+                           "timestamps; nothing was ingested")
+    return parsed
+
+
+def _ids(col: pa.Array, *, column: str, offset: int, name: str, seen: set[str]) -> list[str]:
+    text = pc.utf8_trim_whitespace(col.cast(pa.string()))
+    blank = _where(pc.equal(pc.utf8_length(text), 0))
+    if blank:
+        raise InvalidInput(f"{name}: {_rows(blank, offset)} have no {column!r}; nothing was ingested")
+    long = _where(pc.greater(pc.utf8_length(text), 128))
+    if long:
+        raise InvalidInput(f"{name}: {_rows(long, offset)} have a {column!r} longer than 128 characters")
+    ids = text.to_pylist()
+    repeated = []
+    for value in ids:
+        if value in seen:
+            repeated.append(value)
+        seen.add(value)
+    if repeated:
+        shown = ", ".join(map(repr, list(dict.fromkeys(repeated))[:5]))
+        raise InvalidInput(f"{name}: prediction id(s) {shown} appear more than once in the file "
+                           f"({len(repeated)} repeat(s)); nothing was ingested")
+    return ids
+
+
+def _check_scores(score: pa.Array, *, column: str, offset: int, name: str, task: str) -> None:
+    missing = _where(pc.invert(pc.fill_null(pc.is_finite(score), False)))
+    if missing:
+        raise InvalidInput(f"{name}: column {column!r} {_rows(missing, offset)} are empty, NaN or infinite; "
+                           "nothing was ingested")
+    if task == "binary":
+        outside = _where(pc.or_(pc.less(score, 0.0), pc.greater(score, 1.0)))
+        if outside:
+            shown = ", ".join(f"{score[i].as_py():g}" for i in outside[:3])
+            raise InvalidInput(f"{name}: column {column!r} {_rows(outside, offset)} hold {shown}, outside the "
+                               "probabilities [0, 1]; nothing was ingested")
+
+
+def _check_classes(values: pa.Array, *, column: str, offset: int, name: str, task: str, what: str) -> None:
+    missing = _where(pc.invert(pc.fill_null(pc.is_finite(values), False)))
+    if missing:
+        raise InvalidInput(f"{name}: column {column!r} {_rows(missing, offset)} have no {what}; "
+                           "nothing was ingested")
+    if task == "binary":
+        outside = _where(pc.invert(pc.is_in(values, value_set=pa.array([0.0, 1.0]))))
+        if outside:
+            shown = ", ".join(f"{values[i].as_py():g}" for i in outside[:3])
+            raise InvalidInput(f"{name}: column {column!r} {_rows(outside, offset)} hold {shown}, but the model's "
+                               "classes are 0 and 1; nothing was ingested")
+
+
+def _environment_id(session: Session, environment: str | None) -> int | None:
+    if not environment:
+        return None
+    env = session.exec(select(Environment).where(Environment.name == environment)).first()
+    if env is None:
+        raise NotFound(f"no environment named {environment!r}")
+    return env.id
+
+
+def logged_columns(model: Model) -> list[dict]:
+    """Features, plus any column a business metric sums, as stored with each prediction."""
+    out = [dict(f) for f in model.features]
+    names = {f["name"] for f in out}
+    for spec in model.business_metrics:
+        column = spec.get("column")
+        if column and column not in names:
+            out.append({"name": column, "type": "numeric", "optional": True})
+            names.add(column)
+    return out
+
+
+def ingest_predictions(*, session: Session, actor: Actor, model: str, source: Source, id_col: str,
+                       version: int | None = None, ts_col: str | None = None, score_col: str | None = None,
+                       prediction_col: str | None = None, environment: str | None = None) -> PredictionsIngested:
+    """Log predictions of a version (default: the active one); the whole file or nothing."""
+    require(actor, "evaluation.write")
+    m = registry.model_row(session, model)
+    v = registry.version_row(session, m, version)
+    env_id = _environment_id(session, environment)
+    name = name_of(source)
+    if m.task == "binary" and not (score_col or prediction_col):
+        raise InvalidInput("a binary model's predictions need a score column (probability) or a prediction column")
+    if m.task == "regression" and not prediction_col:
+        raise InvalidInput("a regression model's predictions need a prediction column")
+    if score_col and m.task == "regression":
+        raise InvalidInput("a regression model has no probability score; give its prediction column only")
+    source = opened(source)
+    present = set(header(source))
+    columns = [c for c in logged_columns(m) if not c.get("optional") or c["name"] in present]
+    wanted = list(dict.fromkeys([id_col, *(c for c in (ts_col, score_col, prediction_col) if c),
+                                 *(c["name"] for c in columns)]))
+    had_rows = session.exec(select(Prediction.id).where(Prediction.model_id == m.id).limit(1)).first() is not None
+    seen: set[str] = set()
+    rows = 0
+    span: tuple = (None, None)
+    received = now()
+    text = {id_col, *(c["name"] for c in columns if c["type"] != "numeric")}
+    for batch in batches(source, wanted, text=text):
+        if batch.num_rows == 0:
+            continue
+        ids = _ids(batch.column(id_col), column=id_col, offset=rows, name=name, seen=seen)
+        if had_rows:
+            clash = stored_ids(session, model_id=m.id, ids=ids)
+            if clash:
+                raise InvalidInput(f"{name}: prediction id(s) {', '.join(map(repr, clash[:5]))} are already stored "
+                                   f"for {m.name} ({len(clash)} in all); nothing was ingested")
+        ts = (timestamps(batch.column(ts_col), column=ts_col, offset=rows, name=name) if ts_col
+              else pa.array([received] * batch.num_rows, type=pa.timestamp("us")))
+        score = predicted = None
+        if score_col:
+            score = _numbers(batch.column(score_col), column=score_col, offset=rows, name=name)
+            _check_scores(score, column=score_col, offset=rows, name=name, task=m.task)
+        if prediction_col:
+            predicted = _numbers(batch.column(prediction_col), column=prediction_col, offset=rows, name=name)
+            _check_classes(predicted, column=prediction_col, offset=rows, name=name, task=m.task,
+                           what="prediction")
+        first, last = pc.min_max(ts).values()
+        found = [t for t in (*span, first.as_py(), last.as_py()) if t is not None]
+        span = (min(found), max(found))
+        features = features_json(batch, columns, offset=rows, name=name)
+        insert_predictions(session, model_id=m.id, version_id=v.id, environment_id=env_id, ids=ids, ts=ts,
+                           score=score, predicted=predicted, features=features)
+        rows += batch.num_rows
+    if rows == 0:
+        raise InvalidInput(f"{name} has no rows; nothing was ingested")
+    audit.record(session, actor=actor.username, action="predictions.ingest", entity_type="model_version",
+                 entity_id=f"{m.name}:v{v.number}", project_id=m.project_id,
+                 details={"rows": rows, "source": name, "environment": environment})
+    return PredictionsIngested(model=m.name, version=v.number, environment=environment, rows=rows, source=name,
+                               window_start=span[0], window_end=span[1])
+
+
+def ingest_ground_truth(*, session: Session, actor: Actor, model: str, source: Source, id_col: str,
+                        label_col: str, arrived_col: str | None = None) -> LabelsIngested:
+    """Join labels to logged predictions by id: new ones added, same ones unchanged, changed ones updated (audited)."""
+    require(actor, "evaluation.write")
+    m = registry.model_row(session, model)
+    name = name_of(source)
+    wanted = list(dict.fromkeys([id_col, label_col, *([arrived_col] if arrived_col else [])]))
+    seen: set[str] = set()
+    rows = inserted = unchanged = 0
+    span: tuple = (None, None)
+    changes: list[dict] = []
+    received = now()
+    source = opened(source)
+    for batch in batches(source, wanted, text={id_col}):
+        if batch.num_rows == 0:
+            continue
+        ids = _ids(batch.column(id_col), column=id_col, offset=rows, name=name, seen=seen)
+        labels = _numbers(batch.column(label_col), column=label_col, offset=rows, name=name, what="labels")
+        _check_classes(labels, column=label_col, offset=rows, name=name, task=m.task, what="label")
+        arrived = (timestamps(batch.column(arrived_col), column=arrived_col, offset=rows, name=name)
+                   if arrived_col else pa.array([received] * batch.num_rows, type=pa.timestamp("us")))
+        known, first, last = stored_labels(session, model_id=m.id, ids=ids)
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise InvalidInput(f"{name}: no prediction of {m.name} has id(s) {', '.join(map(repr, unknown[:5]))} "
+                               f"({len(unknown)} unknown in all); nothing was ingested")
+        times = [t for t in (*span, first, last) if t is not None]
+        span = (min(times), max(times))
+        new_rows, updates = [], []
+        for i, (pid, label) in enumerate(zip(ids, labels.to_pylist(), strict=True)):
+            old = known[pid]
+            if old is None:
+                new_rows.append(i)
+            elif old == label:
+                unchanged += 1
+            else:
+                updates.append((pid, label, arrived[i].as_py()))
+                changes.append({"id": pid, "from": old, "to": label})
+        taken = pa.array(new_rows, type=pa.int64())
+        insert_labels(session, model_id=m.id, ids=[ids[i] for i in new_rows], labels=labels.take(taken),
+                      arrived=arrived.take(taken))
+        update_labels(session, model_id=m.id, rows=updates)
+        inserted += len(new_rows)
+        rows += batch.num_rows
+    if rows == 0:
+        raise InvalidInput(f"{name} has no rows; nothing was ingested")
+    if inserted:
+        audit.record(session, actor=actor.username, action="ground_truth.ingest", entity_type="model",
+                     entity_id=m.name, project_id=m.project_id,
+                     details={"rows": rows, "inserted": inserted, "unchanged": unchanged, "source": name})
+    if changes:
+        audit.record(session, actor=actor.username, action="ground_truth.update", entity_type="model",
+                     entity_id=m.name, project_id=m.project_id,
+                     details={"updated": len(changes), "source": name, "changes": changes[:1000]})
+    return LabelsIngested(model=m.name, rows=rows, inserted=inserted, updated=len(changes), unchanged=unchanged,
+                          source=name, window_start=span[0], window_end=span[1])
+
+
+# --- files with conventional column names (dropped files, query results) -------------------------------
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    kind: str  # predictions | ground_truth | predictions_and_ground_truth
+    rows: int
+    window_start: datetime | None
+    window_end: datetime | None
+
+
+def _first(names: list[str], candidates: tuple[str, ...]) -> str | None:
+    return next((c for c in candidates if c in names), None)
+
+
+def ingest_detected(*, session: Session, actor: Actor, model: str, source: Source) -> IngestOutcome:
+    """Ingest a file whose columns follow the conventions: an id (prediction_id, transaction_id or id), a time
+    (ts or timestamp), a score (score, probability) or prediction, and/or the model's target as the label."""
+    m = registry.model_row(session, model)
+    names = header(source)
+    pid = _first(names, ("prediction_id", "transaction_id", "id"))
+    score = _first(names, ("score", "__score__", "probability"))
+    prediction = _first(names, ("prediction", "predicted", "__prediction__"))
+    label = _first(names, (m.target, "label"))
+    if pid is None or not (score or prediction or label):
+        raise InvalidInput(f"{name_of(source)} has no id column (prediction_id, transaction_id or id) with "
+                           f"scores, predictions or labels ({m.target})")
+    outcomes = []
+    if score or prediction:
+        outcomes.append(ingest_predictions(session=session, actor=actor, model=model, source=source, id_col=pid,
+                                           ts_col=_first(names, ("ts", "timestamp")),
+                                           score_col=score if m.task == "binary" else None,
+                                           prediction_col=prediction))
+        if hasattr(source, "seek"):
+            source.seek(0)  # an upload is read once more for its labels
+    if label:
+        outcomes.append(ingest_ground_truth(session=session, actor=actor, model=model, source=source, id_col=pid,
+                                            label_col=label))
+    starts = [o.window_start for o in outcomes if o.window_start]
+    ends = [o.window_end for o in outcomes if o.window_end]
+    return IngestOutcome(kind="_and_".join(o.kind for o in outcomes), rows=outcomes[0].rows,
+                         window_start=min(starts) if starts else None, window_end=max(ends) if ends else None)
