@@ -59,7 +59,7 @@ def bounded(frame: pd.DataFrame, *, limit: int, seed: int = 0) -> pd.DataFrame:
 
 def column_type(series: pd.Series) -> str | None:
     """How Evidently types this column in a current dataset: numeric, categorical, text, or None (skipped)."""
-    from evidently.core.catalog.datasets import infer_column_type
+    from evidently.core.datasets import infer_column_type
 
     return _TYPE_NAMES.get(infer_column_type(series).value)
 
