@@ -147,7 +147,7 @@ def load_estimator(*, path: str, sha256: str, actor: str = "system", what: str =
         raise IntegrityFailure(f"artifact for {what or path} is missing from the artifact store")
     digest = sha256_file(full)
     if digest != sha256:
-        with session_scope() as s:
+        with session_scope() as s:  # its own unit of work: the failed verification is audited even though the caller's rolls back
             audit.record(s, actor=actor, action="artifact.tampered", entity_type="artifact", entity_id=what or path,
                          details={"expected": sha256, "found": digest, "path": path})
         raise IntegrityFailure(f"artifact for {what or path} was tampered with (sha256 mismatch); refusing to load it")

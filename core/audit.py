@@ -231,7 +231,7 @@ def scheduled_checkpoint(*, actor: Actor) -> Checkpoint | None:
         minutes = float(secret(INTERVAL_SETTING) or DEFAULT_INTERVAL_MINUTES)
     except ValueError as exc:
         raise InvalidInput(f"{INTERVAL_SETTING} must be a number of minutes") from exc
-    with session_scope() as s:
+    with session_scope() as s:  # its own unit of work: the worker's timer calls this with no transaction of its own
         last = s.exec(select(func.max(AuditEvent.at)).where(AuditEvent.action == "audit.checkpoint")).one()
         if last is not None and now() - last < timedelta(minutes=minutes):
             return None

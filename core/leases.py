@@ -9,6 +9,7 @@ Every acquisition increments the `token` of the lease's row (on PostgreSQL under
 tokens only grow: the fencing token. A holder's writes call `Held.fence(session)` first, which locks the
 row inside the writer's transaction and refuses (`LeaseLost`) when a newer lease exists — even after the
 holder's own connection died, which is when it cannot otherwise tell that it lost the lock.
+A lease opens its own short units of work: taking or renewing one must commit apart from its holder's work.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ def _module_name(path: Path) -> str:
 
 
 MODULES = {_module_name(p): p for p in CORE.rglob("*.py")}
-ENTRY_POINTS = {"core.api"}  # beside cli/ and demo/: the scoring API, which may use every feature
 
 
 def _is_package(name: str) -> bool:
@@ -54,8 +53,6 @@ def module_graph() -> dict[str, set[str]]:
 def _group(module: str) -> str:
     """A module's package below core; modules at core's root form the foundation group 'core'."""
     parts = module.split(".")
-    if module in ENTRY_POINTS:
-        return parts[1]
     return parts[1] if len(parts) > 2 or _is_package(module) and len(parts) == 2 else "core"
 
 

@@ -405,7 +405,7 @@ def _message(session: Session, delivery_id: int) -> tuple[channels.ChannelRead, 
 
 def _claim(delivery_id: int, attempts: int, at: datetime) -> tuple[channels.ChannelRead, channels.Message] | None:
     """Take a due delivery for this sender and read what it sends; None when another sender took it first."""
-    with session_scope() as s:
+    with session_scope() as s:  # each delivery claims and settles in a short unit of work: sending waits on the network
         taken = s.execute(update(AlertDelivery).where(
             AlertDelivery.id == delivery_id, AlertDelivery.status == "pending", AlertDelivery.attempts == attempts,
             AlertDelivery.next_attempt_at <= at).values(attempts=attempts + 1,

@@ -11,6 +11,8 @@ the run is still `running` under that token — so a worker that lost its lease 
 terminated, or a newer lease was taken) writes nothing more. Such a worker stops before its next step
 and marks its run `interrupted` with the reason; status changes follow `core.automation.run_states`, under which an
 interrupted run never changes again.
+The runner is the worker's entry point to a run: each fenced write is its own short unit of work, and no
+transaction stays open while a step runs.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ def gather(*, actor: Actor, model: str, number: int | None = None) -> ModelDocum
     require(actor, "documentation.generate")
     # As of when the records are read: an evaluation stored after this makes the document out of date.
     read_at = now()
-    with session_scope() as s:
+    with session_scope() as s:  # read everything at once; rendering runs outside any transaction
         m = registry.model_row(s, model)
         v = registry.version_row(s, m, number)
         info = registry.version_info(v)
@@ -221,7 +221,7 @@ def generate(*, actor: Actor, model: str, number: int | None = None, fmt: str) -
     _check_format(fmt)
     doc = gather(actor=actor, model=model, number=number)
     content = render.render(doc, fmt)
-    with session_scope() as s:
+    with session_scope() as s:  # a short write after the long render
         stored = store_document(session=s, actor=actor, doc=doc, fmt=fmt, content=content)
     return GeneratedDocument(document=stored, content=content)
 

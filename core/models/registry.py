@@ -371,7 +371,7 @@ def _import_upload(session: Session, *, actor: Actor, model: str, project_id: in
         return artifacts.import_artifact(artifact, expected_sha256=expected_sha256, validate=validate,
                                          trusted_types=trusted, allowed_pickle_sha256s=allowed, model=model)
     except (IntegrityFailure, artifacts.ArtifactRefused) as exc:
-        with session_scope() as audit_session:
+        with session_scope() as audit_session:  # its own unit of work: the refusal is audited even though the caller's rolls back
             audit.record(audit_session, actor=actor.username, action="artifact.refused", entity_type="artifact",
                          entity_id=Path(artifact).name, project_id=project_id,
                          details={"model": model, "reason": str(exc), "expected_sha256": expected_sha256})

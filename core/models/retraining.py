@@ -58,7 +58,7 @@ def retrain(*, actor: Actor, model: str, triggered_by_check_result_id: int | Non
             progress: Progress = no_progress) -> RetrainOutcome:
     """Train the active version's recipe on the newest labelled window; register it as a candidate."""
     require(actor, "experiments.run")
-    with session_scope() as s:
+    with session_scope() as s:  # read, fit outside any transaction, then register in a short one
         info = get_model(session=s, name=model)
         active = get_version(session=s, model=model)
         latest = latest_labelled_ts(session=s, model=model)

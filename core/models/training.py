@@ -405,7 +405,7 @@ def train(*, actor: Actor, model: str, recipe: Recipe, data: pd.DataFrame | Path
     from core.models.labelled_data import labelled_window, latest_labelled_ts, read_training_csv
 
     require(actor, "experiments.run")
-    with session_scope() as s:
+    with session_scope() as s:  # read, fit outside any transaction, then record in a short one
         info = model_info(model_row(s, model))
         resolve_recipe(info, recipe)  # refuse a bad recipe before reading any data
         if data is None:

@@ -203,7 +203,7 @@ def drift_view(*, session: Session, actor: Actor, evaluation_id: int | None = No
 
 
 def _window_and_reference(evaluation_id: int, limit: int) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    with session_scope() as s:
+    with session_scope() as s:  # read the window, then compute outside any transaction
         ev = s.get(Evaluation, evaluation_id)
         if ev is None:
             raise NotFound(f"no evaluation {evaluation_id}")
@@ -242,7 +242,7 @@ def full_report(*, actor: Actor, evaluation_id: int) -> Report:
     folder.mkdir(parents=True, exist_ok=True)
     name = f"drift-evaluation-{evaluation_id}.html"
     (folder / name).write_text(html, encoding="utf-8")
-    with session_scope() as s:
+    with session_scope() as s:  # a short write after the long render
         ev = s.get(Evaluation, evaluation_id)
         v = s.get(ModelVersion, ev.model_version_id)
         m = s.get(Model, v.model_id)

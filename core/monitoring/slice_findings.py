@@ -267,7 +267,7 @@ def trend(*, actor: Actor, evaluation_id: int, conditions: list[dict], loss: str
     """The loss's metric inside and outside a segment over the version's latest windows of the same
     granularity, up to the given one: window_start, series (inside | outside), value, rows."""
     require(actor, "evaluation.view")
-    with session_scope() as s:
+    with session_scope() as s:  # one short read per window: windows are scored outside any transaction
         ev = _evaluation(s, evaluation_id)
         ids = s.exec(select(Evaluation.id).where(Evaluation.model_version_id == ev.model_version_id,
                                                  Evaluation.granularity == ev.granularity,

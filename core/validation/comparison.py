@@ -173,7 +173,7 @@ def compare_versions(*, actor: Actor, model: str, a: int, b: int) -> VersionComp
     require(actor, "registry.view")
     if a == b:
         raise InvalidInput(f"pick two different versions of {model} to compare (both are v{a})")
-    with session_scope() as session:
+    with session_scope() as session:  # read, then score both versions outside any transaction
         info = model_info(model_row(session, model))
         va = load_version(session=session, actor=actor, model=model, number=a)
         vb = load_version(session=session, actor=actor, model=model, number=b)

@@ -1,0 +1,127 @@
+"""Reading a request's body: JSON without NaN or Infinity, records checked field by field against the model's
+features, a deployment's version and note; each problem names its field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+from core.errors import (
+    InvalidInput,
+    WatchtowerError,
+)
+
+log = logging.getLogger("watchtower.api")
+
+
+DEFAULT_MAX_BATCH = 10_000
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+MAX_DEPLOY_BYTES = 64 * 1024
+MAX_VERSION = 2**31 - 1  # a version number the database stores
+MAX_NOTE = 2000
+
+
+class TooLarge(WatchtowerError):
+    """The request exceeds the batch or body size limit."""
+
+
+class Unavailable(WatchtowerError):
+    """The model (or the database) cannot serve right now; the client may retry later."""
+
+
+def with_field(exc: WatchtowerError, field: str | None) -> WatchtowerError:
+    exc.field = field  # type: ignore[attr-defined]
+    return exc
+
+
+def invalid(message: str, field: str | None) -> WatchtowerError:
+    return with_field(InvalidInput(message), field)
+
+
+
+# --- the request body ---------------------------------------------------------------------------------------
+
+def _bad_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_json(body: bytes) -> Any:
+    """The body as JSON; InvalidInput (field 'body') when it is not JSON, has NaN/Infinity, a number too long,
+    or nests deeper than the parser's limit."""
+    try:
+        return json.loads(body or b"null", parse_constant=_bad_constant)
+    except RecursionError:
+        raise invalid("the body nests deeper than this API accepts", "body") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "digits" in first and "limit" in first:
+            first = "a number has more digits than this API accepts"
+        raise invalid(f"the body is not valid JSON: {first}", "body") from None
+
+
+def parse_records(body: bytes, *, max_batch: int) -> list[dict]:
+    """The records of a request body ({"records": [...]} or a bare list); InvalidInput/TooLarge say why not."""
+    payload = parse_json(body)
+    records = payload.get("records") if isinstance(payload, dict) else payload
+    if not isinstance(records, list):
+        raise invalid('the body must be {"records": [{feature: value, ...}, ...]}',
+                      "records" if isinstance(payload, dict) else "body")
+    if not records:
+        raise invalid("the request holds no records", "records")
+    if len(records) > max_batch:
+        raise with_field(TooLarge(f"{len(records)} records exceed the limit of {max_batch} per request"), "records")
+    return records
+
+
+def kind_of(value: Any) -> str:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def number_problem(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        shown = f" {json.dumps(value)[:40]}" if isinstance(value, str) else ""
+        return f"must be a number, got {kind_of(value)}{shown}"
+    if isinstance(value, int):
+        try:
+            float(value)
+        except OverflowError:
+            return "is out of range (larger than a 64-bit float)"
+        return None
+    return None if math.isfinite(value) else "must be a finite number"
+
+
+def value_problem(value: Any, kind: str) -> str | None:
+    if kind == "numeric":
+        return number_problem(value)
+    if not isinstance(value, str):
+        return f"must be a category (text), got {kind_of(value)}"
+    return None
+
+
+def deploy_payload(body: bytes) -> tuple[int, str]:
+    """The version (a positive integer the database can hold) and note of a deployment request."""
+    payload = parse_json(body)
+    if not isinstance(payload, dict):
+        raise invalid('the body must be {"version": N, "note": "..."}', "body")
+    if payload.get("version") is None:
+        raise invalid("version is missing", "version")
+    version = payload["version"]
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise invalid(f"version must be a positive whole number, got {kind_of(version)}", "version")
+    if not 1 <= version <= MAX_VERSION:
+        raise invalid(f"version must be between 1 and {MAX_VERSION}", "version")
+    note = payload.get("note", "")
+    if note is None:
+        note = ""
+    if not isinstance(note, str):
+        raise invalid(f"note must be text, got {kind_of(note)}", "note")
+    if len(note) > MAX_NOTE:
+        raise invalid(f"note is longer than {MAX_NOTE} characters", "note")
+    return version, note
