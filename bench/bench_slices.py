@@ -30,7 +30,7 @@ import pandas as pd  # noqa: E402
 from core.models import metrics
 from core.monitoring import drift, estimation, evaluation_store, slice_report, slices  # noqa: E402
 from core.monitoring.prediction_store import WindowRows  # noqa: E402
-from tests.core import slice_world  # noqa: E402
+from tests.support import slice_world  # noqa: E402
 
 TARGET_RATIO, TARGET_FIRST = 3.0, 19
 NUMERIC = [f"x{i:02d}" for i in range(16)]

@@ -166,7 +166,7 @@ def _open_lab(session: Session, *, actor: Actor, model: str, version: registry.V
     if not version.artifact_path:
         return None, ""
     try:
-        opened = lab.open_lab(session=session, actor=_reader(actor, "lab.view"), model=model,
+        opened = lab.open_lab(session=session, actor=_reader(actor, "validation.view"), model=model,
                               number=version.number)
         return opened, ""
     except IntegrityFailure as exc:

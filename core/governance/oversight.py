@@ -87,7 +87,7 @@ def _waiting(review: reviews.ReviewRead) -> str:
 
 def governance_portfolio(*, session: Session, actor: Actor) -> list[WatchRow]:
     """Every project with its blueprint stage, risk, health, what runs in production and its pending reviews."""
-    require(actor, "reviews.view")
+    require(actor, "governance.view")
     blueprints = {b.id: b.name for b in session.exec(select(Blueprint)).all()}
     project_blueprint = {p.key: blueprints.get(p.blueprint_id, "") for p in session.exec(select(Project)).all()}
     pending: dict[str, list[reviews.ReviewRead]] = {}
@@ -114,7 +114,7 @@ def _check_status(session: Session, project_id: int, name: str) -> str:
 
 def project_governance(*, session: Session, actor: Actor, key: str) -> ProjectGovernance:
     """A project's context, where it stands in its blueprint, and its versions with their reviews."""
-    require(actor, "reviews.view")
+    require(actor, "governance.view")
     base = projects.get_project(session=session, key=key)
     project = session.get(Project, base.id)
     bp = session.get(Blueprint, project.blueprint_id) if project.blueprint_id else None
@@ -167,7 +167,7 @@ class GovernancePage:
 def governance_page(*, session: Session, actor: Actor, key: str | None = None) -> GovernancePage:
     """One project's governance (the first with a pending review, else the first, when none is named),
     the portfolio watch, the person's review queue and the blueprints."""
-    require(actor, "reviews.view")
+    require(actor, "governance.view")
     keys = tuple(projects.list_project_keys(session=session))
     queue = tuple(reviews.review_queue(session=session, actor=actor))
     if key not in keys:

@@ -10,7 +10,7 @@ from core.db import session_scope
 from core.models import registry
 from core.monitoring import checks
 from tests.app.conftest import texts
-from tests.core import monitoring_world as world
+from tests.support import monitoring_world as world
 
 MAYA = Actor("maya", ("ml_engineer",))
 WEEK = 300  # windows far from the seeded story's

@@ -18,8 +18,8 @@ from core.entities import GroundTruth
 from core.identity import users
 from core.monitoring import checks, evaluation_store, evaluation_views
 from tests.app.conftest import open_page, texts
-from tests.core import evaluation_world as world
-from tests.core.people import ADMINISTRATOR
+from tests.support import evaluation_world as world
+from tests.support.people import ADMINISTRATOR
 
 HOSTILE = "</script><script>alert('x')</script>"
 

@@ -10,9 +10,9 @@ from core.db import session_scope
 from core.entities import Alert, Prediction, User
 from core.projects import projects
 from tests.app.conftest import open_page, texts
-from tests.core.governed import MODEL, PROJECT, actor, build, running
-from tests.core.people import ADMINISTRATOR
-from tests.live_api import live_api
+from tests.support.governed import MODEL, PROJECT, actor, build, running
+from tests.support.people import ADMINISTRATOR
+from tests.support.live_api import live_api
 
 GOVERNANCE, DEPLOYER = "pages/governance.py", "pages/deployer.py"
 

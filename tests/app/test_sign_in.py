@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from core.db import session_scope
 from core.identity import users
 from tests.app.conftest import ROOT, texts
-from tests.core.people import ADMINISTRATOR
+from tests.support.people import ADMINISTRATOR
 from ui.session import DEMO_BANNER
 
 

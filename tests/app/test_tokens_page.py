@@ -8,7 +8,7 @@ from core.db import session_scope
 from core.errors import Unauthenticated
 from core.identity import tokens, users
 from tests.app.conftest import open_page, texts
-from tests.core.people import ADMINISTRATOR
+from tests.support.people import ADMINISTRATOR
 
 PAGE = "pages/tokens.py"
 

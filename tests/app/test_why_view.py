@@ -11,7 +11,7 @@ from sqlmodel import select
 from core.db import session_scope
 from core.entities import Check, Evaluation
 from tests.app.conftest import open_page, texts
-from tests.core import slice_world as world
+from tests.support import slice_world as world
 
 
 @pytest.fixture
