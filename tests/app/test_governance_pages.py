@@ -11,8 +11,8 @@ from core.entities import Alert, Prediction, User
 from core.projects import projects
 from tests.app.conftest import open_page, texts
 from tests.support.governed import MODEL, PROJECT, actor, build, running
-from tests.support.people import ADMINISTRATOR
 from tests.support.live_api import live_api
+from tests.support.people import ADMINISTRATOR
 
 GOVERNANCE, DEPLOYER = "pages/governance.py", "pages/deployer.py"
 
