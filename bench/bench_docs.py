@@ -23,7 +23,7 @@ TARGET_S = 10.0
 MODEL = "fraud-detector"
 
 
-def _timed(fmt: str, *, number: int, scratch: bool) -> float:
+def _timed(fmt: str, *, version: int, scratch: bool) -> float:
     from core import documentation
     from core.access import Actor
     from core.documentation import facts
@@ -32,7 +32,7 @@ def _timed(fmt: str, *, number: int, scratch: bool) -> float:
         facts.forget_assessments()
     rhea = Actor(username="rhea", roles=("risk_manager",))
     start = time.perf_counter()
-    documentation.generate(actor=rhea, model=MODEL, number=number, fmt=fmt)
+    documentation.generate(actor=rhea, model=MODEL, version=version, fmt=fmt)
     return time.perf_counter() - start
 
 
@@ -53,12 +53,12 @@ def main() -> int:
         print(f"demo seeded in {time.perf_counter() - started:.1f} s into {home}")
 
     # The first document of a process also pays for the chart renderer's start-up and cold caches.
-    first_pdf = _timed("pdf", number=args.version, scratch=True)
+    first_pdf = _timed("pdf", version=args.version, scratch=True)
     times: dict[tuple[str, bool], list[float]] = {}
     for _ in range(args.repeat):
         for scratch in (True, False):
             for fmt in ("md", "html", "pdf"):
-                times.setdefault((fmt, scratch), []).append(_timed(fmt, number=args.version, scratch=scratch))
+                times.setdefault((fmt, scratch), []).append(_timed(fmt, version=args.version, scratch=scratch))
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"\n{MODEL} v{args.version} documentation, median of {args.repeat} (SQLite; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f})")

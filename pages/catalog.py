@@ -106,7 +106,7 @@ if chosen is not None:
                                                                              key="accept_version"):
             try:
                 with session_scope() as s:
-                    datasets.accept_version(session=s, actor=user.actor, name=chosen.ref, number=d["version"])
+                    datasets.accept_version(session=s, actor=user.actor, name=chosen.ref, version=d["version"])
                 st.session_state["catalog_notice"] = ("success", f"{chosen.name} v{d['version']} accepted.")
                 st.rerun()
             except WatchtowerError as exc:

@@ -116,7 +116,7 @@ with tab_project:
             if r.approver_distinct_from_signers:
                 approver += " who gave none of the feedback"
             st.caption(f"Then: {approver}.")
-            documentation_downloads(actor=actor, model=r.model, number=r.version, key=f"gov-docs-{r.id}")
+            documentation_downloads(actor=actor, model=r.model, version=r.version, key=f"gov-docs-{r.id}")
             # What this person may do with the review, and why not, comes from core: no rule is re-derived here.
             if r.can_give_feedback:
                 with st.form(f"feedback_{r.id}"):

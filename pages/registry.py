@@ -50,8 +50,8 @@ numbers = [v.number for v in rows]
 st.subheader("Lineage")
 number = st.selectbox("Version", numbers, format_func=lambda n: f"v{n}", key=f"reg_version_{name}")
 with session_scope() as s:
-    story = lineage.lineage(session=s, actor=actor, model=name, number=number)
-    intact = lineage.verify_artifact(session=s, actor=actor, model=name, number=number)
+    story = lineage.lineage(session=s, actor=actor, model=name, version=number)
+    intact = lineage.verify_artifact(session=s, actor=actor, model=name, version=number)
 v = story.version
 left, right = st.columns(2)
 with left:
@@ -86,7 +86,7 @@ if story.deployments:
                                 "By": d.deployed_by, "Active": d.active} for d in story.deployments]),
                  hide_index=True, width="stretch")
 if actor.has("governance.view"):
-    documentation_downloads(actor=actor, model=name, number=number, key="reg-docs")
+    documentation_downloads(actor=actor, model=name, version=number, key="reg-docs")
 if actor.has("validation.view") and v.artifact_path:
     st.page_link("pages/validation.py", label=f"Open v{number} in the validation lab", icon=":material/science:",
                  query_params={"model": name, "version": str(number)})

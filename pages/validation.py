@@ -45,7 +45,7 @@ number = st.selectbox("Version", numbers, index=numbers.index(default), format_f
 @st.cache_resource(ttl=600, show_spinner="Loading the version and the recent labelled data…")
 def load_lab(database: str, model: str, version: int, username: str, roles: tuple[str, ...]) -> validation.Lab:
     with session_scope() as s:
-        return validation.open_lab(session=s, actor=Actor(username, roles), model=model, number=version)
+        return validation.open_lab(session=s, actor=Actor(username, roles), model=model, version=version)
 
 
 @st.cache_resource(ttl=600, show_spinner="Shuffling each feature on recent labelled data…")

@@ -15,29 +15,29 @@ LABELS = {"md": "Markdown", "html": "HTML", "pdf": "PDF"}
 SHOWN_DOCUMENTS = 10
 
 
-def producer(*, actor: Actor, model: str, number: int, fmt: str) -> Callable[[], bytes]:
+def producer(*, actor: Actor, model: str, version: int, fmt: str) -> Callable[[], bytes]:
     """What a download button calls when clicked: generate, store and attach the document, return its bytes."""
 
     def produce() -> bytes:
-        return documentation.generate(actor=actor, model=model, number=number, fmt=fmt).content
+        return documentation.generate(actor=actor, model=model, version=version, fmt=fmt).content
 
     return produce
 
 
-def documentation_downloads(*, actor: Actor, model: str, number: int, key: str = "docs") -> None:
+def documentation_downloads(*, actor: Actor, model: str, version: int, key: str = "docs") -> None:
     """Download buttons for md/html/pdf of a version, and the documents generated for it before."""
-    st.markdown(f"**Model documentation: {model} v{number}**")
+    st.markdown(f"**Model documentation: {model} v{version}**")
     st.caption("Generated from Watchtower's records when you click; each download is kept with its sha256 and "
                "attached to the version's open review.")
     for column, fmt in zip(st.columns(len(documentation.FORMATS)), documentation.FORMATS, strict=True):
         with column:
             # Deferred: the document is built only on click (a PDF takes a few seconds), never on page load.
-            st.download_button(f"Download {LABELS[fmt]}", data=producer(actor=actor, model=model, number=number, fmt=fmt),
-                               file_name=documentation.file_name(model=model, number=number, fmt=fmt),
-                               mime=documentation.MIME_TYPES[fmt], key=f"{key}-{model}-{number}-{fmt}",
+            st.download_button(f"Download {LABELS[fmt]}", data=producer(actor=actor, model=model, version=version, fmt=fmt),
+                               file_name=documentation.file_name(model=model, version=version, fmt=fmt),
+                               mime=documentation.MIME_TYPES[fmt], key=f"{key}-{model}-{version}-{fmt}",
                                on_click="ignore", icon=":material/download:")
     with session_scope() as s:
-        stored = documentation.list_documents(session=s, actor=actor, model=model, number=number)
+        stored = documentation.list_documents(session=s, actor=actor, model=model, version=version)
     if not stored:
         st.caption("No document has been generated for this version yet.")
         return

@@ -287,48 +287,48 @@ def _dataset_row(session: Session, name: str) -> Dataset:
     return found
 
 
-def _version_row(session: Session, dataset: Dataset, number: int | None) -> DatasetVersion:
+def _version_row(session: Session, dataset: Dataset, version: int | None) -> DatasetVersion:
     q = select(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id)
-    found = session.exec(q.where(DatasetVersion.number == number) if number is not None
+    found = session.exec(q.where(DatasetVersion.number == version) if version is not None
                          else q.order_by(DatasetVersion.number.desc())).first()
     if found is None:
-        raise NotFound(f"dataset {dataset.name} has no version {number}" if number else
+        raise NotFound(f"dataset {dataset.name} has no version {version}" if version else
                        f"dataset {dataset.name} has no versions")
     return found
 
 
-def accept_version(*, session: Session, actor: Actor, name: str, number: int) -> DatasetVersionRead:
+def accept_version(*, session: Session, actor: Actor, name: str, version: int) -> DatasetVersionRead:
     """Accept a flagged schema change, so scenarios and templates may use that version."""
     require(actor, "dataset.register")
     dataset = _dataset_row(session, name)
-    version = _version_row(session, dataset, number)
-    if not version.flagged:
-        raise InvalidInput(f"dataset {dataset.name} v{number} is not flagged: nothing to accept")
-    version.flagged, version.accepted_by, version.accepted_at = False, actor.username, now()
-    session.add(version)
+    row = _version_row(session, dataset, version)
+    if not row.flagged:
+        raise InvalidInput(f"dataset {dataset.name} v{version} is not flagged: nothing to accept")
+    row.flagged, row.accepted_by, row.accepted_at = False, actor.username, now()
+    session.add(row)
     audit.record(session, actor=actor.username, action="dataset.accept", entity_type="dataset",
-                 entity_id=f"{dataset.name}:v{number}", details={"schema_changes": version.schema_changes})
+                 entity_id=f"{dataset.name}:v{version}", details={"schema_changes": row.schema_changes})
     session.flush()
-    return _read(dataset, version)
+    return _read(dataset, row)
 
 
-def require_usable(*, session: Session, name: str, number: int | None = None) -> DatasetVersionRead:
+def require_usable(*, session: Session, name: str, version: int | None = None) -> DatasetVersionRead:
     """The version (default: latest) a scenario or template may use; a flagged schema change is refused."""
     dataset = _dataset_row(session, name)
-    version = _version_row(session, dataset, number)
-    if version.flagged:
-        raise Conflict(f"dataset {dataset.name} v{version.number} changed schema "
-                       f"({components.describe_changes(version.schema_changes)}) and is not accepted yet: "
-                       f"accept it with `watchtower dataset accept {dataset.name} {version.number}` before use")
-    return _read(dataset, version)
+    row = _version_row(session, dataset, version)
+    if row.flagged:
+        raise Conflict(f"dataset {dataset.name} v{row.number} changed schema "
+                       f"({components.describe_changes(row.schema_changes)}) and is not accepted yet: "
+                       f"accept it with `watchtower dataset accept {dataset.name} {row.number}` before use")
+    return _read(dataset, row)
 
 
-def load_frame(*, session: Session, name: str, number: int | None = None) -> pd.DataFrame:
+def load_frame(*, session: Session, name: str, version: int | None = None) -> pd.DataFrame:
     """The stored content of a dataset version, verified against its sha256."""
     dataset = _dataset_row(session, name)
-    version = _version_row(session, dataset, number)
-    return artifacts.load_reference(path=version.data_path, sha256=version.data_sha256,
-                                    what=f"dataset {dataset.name} v{version.number}")
+    row = _version_row(session, dataset, version)
+    return artifacts.load_reference(path=row.data_path, sha256=row.data_sha256,
+                                    what=f"dataset {dataset.name} v{row.number}")
 
 
 def get_dataset(*, session: Session, name: str) -> DatasetRead:

@@ -170,9 +170,9 @@ def create_project_from_template(*, actor: Actor, template: str, key: str, name:
     model_name = (model_name or f"{key.lower()}-model").strip()
     with session_scope() as s:  # read and validate everything before the long work
         chosen = get_template(session=s, name=template)
-        version = datasets.require_usable(session=s, name=dataset, number=dataset_version)
+        version = datasets.require_usable(session=s, name=dataset, version=dataset_version)
         features = check_fit(chosen, version, target)
-        frame = datasets.load_frame(session=s, name=dataset, number=version.number)
+        frame = datasets.load_frame(session=s, name=dataset, version=version.number)
         if s.exec(select(Project.id).where(Project.key == key)).first():
             raise Conflict(f"project {key} already exists")
         if s.exec(select(Model.id).where(Model.name == model_name)).first():
@@ -206,7 +206,7 @@ def create_project_from_template(*, actor: Actor, template: str, key: str, name:
                 .rename(columns={model_spec.get("score_column", "score"): SCORE_COLUMN})
             v = registry.add_version(session=s, actor=actor, model=model_name, reference=reference, origin="external",
                                      notes=f"External model; reference from dataset {dataset} v{version.number}")
-        registry.set_version_status(session=s, actor=actor, model=model_name, number=v.number, status="active")
+        registry.set_version_status(session=s, actor=actor, model=model_name, version=v.number, status="active")
         made = _wire_checks(s, actor=actor, key=key, model=model_name, checks_spec=spec.get("checks") or {})
         plan = spec.get("scenario") or STANDARD["Binary classifier with ground-truth monitoring"]["spec"]["scenario"]
         scenario = scenarios.create_scenario(session=s, actor=actor, project_key=key, name=plan["name"],

@@ -209,21 +209,21 @@ def dataset_accept(name: str, version: int, as_user: str | None) -> None:
     """Accept a version's schema change so scenarios and templates may use it."""
     actor = resolve_actor(as_user)
     with session_scope() as s:
-        v = datasets.accept_version(session=s, actor=actor, name=name, number=version)
+        v = datasets.accept_version(session=s, actor=actor, name=name, version=version)
     click.echo(f"dataset {v.dataset} v{v.number} accepted by {v.accepted_by}")
 
 
 @dataset_group.command("show")
 @click.argument("name")
-@click.option("--version", "number", default=None, type=int)
+@click.option("--version", "version", default=None, type=int)
 @fails_cleanly
-def dataset_show(name: str, number: int | None) -> None:
+def dataset_show(name: str, version: int | None) -> None:
     """A version's schema and profile (default: the latest)."""
     with session_scope() as s:
         info = datasets.get_dataset(session=s, name=name)
-    chosen = [v for v in info.versions if number is None or v.number == number]
+    chosen = [v for v in info.versions if version is None or v.number == version]
     if not chosen:
-        click.echo(f"error: dataset {name} has no version {number}", err=True)
+        click.echo(f"error: dataset {name} has no version {version}", err=True)
         sys.exit(1)
     v = chosen[-1]
     click.echo(f"dataset {v.dataset} v{v.number} ({info.source_kind}: {v.source}), {v.rows} rows, "

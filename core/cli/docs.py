@@ -14,18 +14,18 @@ from core.errors import InvalidInput
 
 @main.command("docs")
 @click.argument("model")
-@click.option("--version", "number", type=int, default=None, help="Version number (default: the active one).")
+@click.option("--version", "version", type=int, default=None, help="Version number (default: the active one).")
 @click.option("--format", "fmt", type=click.Choice(documents.FORMATS), required=True)
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @click.option("--as", "as_user", default=None, help="Act as this user (authenticated).")
 @fails_cleanly
-def docs(model: str, number: int | None, fmt: str, out: str, as_user: str | None) -> None:
+def docs(model: str, version: int | None, fmt: str, out: str, as_user: str | None) -> None:
     """Generate the documentation of MODEL, store it with its sha256 and write it to FILE."""
     target = Path(out)
     if not target.parent.is_dir():
         raise InvalidInput(f"cannot write {out}: folder {target.parent} does not exist")
     actor = resolve_actor(as_user)
-    generated = documents.generate(actor=actor, model=model, number=number, fmt=fmt)
+    generated = documents.generate(actor=actor, model=model, version=version, fmt=fmt)
     target.write_bytes(generated.content)
     d = generated.document
     attached = f", attached to review #{d.review_id}" if d.review_id else ""

@@ -14,7 +14,7 @@ from core.errors import InvalidInput
 from core.monitoring import evaluation_store, ingest
 
 _AS = click.option("--as", "as_user", default=None, help="Act as this user (authenticated).")
-_VERSION = click.option("--version", "number", type=int, default=None, help="Version number (default: the active one).")
+_VERSION = click.option("--version", "version", type=int, default=None, help="Version number (default: the active one).")
 
 
 def _moment(value: str | None, what: str) -> datetime | None:
@@ -42,13 +42,13 @@ def predictions_group() -> None:
 @click.option("--env", "environment", default=None, help="Environment the predictions were made in.")
 @_AS
 @fails_cleanly
-def predictions_ingest(model: str, file: str, number: int | None, id_col: str, ts_col: str | None,
+def predictions_ingest(model: str, file: str, version: int | None, id_col: str, ts_col: str | None,
                        score_col: str | None, prediction_col: str | None, environment: str | None,
                        as_user: str | None) -> None:
     """Log the predictions in FILE for MODEL: the whole file, or nothing."""
     actor = resolve_actor(as_user)
     with session_scope() as s:
-        done = ingest.ingest_predictions(session=s, actor=actor, model=model, source=file, version=number,
+        done = ingest.ingest_predictions(session=s, actor=actor, model=model, source=file, version=version,
                                          id_col=id_col, ts_col=ts_col, score_col=score_col,
                                          prediction_col=prediction_col, environment=environment)
     span = f" from {done.window_start:%Y-%m-%d %H:%M} to {done.window_end:%Y-%m-%d %H:%M}" if done.window_start else ""
@@ -87,11 +87,11 @@ def ground_truth_ingest(model: str, file: str, id_col: str, label_col: str, as_u
 @click.option("--overwrite", is_flag=True, help="Replace windows already stored (audited).")
 @_AS
 @fails_cleanly
-def evaluate(model: str, number: int | None, start: str | None, end: str | None, every: str | None,
+def evaluate(model: str, version: int | None, start: str | None, end: str | None, every: str | None,
              overwrite: bool, as_user: str | None) -> None:
     """Evaluate MODEL over windows and store them in the evaluation store."""
     actor = resolve_actor(as_user)
-    done = evaluation_store.evaluate(actor=actor, model=model, version=number, start=_moment(start, "--start"),
+    done = evaluation_store.evaluate(actor=actor, model=model, version=version, start=_moment(start, "--start"),
                                      end=_moment(end, "--end"), every=every, overwrite=overwrite)
     for e in done:
         auc = e.metrics.get("roc_auc")
@@ -109,9 +109,9 @@ def evaluate(model: str, number: int | None, start: str | None, end: str | None,
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @_AS
 @fails_cleanly
-def evaluations(model: str, number: int | None, fmt: str, as_user: str | None) -> None:
+def evaluations(model: str, version: int | None, fmt: str, as_user: str | None) -> None:
     """Export MODEL's stored evaluation windows to standard output."""
     actor = resolve_actor(as_user)
     with session_scope() as s:
-        click.echo(evaluation_store.export_evaluations(session=s, actor=actor, model=model, version=number, fmt=fmt),
+        click.echo(evaluation_store.export_evaluations(session=s, actor=actor, model=model, version=version, fmt=fmt),
                    nl=False)

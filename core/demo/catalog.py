@@ -102,7 +102,7 @@ def seed(*, progress) -> None:  # noqa: ANN001 - core.demo.Progress
 
 def _components(s: Session) -> None:
     dario, maya, bianca, rhea = (_actor(s, u) for u in ("dario", "maya", "bianca", "rhea"))
-    fraud_v2 = registry.get_version(session=s, model="fraud-detector", number=2)
+    fraud_v2 = registry.get_version(session=s, model="fraud-detector", version=2)
     components.register_component(
         session=s, actor=maya, kind="recipe", name="Card fraud gradient boosting", project_key="FRAUD",
         spec=fraud_v2.recipe, tags=["fraud", "gradient-boosting", "tabular"],

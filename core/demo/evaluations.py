@@ -24,7 +24,7 @@ LABELS_UNTIL = STORY_END + timedelta(days=2)  # "today" in the story: labels tha
 def scored_traffic():  # noqa: ANN201 - a DataFrame
     """The six months of transactions with v2's score, as production logged them."""
     with session_scope() as s:
-        v2 = registry.get_version(session=s, model=MODEL, number=2)
+        v2 = registry.get_version(session=s, model=MODEL, version=2)
     estimator = artifacts.load_estimator(path=v2.artifact_path, sha256=v2.artifact_sha256, what=f"{MODEL} v2")
     traffic = story.transactions(start=story.STORY_START, days=story.STORY_DAYS)
     traffic["score"] = estimator.predict_proba(traffic[story.FEATURE_NAMES])[:, 1].round(6)

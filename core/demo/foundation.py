@@ -102,18 +102,18 @@ def ensure_environments(session: Session) -> None:
                      entity_id=spec["name"], details=dict(spec))
 
 
-def record_deployment(session: Session, *, actor: Actor, model: str, number: int, environment: str,
+def record_deployment(session: Session, *, actor: Actor, model: str, version: int, environment: str,
                       note: str = "") -> None:
     """The version that was running in an environment when Watchtower started watching it."""
     m = registry.model_row(session, model)
-    version = registry.version_row(session, m, number)
+    row = registry.version_row(session, m, version)
     env = session.exec(select(Environment).where(Environment.name == environment)).one()
-    session.add(Deployment(environment_id=env.id, model_version_id=version.id, model_id=m.id,
+    session.add(Deployment(environment_id=env.id, model_version_id=row.id, model_id=m.id,
                            deployed_by=actor.username, note=note))
     session.flush()
     audit.record(session, actor=actor.username, action="deployment.create", entity_type="deployment",
-                 entity_id=f"{model}:v{number}@{environment}", project_id=m.project_id,
-                 details={"environment": environment, "version": number, "note": note})
+                 entity_id=f"{model}:v{version}@{environment}", project_id=m.project_id,
+                 details={"environment": environment, "version": version, "note": note})
 
 
 def register_trained(session: Session, *, actor: Actor, model: str, trained: Trained, artifact: tuple[str, str],
@@ -144,19 +144,19 @@ def seed(*, progress) -> None:  # noqa: ANN001 - core.demo.Progress
         register_trained(s, actor=_actor("dario"), model="fraud-detector", trained=v1, artifact=stored["v1"],
                          status="active",
                          notes="Baseline: logistic regression on May-June 2026.")
-        record_deployment(s, actor=_actor("omar"), model="fraud-detector", number=1, environment="production")
+        record_deployment(s, actor=_actor("omar"), model="fraud-detector", version=1, environment="production")
         register_trained(s, actor=_actor("maya"), model="fraud-detector", trained=v2, artifact=stored["v2"],
                          status="candidate",
                          notes="Gradient boosting: catches the night-time and abroad combinations v1 misses.")
-        registry.set_version_status(session=s, actor=_actor("maya"), model="fraud-detector", number=2,
+        registry.set_version_status(session=s, actor=_actor("maya"), model="fraud-detector", version=2,
                                     status="active")
-        _replace_deployment(s, actor=_actor("omar"), model="fraud-detector", number=2, environment="production")
+        _replace_deployment(s, actor=_actor("omar"), model="fraud-detector", version=2, environment="production")
         portfolio.register_models(s, others, stored, actor=_actor("dario"), deploy=record_deployment,
                                   deployer=_actor("omar"))
     progress("fraud-detector v2 is active in production")
 
 
-def _replace_deployment(session: Session, *, actor: Actor, model: str, number: int, environment: str) -> None:
+def _replace_deployment(session: Session, *, actor: Actor, model: str, version: int, environment: str) -> None:
     """End what runs in the environment, then record the new version there."""
     m = registry.model_row(session, model)
     env = session.exec(select(Environment).where(Environment.name == environment)).one()
@@ -165,5 +165,5 @@ def _replace_deployment(session: Session, *, actor: Actor, model: str, number: i
         dep.active = False
         dep.ended_at = now()
         session.add(dep)
-    record_deployment(session, actor=actor, model=model, number=number, environment=environment,
+    record_deployment(session, actor=actor, model=model, version=version, environment=environment,
                       note="replaces the earlier version")

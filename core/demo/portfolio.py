@@ -165,4 +165,4 @@ def register_models(session: Session, trained: dict[str, Trained], stored: dict[
                                      "features": [f["name"] for f in spec["features"]], "target": spec["target"]},
                              params=model.params, training_metrics=model.metrics)
         for env in environments:
-            deploy(session, actor=deployer, model=spec["name"], number=1, environment=env)
+            deploy(session, actor=deployer, model=spec["name"], version=1, environment=env)

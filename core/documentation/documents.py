@@ -67,7 +67,7 @@ class DocumentRead:
 
     @property
     def file_name(self) -> str:
-        return file_name(model=self.model, number=self.version, fmt=self.format)
+        return file_name(model=self.model, version=self.version, fmt=self.format)
 
 
 @dataclass(frozen=True)
@@ -84,9 +84,9 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"
 
 
-def file_name(*, model: str, number: int, fmt: str) -> str:
+def file_name(*, model: str, version: int, fmt: str) -> str:
     """The name a downloaded document is saved under."""
-    return f"{_safe(model)}-v{number}-documentation.{fmt}"
+    return f"{_safe(model)}-v{version}-documentation.{fmt}"
 
 
 def _check_format(fmt: str) -> None:
@@ -105,7 +105,7 @@ def _triggered_by(session: Session, version: ModelVersion) -> str:
     return f"check {check.name!r} ({result.status}, {value}) on {result.at:%Y-%m-%d %H:%M}"
 
 
-def gather(*, actor: Actor, model: str, number: int | None = None) -> ModelDocumentation:
+def gather(*, actor: Actor, model: str, version: int | None = None) -> ModelDocumentation:
     """Collect what Watchtower knows about one version (default: the active one).
 
     The records are read in one short unit of work; statistics, diagnostics and importance are computed
@@ -116,7 +116,7 @@ def gather(*, actor: Actor, model: str, number: int | None = None) -> ModelDocum
     read_at = now()
     with session_scope() as s:  # read everything at once; rendering runs outside any transaction
         m = registry.model_row(s, model)
-        v = registry.version_row(s, m, number)
+        v = registry.version_row(s, m, version)
         info = registry.version_info(v)
         project = s.get(Project, m.project_id)
         initiative = s.get(BusinessInitiative, project.initiative_id) if project.initiative_id else None
@@ -136,7 +136,7 @@ def gather(*, actor: Actor, model: str, number: int | None = None) -> ModelDocum
             model_description=m.description, version=info, triggered_by=_triggered_by(s, v), windows=windows,
             latest=latest, comparison_version=active.number if comparison else None, comparison_windows=comparison,
             field_drift=drift_of(latest), deployments=deployments, reviews=version_reviews,
-            audit=version_events(session=s, model=m.name, number=v.number, project_id=m.project_id,
+            audit=version_events(session=s, model=m.name, version=v.number, project_id=m.project_id,
                                  review_ids=[r.id for r in version_reviews]))
     reference = lab.version.reference if lab else artifacts.load_reference(
         path=info.reference_path, sha256=info.reference_sha256, what=f"{m.name} v{info.number}")
@@ -167,7 +167,7 @@ def _open_lab(session: Session, *, actor: Actor, model: str, version: registry.V
         return None, ""
     try:
         opened = lab.open_lab(session=session, actor=_reader(actor, "validation.view"), model=model,
-                              number=version.number)
+                              version=version.number)
         return opened, ""
     except IntegrityFailure as exc:
         return None, f"The artifact failed verification, so the model was not run: {exc}"
@@ -178,8 +178,8 @@ def _latest_evaluation_at(session: Session, version_id: int) -> datetime | None:
                         .where(Evaluation.model_version_id == version_id)).one()
 
 
-def _read(row: Document, *, model: str, number: int, latest_eval: datetime | None) -> DocumentRead:
-    return DocumentRead(id=row.id, model=model, version=number, format=row.format, path=row.path,
+def _read(row: Document, *, model: str, version: int, latest_eval: datetime | None) -> DocumentRead:
+    return DocumentRead(id=row.id, model=model, version=version, format=row.format, path=row.path,
                         sha256=row.sha256, generated_at=row.generated_at, generated_by=row.generated_by,
                         review_id=row.review_id,
                         out_of_date=latest_eval is not None and row.generated_at < latest_eval)
@@ -212,32 +212,32 @@ def store_document(*, session: Session, actor: Actor, doc: ModelDocumentation, f
                  entity_id=f"{doc.model.name}:v{doc.version.number}", project_id=doc.model.project_id,
                  details={"document_id": row.id, "format": fmt, "sha256": digest,
                           "review_id": row.review_id})
-    return _read(row, model=doc.model.name, number=doc.version.number,
+    return _read(row, model=doc.model.name, version=doc.version.number,
                  latest_eval=_latest_evaluation_at(session, version.id))
 
 
-def generate(*, actor: Actor, model: str, number: int | None = None, fmt: str) -> GeneratedDocument:
+def generate(*, actor: Actor, model: str, version: int | None = None, fmt: str) -> GeneratedDocument:
     """Gather, render and store one document; the reads and the final write are short units of work."""
     _check_format(fmt)
-    doc = gather(actor=actor, model=model, number=number)
+    doc = gather(actor=actor, model=model, version=version)
     content = render.render(doc, fmt)
     with session_scope() as s:  # a short write after the long render
         stored = store_document(session=s, actor=actor, doc=doc, fmt=fmt, content=content)
     return GeneratedDocument(document=stored, content=content)
 
 
-def list_documents(*, session: Session, actor: Actor, model: str, number: int | None = None,
+def list_documents(*, session: Session, actor: Actor, model: str, version: int | None = None,
                    review_id: int | None = None) -> list[DocumentRead]:
     """Stored documents of a version (or of one review), newest first, each marked out of date or not."""
     require(actor, "documentation.generate")
     m = registry.model_row(session, model)
-    v = registry.version_row(session, m, number)
+    v = registry.version_row(session, m, version)
     q = select(Document).where(Document.model_version_id == v.id)
     if review_id is not None:
         q = q.where(Document.review_id == review_id)
     latest_eval = _latest_evaluation_at(session, v.id)
     rows = session.exec(q.order_by(Document.generated_at.desc(), Document.id.desc())).all()
-    return [_read(r, model=m.name, number=v.number, latest_eval=latest_eval) for r in rows]
+    return [_read(r, model=m.name, version=v.number, latest_eval=latest_eval) for r in rows]
 
 
 def read_document(*, session: Session, actor: Actor, document_id: int) -> GeneratedDocument:
@@ -254,6 +254,6 @@ def read_document(*, session: Session, actor: Actor, document_id: int) -> Genera
     content = path.read_bytes()
     if hashlib.sha256(content).hexdigest() != row.sha256:
         raise IntegrityFailure(f"document {document_id} was altered after it was generated (sha256 mismatch)")
-    return GeneratedDocument(document=_read(row, model=m.name, number=version.number,
+    return GeneratedDocument(document=_read(row, model=m.name, version=version.number,
                                             latest_eval=_latest_evaluation_at(session, version.id)),
                              content=content)

@@ -25,7 +25,8 @@ from core.projects import projects
 from core.validation import diagnostics
 from core.validation.comparison import Importance
 from core.validation.diagnostics import Calibration, Diagnostic
-from core.validation.lab import ChallengerVerdict, Lab
+from core.validation.lab import ChallengerVerdict, Lab, champion_challenger
+from core.validation.lab import importance as global_importance
 
 # Windows of this granularity are preferred for the trend tables: weekly reads best on a page.
 GRANULARITY_PREFERENCE = ("7D", "1M", "1D", "custom")
@@ -127,11 +128,11 @@ def _float(value: object) -> float | None:
         return None
 
 
-def version_events(*, session: Session, model: str, number: int, project_id: int,
+def version_events(*, session: Session, model: str, version: int, project_id: int,
                    review_ids: list[int]) -> tuple[AuditRead, ...]:
     """The audit trail of one version: events about it, its reviews and its deployments, newest first."""
-    label = f"{model}:v{number}"
-    deployed = f"{model} v{number}@"
+    label = f"{model}:v{version}"
+    deployed = f"{model} v{version}@"
     reviews_ = {str(i) for i in review_ids}
 
     def concerns(e: AuditRead) -> bool:
@@ -142,7 +143,7 @@ def version_events(*, session: Session, model: str, number: int, project_id: int
         if e.entity_type == "deployment" and e.entity_id.startswith(deployed):
             return True
         details = e.details or {}
-        return details.get("model") == model and str(details.get("version")) == str(number)
+        return details.get("model") == model and str(details.get("version")) == str(version)
 
     trail = [e for e in audit.events(session=session, project_id=project_id, limit=5000) if concerns(e)]
     return tuple(trail[:MAX_AUDIT_EVENTS])
@@ -192,12 +193,12 @@ def _run_lab(lab: Lab) -> Assessment:
     importance: tuple[Importance, ...] = ()
     report = challenger = None
     try:
-        importance = tuple(lab.importance(lab))
+        importance = tuple(global_importance(lab))
     except WatchtowerError as exc:
         notes.append(f"Global importance could not be computed: {exc}")
     try:
         report = diagnostics.diagnose(lab, importances=list(importance))
-        challenger = lab.champion_challenger(lab)
+        challenger = champion_challenger(lab)
     except WatchtowerError as exc:
         notes.append(f"Diagnostics could not be computed: {exc}")
     return Assessment(diagnostics=tuple(report.items) if report else (),

@@ -91,11 +91,11 @@ def versions_overview(*, session: Session, actor: Actor, model: str) -> list[Ver
                        triggered_by_check_result_id=v.triggered_by_check_result_id) for v in versions]
 
 
-def lineage(*, session: Session, actor: Actor, model: str, number: int) -> Lineage:
+def lineage(*, session: Session, actor: Actor, model: str, version: int) -> Lineage:
     """A version's recipe, data window and fingerprint, metrics, artifact, author, trigger and deployments."""
     require(actor, "registry.view")
     m = model_row(session, model)
-    row = version_row(session, m, number)
+    row = version_row(session, m, version)
     run = session.get(TrainingRun, row.training_run_id) if row.training_run_id else None
     trigger = None
     if row.triggered_by_check_result_id:
@@ -118,10 +118,10 @@ def lineage(*, session: Session, actor: Actor, model: str, number: int) -> Linea
                    running_in=tuple(d.environment for d in reads if d.active), notes=row.notes)
 
 
-def verify_artifact(*, session: Session, actor: Actor, model: str, number: int) -> bool:
+def verify_artifact(*, session: Session, actor: Actor, model: str, version: int) -> bool:
     """Whether a version's stored artifact still hashes to its recorded sha256 (False when it has none)."""
     require(actor, "registry.view")
-    row = version_row(session, model_row(session, model), number)
+    row = version_row(session, model_row(session, model), version)
     if not row.artifact_path or not row.artifact_sha256:
         return False
     full = artifacts.resolve(row.artifact_path)

@@ -95,13 +95,13 @@ def get_model(*, session: Session, name: str) -> ModelInfo:
     return model_info(model_row(session, name))
 
 
-def version_row(session: Session, model: Model, number: int | None = None) -> ModelVersion:
+def version_row(session: Session, model: Model, version: int | None = None) -> ModelVersion:
     """A numbered version, or by default the active one (else the newest)."""
     q = select(ModelVersion).where(ModelVersion.model_id == model.id)
-    if number is not None:
-        found = session.exec(q.where(ModelVersion.number == number)).first()
+    if version is not None:
+        found = session.exec(q.where(ModelVersion.number == version)).first()
         if found is None:
-            raise NotFound(f"model {model.name} has no version {number}")
+            raise NotFound(f"model {model.name} has no version {version}")
         return found
     found = session.exec(q.where(ModelVersion.status == "active").order_by(ModelVersion.number.desc())).first()
     found = found or session.exec(q.order_by(ModelVersion.number.desc())).first()
@@ -110,8 +110,8 @@ def version_row(session: Session, model: Model, number: int | None = None) -> Mo
     return found
 
 
-def get_version(*, session: Session, model: str, number: int | None = None) -> VersionInfo:
-    return version_info(version_row(session, model_row(session, model), number))
+def get_version(*, session: Session, model: str, version: int | None = None) -> VersionInfo:
+    return version_info(version_row(session, model_row(session, model), version))
 
 
 def list_versions(*, session: Session, model: str) -> list[VersionInfo]:
@@ -262,30 +262,30 @@ def create_model(*, session: Session, actor: Actor, project_key: str, name: str,
     return model_info(model)
 
 
-def set_version_status(*, session: Session, actor: Actor, model: str, number: int, status: str) -> VersionInfo:
+def set_version_status(*, session: Session, actor: Actor, model: str, version: int, status: str) -> VersionInfo:
     """Mark a version active, candidate or archived; activating one archives the previously active one."""
     require(actor, "model.register")
     if status not in VERSION_STATUSES:
         raise InvalidInput(f"status {status!r} is not one of {', '.join(VERSION_STATUSES)}")
     m = model_row(session, model)
-    version = version_row(session, m, number)
-    before = version.status
+    row = version_row(session, m, version)
+    before = row.status
     if status == "active":
         others = session.exec(select(ModelVersion).where(ModelVersion.model_id == m.id,
                                                          ModelVersion.status == "active",
-                                                         ModelVersion.id != version.id)).all()
+                                                         ModelVersion.id != row.id)).all()
         for other in others:
             other.status = "archived"
             session.add(other)
             audit.record(session, actor=actor.username, action="version.status", entity_type="model_version",
                          entity_id=f"{m.name}:v{other.number}", project_id=m.project_id,
-                         details={"from": "active", "to": "archived", "replaced_by": number})
-    version.status = status
-    session.add(version)
+                         details={"from": "active", "to": "archived", "replaced_by": version})
+    row.status = status
+    session.add(row)
     session.flush()
     audit.record(session, actor=actor.username, action="version.status", entity_type="model_version",
-                 entity_id=f"{m.name}:v{number}", project_id=m.project_id, details={"from": before, "to": status})
-    return version_info(version)
+                 entity_id=f"{m.name}:v{version}", project_id=m.project_id, details={"from": before, "to": status})
+    return version_info(row)
 
 
 def register_model(*, session: Session, actor: Actor, project_key: str, name: str, task: str, target: str,

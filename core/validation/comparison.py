@@ -42,10 +42,10 @@ def version_features(info: VersionInfo, model: ModelInfo, estimator: Any) -> lis
     return [str(c) for c in seen] if seen is not None else model.feature_names
 
 
-def load_version(*, session: Session, actor: Actor, model: str, number: int | None = None) -> LoadedVersion:
+def load_version(*, session: Session, actor: Actor, model: str, version: int | None = None) -> LoadedVersion:
     """A version ready to score: its artifact verified by sha256 before loading."""
     m = model_row(session, model)
-    info = version_info(version_row(session, m, number))
+    info = version_info(version_row(session, m, version))
     if not info.artifact_path:
         raise InvalidInput(f"{model} v{info.number} is an external model with no artifact: there is nothing to run")
     estimator = artifacts.load_estimator(path=info.artifact_path, sha256=info.artifact_sha256 or "",
@@ -175,8 +175,8 @@ def compare_versions(*, actor: Actor, model: str, a: int, b: int) -> VersionComp
         raise InvalidInput(f"pick two different versions of {model} to compare (both are v{a})")
     with session_scope() as session:  # read, then score both versions outside any transaction
         info = model_info(model_row(session, model))
-        va = load_version(session=session, actor=actor, model=model, number=a)
-        vb = load_version(session=session, actor=actor, model=model, number=b)
+        va = load_version(session=session, actor=actor, model=model, version=a)
+        vb = load_version(session=session, actor=actor, model=model, version=b)
         recent, start, end = recent_labelled(session=session, model=model)
     data = bounded(unseen_by(recent, [va, vb]))
     if data.empty:

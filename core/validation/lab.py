@@ -67,20 +67,20 @@ class Lab:
         return len(self.recent) >= MIN_EVALUATION_ROWS and (self.model.task != "binary" or y.nunique() == 2)
 
 
-def open_lab(*, session: Session, actor: Actor, model: str, number: int | None = None) -> Lab:
+def open_lab(*, session: Session, actor: Actor, model: str, version: int | None = None) -> Lab:
     """Load a version (and the active one, its champion) with the recent labelled data, for the lab."""
     require(actor, "validation.view")
     m = model_row(session, model)
-    version = load_version(session=session, actor=actor, model=model, number=number)
+    row = load_version(session=session, actor=actor, model=model, version=version)
     active_row = session.exec(select(ModelVersion).where(ModelVersion.model_id == m.id,
                                                          ModelVersion.status == "active")).first()
     active = None
-    if active_row is not None and active_row.number != version.info.number and active_row.artifact_path:
-        active = load_version(session=session, actor=actor, model=model, number=active_row.number)
+    if active_row is not None and active_row.number != row.info.number and active_row.artifact_path:
+        active = load_version(session=session, actor=actor, model=model, version=active_row.number)
     recent, start, end = recent_labelled(session=session, model=model)
-    recent = bounded(unseen_by(recent, [version, *([active] if active else [])])).reset_index(drop=True)
+    recent = bounded(unseen_by(recent, [row, *([active] if active else [])])).reset_index(drop=True)
     champion_id = active_row.id if active_row is not None else None
-    return Lab(model=model_info(m), version=version, active=active, recent=recent, window_start=start,
+    return Lab(model=model_info(m), version=row, active=active, recent=recent, window_start=start,
                window_end=end, segments=_champion_segments(session, champion_id) if champion_id else ())
 
 

@@ -72,7 +72,7 @@ def direct_scores(version: int, rows: list[dict]) -> np.ndarray:
     import pandas as pd
 
     with session_scope() as s:
-        v = registry.get_version(session=s, model=MODEL, number=version)
+        v = registry.get_version(session=s, model=MODEL, version=version)
     est = artifacts.load_estimator(path=v.artifact_path, sha256=v.artifact_sha256)
     return est.predict_proba(pd.DataFrame(rows, columns=FEATURES))[:, 1]
 
@@ -90,7 +90,7 @@ def approve_v3() -> None:
 def test_health_and_what_runs_in_an_environment_for_a_token_that_may_read_it(backend, tmp_path):
     build(tmp_path)
     with session_scope() as s:
-        v1 = registry.get_version(session=s, model=MODEL, number=1)
+        v1 = registry.get_version(session=s, model=MODEL, version=1)
     reader = token("dario", f"read:production/{MODEL}")
     scorer = token("omar", f"predict:production/{MODEL}")
     with live_api() as url:
@@ -342,14 +342,14 @@ def test_a_new_deployment_is_served_at_once_without_a_restart(backend, tmp_path)
     assert app.state.cache.loads == 2, "loaded once per deployed version"
     assert np.allclose([p["score"] for p in after["predictions"]], direct_scores(3, rows))
     with session_scope() as s:
-        v3 = registry.get_version(session=s, model=MODEL, number=3)
+        v3 = registry.get_version(session=s, model=MODEL, version=3)
     assert {r.model_version_id for r in logged()[-5:]} == {v3.id}
 
 
 def test_a_tampered_artifact_is_503_audited_once_and_named_by_healthz(backend, tmp_path, caplog):
     frame = build(tmp_path)
     with session_scope() as s:
-        v1 = registry.get_version(session=s, model=MODEL, number=1)
+        v1 = registry.get_version(session=s, model=MODEL, version=1)
     path = artifacts.resolve(v1.artifact_path)
     path.write_bytes(path.read_bytes() + b"tampered")
     secret = token()
@@ -517,7 +517,7 @@ def test_the_endpoint_check_fails_when_healthz_names_the_deployment_unhealthy(ba
 
     frame = build(tmp_path)
     with session_scope() as s:
-        v1 = registry.get_version(session=s, model=MODEL, number=1)
+        v1 = registry.get_version(session=s, model=MODEL, version=1)
         prod = checks.define_check(session=s, actor=actor("maya"), project_key="CARDS", name="production endpoint",
                                    kind="endpoint", metric="production", model=MODEL, audience_roles=["it_ops"])
     path = artifacts.resolve(v1.artifact_path)

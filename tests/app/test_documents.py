@@ -19,7 +19,7 @@ def _page() -> None:
     from core.access import Actor
     from ui.documents import documentation_downloads
 
-    documentation_downloads(actor=Actor(username="rhea", roles=("risk_manager",)), model="fraud-detector", number=2)
+    documentation_downloads(actor=Actor(username="rhea", roles=("risk_manager",)), model="fraud-detector", version=2)
 
 
 def test_one_button_per_format_and_the_documents_generated_before(demo_home):
@@ -31,10 +31,10 @@ def test_one_button_per_format_and_the_documents_generated_before(demo_home):
     assert not list((demo_home / "documents").glob("*")), "nothing is generated before a click"
 
     # What the PDF button runs when clicked (AppTest cannot click a download): the file the user saves.
-    content = documents.producer(actor=RHEA, model="fraud-detector", number=2, fmt="pdf")()
+    content = documents.producer(actor=RHEA, model="fraud-detector", version=2, fmt="pdf")()
     assert content.startswith(b"%PDF")
     with session_scope() as s:
-        (stored,) = documentation.list_documents(session=s, actor=RHEA, model="fraud-detector", number=2)
+        (stored,) = documentation.list_documents(session=s, actor=RHEA, model="fraud-detector", version=2)
     assert stored.sha256 == hashlib.sha256(content).hexdigest()
     assert artifacts.resolve(stored.path).read_bytes() == content
 

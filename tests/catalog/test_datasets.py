@@ -130,10 +130,10 @@ def test_a_schema_change_is_flagged_until_accepted_and_refused_when_strict(backe
         assert catalog.get_component(session=s, kind="dataset", name="customer-reviews").trust.status == "flagged"
         with pytest.raises(Conflict, match="customer-reviews v2 changed schema .*removed posted_on.*not accepted"):
             datasets.require_usable(session=s, name="customer-reviews")
-        assert datasets.require_usable(session=s, name="customer-reviews", number=1).number == 1
+        assert datasets.require_usable(session=s, name="customer-reviews", version=1).number == 1
 
     with session_scope() as s:
-        datasets.accept_version(session=s, actor=people["maya"].actor, name="customer-reviews", number=2)
+        datasets.accept_version(session=s, actor=people["maya"].actor, name="customer-reviews", version=2)
     with session_scope() as s:
         usable = datasets.require_usable(session=s, name="customer-reviews")
     assert usable.number == 2 and usable.accepted_by == "maya" and not usable.flagged

@@ -164,7 +164,7 @@ def test_a_model_with_its_artifact_registers_and_loads_after_verification(worksp
     result = CliRunner().invoke(main, args, env={"WATCHTOWER_TOKEN": None, "WATCHTOWER_PASSWORD": "s3cret-pass"})
     assert result.exit_code == 0, result.output
     with session_scope() as s:
-        version = registry.get_version(session=s, model="fraud-detector", number=1)
+        version = registry.get_version(session=s, model="fraud-detector", version=1)
     assert version.origin == "manual" and version.created_by == "dario"
     assert version.artifact_sha256 == hashlib.sha256(model.read_bytes()).hexdigest()
     estimator = artifacts.load_estimator(path=version.artifact_path, sha256=version.artifact_sha256)

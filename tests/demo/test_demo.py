@@ -63,8 +63,8 @@ def test_v2_is_active_in_production_and_better_than_the_archived_v1(demo_home):
 
 def test_the_artifacts_and_references_verify_and_v2_loses_recall_after_the_wave(demo_home):
     with session_scope() as s:
-        v2 = registry.get_version(session=s, model="fraud-detector", number=2)
-        v1 = registry.get_version(session=s, model="fraud-detector", number=1)
+        v2 = registry.get_version(session=s, model="fraud-detector", version=2)
+        v1 = registry.get_version(session=s, model="fraud-detector", version=1)
         chain = audit.verify(session=s)
     assert chain.ok, chain.problems
     assert artifacts.load_estimator(path=v1.artifact_path, sha256=v1.artifact_sha256) is not None

@@ -32,7 +32,7 @@ def test_the_first_failed_week_is_explained_by_young_cards(demo_home):
 
 def test_v3_repairs_the_new_card_segment_before_it_is_deployed(demo_home):
     with session_scope() as s:
-        lab = validation.open_lab(session=s, actor=MAYA, model="fraud-detector", number=3)
+        lab = validation.open_lab(session=s, actor=MAYA, model="fraud-detector", version=3)
     verdict = validation.champion_challenger(lab)
     assert verdict.champion == 2 and verdict.segments
     young = [g for g in verdict.segments if "card_age_days <" in g.segment]
@@ -46,7 +46,7 @@ def test_the_model_documentation_carries_the_segment_table(demo_home):
     from core.documentation import outline, render
 
     doc = documentation.gather(actor=Actor(username="rhea", roles=("risk_manager",)), model="fraud-detector",
-                               number=3)
+                               version=3)
     text = render.markdown(outline.build(doc))
     assert "segment (where the champion lost most)" in text
     row = next(line for line in text.splitlines() if "card_age_days \\< " in line and "repaired" in line)

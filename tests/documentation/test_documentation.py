@@ -124,7 +124,7 @@ def reviewed(backend, tmp_path):
 
 def test_every_section_is_there_with_the_numbers_of_the_stores(reviewed):
     v, _ = reviewed
-    md = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").content.decode()
+    md = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="md").content.decode()
     for title in ("Purpose and business context", "Data", "Training recipe and parameters", "Performance",
                   "Business metrics", "Drift per field", "Diagnostics", "Global importance", "Deployments",
                   "Review and sign-off", "Audit trail", "About this document"):
@@ -154,7 +154,7 @@ class _Tags(HTMLParser):
 
 
 def test_markdown_shows_user_text_without_letting_it_become_markup(reviewed):
-    md = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").content.decode()
+    md = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="md").content.decode()
     # Rendered as a repository host renders Markdown (CommonMark, raw HTML allowed, pipe tables).
     parsed = _Tags()
     parsed.feed(MarkdownIt("commonmark").enable("table").render(md))
@@ -165,7 +165,7 @@ def test_markdown_shows_user_text_without_letting_it_become_markup(reviewed):
 
 
 def test_html_is_one_file_that_fetches_nothing_and_shows_user_text_as_text(reviewed):
-    page = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="html").content.decode()
+    page = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="html").content.decode()
     parsed = _Tags()
     parsed.feed(page)
     names = [t for t, _ in parsed.tags]
@@ -189,7 +189,7 @@ def test_html_is_one_file_that_fetches_nothing_and_shows_user_text_as_text(revie
 
 def test_pdf_opens_has_pages_and_carries_the_numbers(reviewed):
     v, _ = reviewed
-    pdf = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="pdf").content
+    pdf = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="pdf").content
     reader = PdfReader(io.BytesIO(pdf))
     assert len(reader.pages) >= 2
     text = " ".join(page.extract_text() for page in reader.pages)
@@ -202,7 +202,7 @@ def test_pdf_opens_has_pages_and_carries_the_numbers(reviewed):
 
 def test_the_stored_document_is_attached_to_the_open_review_and_its_sha256_matches(reviewed):
     _, review_id = reviewed
-    generated = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="pdf")
+    generated = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="pdf")
     d = generated.document
     assert d.review_id == review_id and d.generated_by == "rhea" and not d.out_of_date
     stored = artifacts.resolve(d.path)
@@ -218,17 +218,17 @@ def test_the_stored_document_is_attached_to_the_open_review_and_its_sha256_match
 
 def test_a_document_older_than_the_latest_evaluation_is_out_of_date(reviewed):
     v, _ = reviewed
-    d = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").document
+    d = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="md").document
     _evaluate(v.id, start=datetime(2026, 7, 15), auc=0.85, created_at=d.generated_at + timedelta(milliseconds=1))
     with session_scope() as s:
-        (listed,) = documentation.list_documents(session=s, actor=RHEA, model="card-scorer", number=1)
+        (listed,) = documentation.list_documents(session=s, actor=RHEA, model="card-scorer", version=1)
     assert listed.id == d.id and listed.out_of_date
-    fresh = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md")
+    fresh = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="md")
     assert "0.8500" in fresh.content.decode() and not fresh.document.out_of_date
 
 
 def test_a_tampered_document_is_refused(reviewed):
-    d = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").document
+    d = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="md").document
     path = artifacts.resolve(d.path)
     path.write_bytes(path.read_bytes().replace(b"0.8765", b"0.9999"))
     with session_scope() as s, pytest.raises(IntegrityFailure, match=f"document {d.id} was altered"):
@@ -259,7 +259,7 @@ def test_bad_requests_are_refused_and_write_nothing(backend, tmp_path):
     with pytest.raises(NotFound, match="no model named 'nope'"):
         documentation.generate(actor=RHEA, model="nope", fmt="md")
     with pytest.raises(NotFound, match="card-scorer has no version 9"):
-        documentation.generate(actor=RHEA, model="card-scorer", number=9, fmt="pdf")
+        documentation.generate(actor=RHEA, model="card-scorer", version=9, fmt="pdf")
     with session_scope() as s:
         assert s.exec(select(Document)).all() == []
     assert not (tmp_path / "home" / "documents").exists()
@@ -285,9 +285,9 @@ def test_the_command_line_writes_the_document_and_fails_cleanly(reviewed, tmp_pa
 
 
 def test_diagnostics_and_importance_are_the_validation_labs(reviewed):
-    md = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").content.decode()
+    md = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="md").content.decode()
     with session_scope() as s:
-        lab = validation.open_lab(session=s, actor=SYSTEM, model="card-scorer", number=1)
+        lab = validation.open_lab(session=s, actor=SYSTEM, model="card-scorer", version=1)
     importances = validation.importance(lab)
     report = diagnostics.diagnose(lab, importances=importances)
     assert len(report.items) >= 5
@@ -301,7 +301,7 @@ def test_a_tampered_artifact_is_reported_in_the_document(reviewed):
     v, _ = reviewed
     path = artifacts.resolve(v.artifact_path)
     path.write_bytes(path.read_bytes() + b"tampered")
-    md = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").content.decode()
+    md = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="md").content.decode()
     assert "The artifact failed verification, so the model was not run" in md
     assert "was tampered with" in md
 
@@ -313,7 +313,7 @@ def test_a_candidate_without_windows_shows_the_active_versions_clearly_labelled(
         candidate = registry.add_version(session=s, actor=SYSTEM, model="card-scorer", reference=reference,
                                          artifact_path=v.artifact_path, artifact_sha256=v.artifact_sha256,
                                          origin="scheduled_retrain", training_metrics={"roc_auc": 0.95})
-    md = documentation.generate(actor=RHEA, model="card-scorer", number=candidate.number, fmt="md").content.decode()
+    md = documentation.generate(actor=RHEA, model="card-scorer", version=candidate.number, fmt="md").content.decode()
     assert "Version 2 has no evaluation window of its own yet" in md and "they measure v1, not v2" in md
     assert "_Active v1: the latest 2 evaluation windows (7D)_" in md and "0.8765" in md
     assert "_Active v1: business metrics per evaluation window_" in md and "4,321.25" in md
@@ -321,8 +321,8 @@ def test_a_candidate_without_windows_shows_the_active_versions_clearly_labelled(
 
 
 def test_the_lab_runs_again_when_what_it_depends_on_changes(reviewed):
-    first = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").content.decode()
-    again = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").content.decode()
+    first = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="md").content.decode()
+    again = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="md").content.decode()
     section = first[first.index("## Diagnostics"):first.index("## Deployments")]
     assert section == again[again.index("## Diagnostics"):again.index("## Deployments")]
     assert "| Business metric vs active | pass | v1 is the active version. |" in section
@@ -330,7 +330,7 @@ def test_the_lab_runs_again_when_what_it_depends_on_changes(reviewed):
         model = s.exec(select(Model).where(Model.name == "card-scorer")).one()
         model.business_metrics = []
         s.add(model)
-    changed = documentation.generate(actor=RHEA, model="card-scorer", number=1, fmt="md").content.decode()
+    changed = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="md").content.decode()
     assert "| Business metric vs active | warn | card-scorer declares no business metric to compare on. |" in changed
 
 
@@ -350,11 +350,11 @@ def test_the_demo_v3_document_tells_the_story_with_the_stores_numbers(demo_home)
     rhea = _person("rhea")
     with session_scope() as s:
         review = governance.find_review(session=s, model="fraud-detector", version=3)
-        v3 = registry.get_version(session=s, model="fraud-detector", number=3)
+        v3 = registry.get_version(session=s, model="fraud-detector", version=3)
         v2_weeks = evaluation_store.list_evaluations(session=s, actor=rhea, model="fraud-detector", version=2,
                                                      granularity="7D")
     assert review is not None and review.state == "WAITING_FOR_FEEDBACK"
-    generated = documentation.generate(actor=rhea, model="fraud-detector", number=3, fmt="md")
+    generated = documentation.generate(actor=rhea, model="fraud-detector", version=3, fmt="md")
     md = generated.content.decode()
     for title in SECTIONS:
         assert f"\n## {title}\n" in md, title
@@ -382,7 +382,7 @@ def test_the_demo_v3_document_tells_the_story_with_the_stores_numbers(demo_home)
 
 
 def test_the_demo_v2_document_puts_card_age_days_at_the_top_of_its_drift(demo_home):
-    md = documentation.generate(actor=_person("maya"), model="fraud-detector", number=2, fmt="md").content.decode()
+    md = documentation.generate(actor=_person("maya"), model="fraud-detector", version=2, fmt="md").content.decode()
     drift = md[md.index("## Drift per field"):md.index("## Diagnostics")]
     rows = [line for line in drift.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert rows[0].startswith("| card_age_days | numeric |") and rows[0].endswith("| yes |")
@@ -395,7 +395,7 @@ def test_the_demo_v3_html_and_pdf_attached_to_its_review(demo_home):
         review = governance.find_review(session=s, model="fraud-detector", version=3)
         governance.give_feedback(session=s, actor=bianca, review_id=review.id, role="business", verdict="MINOR_ISSUE",
                                  comment=f"Fewer missed frauds {PLANTED}")
-    html_doc = documentation.generate(actor=rhea, model="fraud-detector", number=3, fmt="html")
+    html_doc = documentation.generate(actor=rhea, model="fraud-detector", version=3, fmt="html")
     page = html_doc.content.decode()
     parsed = _Tags()
     parsed.feed(page)
@@ -405,7 +405,7 @@ def test_the_demo_v3_html_and_pdf_attached_to_its_review(demo_home):
     assert not [u for u in urls if "//" in u.split(",", 1)[0]]
     assert f"Fewer missed frauds {PLANTED}" in "".join(parsed.text)
 
-    pdf_doc = documentation.generate(actor=rhea, model="fraud-detector", number=3, fmt="pdf")
+    pdf_doc = documentation.generate(actor=rhea, model="fraud-detector", version=3, fmt="pdf")
     reader = PdfReader(io.BytesIO(pdf_doc.content))
     assert len(reader.pages) >= 4
     text = " ".join(p.extract_text() for p in reader.pages)
@@ -418,6 +418,6 @@ def test_the_demo_v3_html_and_pdf_attached_to_its_review(demo_home):
         assert d.review_id == review.id and not d.out_of_date
         assert hashlib.sha256(artifacts.resolve(d.path).read_bytes()).hexdigest() == d.sha256
     with session_scope() as s:
-        attached = documentation.list_documents(session=s, actor=rhea, model="fraud-detector", number=3,
+        attached = documentation.list_documents(session=s, actor=rhea, model="fraud-detector", version=3,
                                                 review_id=review.id)
     assert [d.format for d in attached] == ["pdf", "html"]

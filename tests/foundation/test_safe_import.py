@@ -131,7 +131,7 @@ def test_a_skops_file_with_an_untrusted_type_is_refused_until_an_administrator_t
                     "--as", "mia")
     assert accepted.exit_code == 0, accepted.output
     with session_scope() as s:
-        v = registry.get_version(session=s, model=world.MODEL, number=1)
+        v = registry.get_version(session=s, model=world.MODEL, version=1)
     assert v.artifact_path.endswith(".skops") and v.artifact_sha256 == artifacts.sha256_file(model)
     # Every later load still checks the sha256 first.
     loaded = artifacts.load_estimator(path=v.artifact_path, sha256=v.artifact_sha256)
@@ -168,7 +168,7 @@ def test_an_administrator_allows_one_exact_pickle_for_one_model(backend, tmp_pat
                     "--as", "mia")
     assert imported.exit_code == 0, imported.output
     with session_scope() as s:
-        v = registry.get_version(session=s, model=world.MODEL, number=1)
+        v = registry.get_version(session=s, model=world.MODEL, version=1)
         allowances = [e for e in audit.events(session=s) if e.action == "artifact.allow_pickle"]
     assert v.artifact_sha256 == sha and v.artifact_path.endswith(".joblib")
     assert [(e.actor, e.entity_id, e.details["sha256"]) for e in allowances] == [("ada", world.MODEL, sha)]

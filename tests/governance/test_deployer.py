@@ -208,7 +208,7 @@ def test_who_may_deploy_and_change_an_environment(backend, tmp_path):
 def registry_frame(session):  # noqa: ANN001, ANN201
     from core import artifacts
 
-    v = registry.get_version(session=session, model=MODEL, number=1)
+    v = registry.get_version(session=session, model=MODEL, version=1)
     return artifacts.load_reference(path=v.reference_path, sha256=v.reference_sha256)
 
 

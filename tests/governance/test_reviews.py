@@ -107,7 +107,7 @@ def test_high_risk_review_runs_from_request_to_production(backend, tmp_path):
 def registry_version_id(session, number: int) -> int:
     from core.models.registry import get_version
 
-    return get_version(session=session, model=MODEL, number=number).id
+    return get_version(session=session, model=MODEL, version=number).id
 
 
 def test_only_a_holder_of_the_role_gives_that_roles_feedback(backend, tmp_path):

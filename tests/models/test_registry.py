@@ -54,8 +54,8 @@ def test_an_existing_model_is_imported_with_its_reference_data(backend, tmp_path
     assert (v.number, v.origin, v.status) == (1, "imported", "candidate")
     assert v.artifact_sha256 == artifacts.sha256_file(path) and v.reference_rows == 1500
     with session_scope() as s:
-        lab = validation.open_lab(session=s, actor=world.actor("maya"), model=world.MODEL, number=1)
-        assert lineage.verify_artifact(session=s, actor=world.actor("maya"), model=world.MODEL, number=1)
+        lab = validation.open_lab(session=s, actor=world.actor("maya"), model=world.MODEL, version=1)
+        assert lineage.verify_artifact(session=s, actor=world.actor("maya"), model=world.MODEL, version=1)
     assert "__score__" in lab.version.reference.columns  # scored at import, for prediction drift later
     assert 0 <= validation.what_if(lab, validation.typical_record(lab)).score <= 1
 
@@ -97,14 +97,14 @@ def test_a_stored_artifact_altered_on_disk_is_refused_before_loading_and_audited
     world.build()
     number = world.train_version(world.traffic(1000, seed=21))
     with session_scope() as s:
-        v = registry.get_version(session=s, model=world.MODEL, number=number)
+        v = registry.get_version(session=s, model=world.MODEL, version=number)
     stored = artifacts.resolve(v.artifact_path)
     stored.write_bytes(stored.read_bytes() + b"\x00")
     with pytest.raises(IntegrityFailure, match=r"card-fraud v1 was tampered with \(sha256 mismatch\)"), \
             session_scope() as s:
-        validation.open_lab(session=s, actor=world.actor("maya"), model=world.MODEL, number=number)
+        validation.open_lab(session=s, actor=world.actor("maya"), model=world.MODEL, version=number)
     with session_scope() as s:
-        assert not lineage.verify_artifact(session=s, actor=world.actor("maya"), model=world.MODEL, number=number)
+        assert not lineage.verify_artifact(session=s, actor=world.actor("maya"), model=world.MODEL, version=number)
         tampered = [e for e in audit.events(session=s) if e.action == "artifact.tampered"]
     assert len(tampered) == 1 and tampered[0].entity_id == "card-fraud v1"
 
@@ -123,7 +123,7 @@ def test_versions_show_where_they_run_and_where_they_come_from(backend):
                          deployed_by="omar"))
     with session_scope() as s:
         rows = lineage.versions_overview(session=s, actor=world.actor("rhea"), model=world.MODEL)
-        story = lineage.lineage(session=s, actor=world.actor("rhea"), model=world.MODEL, number=second)
+        story = lineage.lineage(session=s, actor=world.actor("rhea"), model=world.MODEL, version=second)
     assert [(r.number, r.status, r.running_in) for r in rows] == [(2, "candidate", ()), (1, "active", ("production",))]
     assert rows[0].primary_metric == "roc_auc" and rows[0].primary_value is not None
     assert story.version.created_by == "maya" and story.version.recipe["algorithm"] == "random_forest"

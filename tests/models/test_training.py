@@ -157,8 +157,8 @@ def test_the_retrain_step_registers_a_candidate_linked_to_the_failed_check(backe
     assert result.ok, result.message
     assert result.outputs["candidate_version"] == 2 and "v2 registered as a candidate" in result.message
     with session_scope() as s:
-        v2 = registry.get_version(session=s, model=world.MODEL, number=2)
-        story = lineage.lineage(session=s, actor=world.actor("maya"), model=world.MODEL, number=2)
+        v2 = registry.get_version(session=s, model=world.MODEL, version=2)
+        story = lineage.lineage(session=s, actor=world.actor("maya"), model=world.MODEL, version=2)
         active_now = registry.get_version(session=s, model=world.MODEL)
     assert (v2.status, v2.origin, v2.triggered_by_check_result_id) == ("candidate", "scheduled_retrain", failed[0])
     assert active_now.number == active  # a retrain never replaces the running version by itself

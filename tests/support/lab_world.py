@@ -79,7 +79,7 @@ def train_version(data: pd.DataFrame, *, algorithm: str = "logistic_regression",
     with session_scope() as s:
         v = training.promote_run(session=s, actor=actor(by), run_id=run.id)
         if status != "candidate":
-            registry.set_version_status(session=s, actor=actor(by), model=MODEL, number=v.number, status=status)
+            registry.set_version_status(session=s, actor=actor(by), model=MODEL, version=v.number, status=status)
     return v.number
 
 

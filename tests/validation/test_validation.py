@@ -59,7 +59,7 @@ def test_tree_explanations_add_up_to_the_score_minus_the_baseline_with_a_fixed_s
 
 def _lab(number: int | None = None) -> validation.Lab:
     with session_scope() as s:
-        return validation.open_lab(session=s, actor=world.actor("maya"), model=world.MODEL, number=number)
+        return validation.open_lab(session=s, actor=world.actor("maya"), model=world.MODEL, version=number)
 
 
 def test_what_if_changes_the_score_and_the_decision_at_once(backend):
@@ -92,7 +92,7 @@ def test_leakage_stays_quiet_on_the_demo_model(demo_home):
     from core.access import Actor
 
     with session_scope() as s:
-        lab = validation.open_lab(session=s, actor=Actor("maya", ("ml_engineer",)), model="fraud-detector", number=2)
+        lab = validation.open_lab(session=s, actor=Actor("maya", ("ml_engineer",)), model="fraud-detector", version=2)
     report = diagnostics.diagnose(lab)
     leak = next(d for d in report.items if d.name == "Leakage")
     assert leak.status == "pass", leak.reason
