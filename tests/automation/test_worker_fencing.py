@@ -19,9 +19,9 @@ from core.automation import run_states, runner, scenarios
 from core.db import get_engine, session_scope
 from core.entities import Lease, ScenarioRun
 from core.errors import Conflict
+from tests.automation import test_worker as harness
 from tests.automation.test_worker import MAYA, _scenario, _statuses, wait_for
 from tests.support import slow_steps  # noqa: F401  (registers the test step kinds in this process)
-from tests.support import test_worker as harness
 
 workers = harness.workers  # the worker subprocess fixture
 
