@@ -45,8 +45,14 @@ INTEGRATION_FIXTURES = {
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test e2e, integration or unit (see the module's docstring)."""
+    """Mark every test e2e, integration or unit (see the module's docstring); drop backends not selected."""
+    selected, dropped = [], []
     for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend", BACKENDS[0]) not in BACKENDS:
+            dropped.append(item)
+            continue
+        selected.append(item)
         path = Path(str(item.path)).resolve()
         if (TESTS / "e2e") in path.parents:
             item.add_marker(pytest.mark.e2e)
@@ -54,6 +60,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.integration)
         else:
             item.add_marker(pytest.mark.unit)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = selected
 
 
 @pytest.fixture(autouse=True)
