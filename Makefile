@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test test-fast e2e bench lint clean
+.PHONY: run test test-fast test-unit e2e bench lint clean
 
 $(VENV)/.app: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,14 +18,21 @@ $(VENV)/.test: $(VENV)/.app
 run: $(VENV)/.app
 	WATCHTOWER_DEMO=1 $(VENV)/bin/watchtower serve --port $(PORT)
 
+# Everything: unit and integration tests on both backends in parallel, then the browser tests two at a time.
 test: $(VENV)/.test
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 3 -m "not e2e"
+	$(PY) -m pytest -q -n 2 --dist loadfile -m e2e
 
+# Unit and integration tests on SQLite only, without the slowest ones and the browser.
 test-fast: $(VENV)/.test
-	$(PY) -m pytest -q -m "not e2e"
+	WATCHTOWER_TEST_BACKENDS=sqlite $(PY) -m pytest -q -n 3 -m "not e2e and not slow"
+
+# The tests that need no database, no files and no browser.
+test-unit: $(VENV)/.test
+	$(PY) -m pytest -q -m unit
 
 e2e: $(VENV)/.test
-	$(PY) -m pytest -q -m e2e
+	$(PY) -m pytest -q -n 2 --dist loadfile -m e2e
 
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check .

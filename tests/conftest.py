@@ -1,7 +1,15 @@
 """Shared fixtures: a fresh Watchtower home and database per test, on SQLite and on PostgreSQL.
 
-PostgreSQL tests use a schema of their own inside the `test` database (127.0.0.1:5432, trust auth), so
-parallel runs never collide. With WATCHTOWER_REQUIRE_POSTGRES=1 an unreachable server fails the run.
+PostgreSQL tests use a schema of their own inside the `test` database (127.0.0.1:5432, trust auth), one per
+test session and so one per pytest-xdist worker: parallel runs never collide. With
+WATCHTOWER_REQUIRE_POSTGRES=1 an unreachable server fails the run. WATCHTOWER_TEST_BACKENDS=sqlite (a comma
+separated list; default "sqlite,postgres") restricts the backends the `backend` fixture runs on.
+
+Every test gets one speed marker, from where it lives and the fixtures it uses:
+- `e2e`: the browser tests under tests/e2e;
+- `integration`: a database, files, a server or a subprocess (the fixtures in INTEGRATION_FIXTURES, and the
+  page tests under tests/app);
+- `unit`: everything else, which must not open a database (`pytest -m unit` runs them alone).
 """
 
 from __future__ import annotations
@@ -13,13 +21,60 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
 from core import db
 
 PG_BASE = os.environ.get("WATCHTOWER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-BACKENDS = ["sqlite", "postgres"]
+ALL_BACKENDS = ("sqlite", "postgres")
+BACKENDS = [name.strip() for name in os.environ.get("WATCHTOWER_TEST_BACKENDS", ",".join(ALL_BACKENDS)).split(",")
+            if name.strip()]
+if not BACKENDS or set(BACKENDS) - set(ALL_BACKENDS):
+    raise pytest.UsageError(f"WATCHTOWER_TEST_BACKENDS must name some of {', '.join(ALL_BACKENDS)}, not {BACKENDS}")
+
+TESTS = Path(__file__).resolve().parent
+# Fixtures that give a test a database, files, a server or a subprocess; a test using any of them (directly
+# or through another fixture) is an integration test.
+INTEGRATION_FIXTURES = {
+    "backend", "sqlite_home", "demo_home", "demo_template", "pg_schema_url",  # a database
+    "tmp_path", "tmp_path_factory",  # files
+    "workers", "receiver", "smtp", "provider",  # subprocesses and servers
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test e2e, integration or unit (see the module's docstring); drop backends not selected."""
+    selected, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend", BACKENDS[0]) not in BACKENDS:
+            dropped.append(item)
+            continue
+        selected.append(item)
+        path = Path(str(item.path)).resolve()
+        if (TESTS / "e2e") in path.parents:
+            item.add_marker(pytest.mark.e2e)
+        elif (TESTS / "app") in path.parents or INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+        else:
+            item.add_marker(pytest.mark.unit)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = selected
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_open_no_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit test that reaches for a database fails: it should use a database fixture, which makes it integration."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a unit test opened a database: use `backend` or `sqlite_home` (an integration test)")
+
+    monkeypatch.setattr(db, "make_engine", refuse)
 
 
 def _pg_reachable() -> str | None:
@@ -92,10 +147,7 @@ def sqlite_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     db.dispose_engines()
 
 
-@pytest.fixture(scope="session")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo story seeded once per test session into a template home (SQLite)."""
-    home = tmp_path_factory.mktemp("demo-template")
+def _seed_demo_into(home: Path) -> None:
     old = {k: os.environ.get(k) for k in ("WATCHTOWER_HOME", "WATCHTOWER_DATABASE_URL")}
     os.environ["WATCHTOWER_HOME"] = str(home)
     os.environ["WATCHTOWER_DATABASE_URL"] = f"sqlite:///{home / 'watchtower.db'}"
@@ -110,6 +162,28 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The demo story seeded once per test run into a template home (SQLite); tests copy it, never change it.
+
+    Under pytest-xdist the workers share one template in the run's base temporary directory: the first
+    worker to need it seeds it under a file lock, the others wait and reuse it.
+    """
+    if worker_id == "master":
+        home = tmp_path_factory.mktemp("demo-template")
+        _seed_demo_into(home)
+        return home
+    shared = tmp_path_factory.getbasetemp().parent
+    home = shared / "demo-template"
+    done = shared / "demo-template.done"
+    with FileLock(str(shared / "demo-template.lock")):
+        if not done.exists():
+            shutil.rmtree(home, ignore_errors=True)
+            home.mkdir()
+            _seed_demo_into(home)
+            done.touch()
     return home
 
 

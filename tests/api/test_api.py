@@ -436,6 +436,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_the_watchtower_api_command_serves_the_deployed_versions(backend, tmp_path):
     frame = build(tmp_path)
     secret = token()

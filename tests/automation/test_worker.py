@@ -89,6 +89,7 @@ def _scenario(name: str, steps: list[dict], **kw) -> int:
                                          name=name, steps=steps, **kw).id
 
 
+@pytest.mark.slow
 def test_two_workers_share_the_work_and_run_each_scenario_run_exactly_once(workers):
     home = Path(os.environ["WATCHTOWER_HOME"])
     ids = [_scenario(f"batch {i}", [{"kind": "record_execution", "params": {"seconds": 0.4}}]) for i in range(8)]
@@ -112,6 +113,7 @@ def test_two_workers_share_the_work_and_run_each_scenario_run_exactly_once(worke
     assert len(fired) >= 2 and all(gap > 1.0 for gap in gaps), gaps  # one run per firing, not one per worker
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_leaves_no_half_written_evaluation_and_the_run_interrupted(workers):
     home = Path(os.environ["WATCHTOWER_HOME"])
     with session_scope() as s:

@@ -19,9 +19,9 @@ from core.automation import run_states, runner, scenarios
 from core.db import get_engine, session_scope
 from core.entities import Lease, ScenarioRun
 from core.errors import Conflict
+from tests.automation import test_worker as harness
 from tests.automation.test_worker import MAYA, _scenario, _statuses, wait_for
 from tests.support import slow_steps  # noqa: F401  (registers the test step kinds in this process)
-from tests.support import test_worker as harness
 
 workers = harness.workers  # the worker subprocess fixture
 
@@ -66,6 +66,7 @@ def _write_newer_lease(scenario_id: int) -> int:
         return newer
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("backend", "loss"), [("postgres", "session terminated"), ("sqlite", "newer lease"),
                                                ("postgres", "newer lease")], indirect=["backend"])
 def test_a_worker_that_loses_its_lease_mid_run_stops_before_its_next_step(workers, loss):
@@ -137,6 +138,7 @@ def test_every_final_status_is_final():
     assert run_states.sources("interrupted") == ("running",)
 
 
+@pytest.mark.slow
 def test_two_workers_run_each_tick_of_a_frequent_scenario_exactly_once(workers):
     ticking = _scenario("every three seconds", [{"kind": "record_execution"}], trigger_kind="interval",
                         trigger_value=3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import recall_score, roc_auc_score
 from sqlalchemy import func
 from sqlmodel import SQLModel, select
@@ -105,6 +106,7 @@ def test_the_foundation_of_the_story_seeds_on_both_backends(backend):
         assert audit.verify(session=s).ok
 
 
+@pytest.mark.slow
 def test_reset_starts_the_story_over(demo_home):
     before = _row_counts()
     with session_scope() as s:

@@ -222,6 +222,7 @@ class _Store(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_a_checkpoint_is_posted_to_a_write_once_store(backend, tmp_path):
     _trail(3)
     _Store.received = []
