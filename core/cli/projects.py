@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import click
 
-from core.cli.actors import resolve_actor
 from core.cli.base import fails_cleanly, main
-from core.db import session_scope
-from core.models import registry
-from core.projects import projects
 
 
 @main.group("project")
@@ -29,6 +25,10 @@ def project_group() -> None:
 def project_create(key: str, name: str, risk: str, blueprint: str | None, description: str, sponsor: str,
                    initiative: str | None, as_user: str | None) -> None:
     """Create a project KEY."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.projects import projects
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         p = projects.create_project(session=s, actor=actor, key=key, name=name, risk_level=risk,
@@ -61,6 +61,10 @@ def model_register(project: str, model: str, task: str, target: str, reference: 
                    sha256: str | None, score_col: str | None, prediction_col: str | None, threshold: float,
                    as_user: str | None) -> None:
     """Register MODEL in PROJECT with version 1."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.models import registry
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         v = registry.register_model(session=s, actor=actor, project_key=project, name=model, task=task,
