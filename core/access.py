@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.entities import ROLES
 from core.errors import Forbidden
+from core.vocabulary import ROLES
 
 ALL = frozenset(ROLES)
 

@@ -9,15 +9,17 @@ from sqlalchemy import JSON, Column, ForeignKey, ForeignKeyConstraint, Index, In
 from sqlmodel import Field, SQLModel
 
 from core.clock import now
-
-ROLES = ("business", "data_scientist", "ml_engineer", "risk_manager", "it_ops", "admin")
-RISK_LEVELS = ("low", "medium", "high")
-TASKS = ("binary", "regression")
-VERSION_STATUSES = ("candidate", "active", "archived")
-VERSION_ORIGINS = ("manual", "scheduled_retrain", "imported", "external")
-POLICIES = ("block", "warn", "allow")
-REVIEW_STATES = ("NOT_STARTED", "WAITING_FOR_FEEDBACK", "WAITING_FOR_APPROVAL", "APPROVED", "REJECTED", "ABANDONED")
-VERDICTS = ("APPROVED", "MINOR_ISSUE", "MAJOR_ISSUE")
+from core.vocabulary import (  # noqa: F401 - the domain's words, importable from here too
+    COMPONENT_KINDS,
+    POLICIES,
+    REVIEW_STATES,
+    RISK_LEVELS,
+    ROLES,
+    TASKS,
+    VERDICTS,
+    VERSION_ORIGINS,
+    VERSION_STATUSES,
+)
 
 
 def _json(default: Any = None) -> Any:
@@ -452,10 +454,6 @@ class Document(SQLModel, table=True):
 
 
 # --- the catalog: reusable components, datasets and project templates -------------------------
-
-COMPONENT_KINDS = ("dataset", "recipe", "model", "model_version", "check_template", "scenario_template",
-                   "business_metric")
-
 
 class Component(SQLModel, table=True):
     """A reusable, searchable thing with an owner to contact; `ref` names what it points at."""

@@ -13,13 +13,8 @@ from pathlib import Path
 
 import click
 
-from core import audit
-from core.access import require
-from core.cli.actors import resolve_actor
 from core.cli.base import fails_cleanly, main
-from core.db import session_scope
 from core.errors import InvalidInput
-from core.identity import users
 
 
 @main.command()
@@ -113,6 +108,11 @@ def audit_group() -> None:
 @fails_cleanly
 def audit_verify(checkpoint: str | None, as_user: str | None) -> None:
     """Check the keyed audit chain; exit 1 naming the first wrong event and every problem."""
+    from core import audit
+    from core.access import require
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         if checkpoint:
@@ -138,6 +138,10 @@ def audit_verify(checkpoint: str | None, as_user: str | None) -> None:
 @fails_cleanly
 def audit_checkpoint(out: str, as_user: str | None) -> None:
     """Verify the chain and write a signed checkpoint of its head outside the database."""
+    from core import audit
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         cp = audit.write_checkpoint(session=s, actor=actor, destination=out)
@@ -174,6 +178,10 @@ def _new_password(username: str, no_password: bool) -> str | None:
 def user_create(username: str, name: str, email: str, roles: tuple[str, ...], no_password: bool,
                 as_user: str | None) -> None:
     """Create a user with a scrypt-hashed password (WATCHTOWER_NEW_PASSWORD or a prompt). Audited."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.identity import users
+
     actor = resolve_actor(as_user)
     password = _new_password(username, no_password)
     with session_scope() as s:
@@ -190,6 +198,10 @@ def user_create(username: str, name: str, email: str, roles: tuple[str, ...], no
 @fails_cleanly
 def user_roles(username: str, add: tuple[str, ...], remove: tuple[str, ...], as_user: str | None) -> None:
     """Add and remove roles of USERNAME. Audited."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.identity import users
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         changed = users.change_roles(session=s, actor=actor, username=username, add=list(add), remove=list(remove))
@@ -202,6 +214,10 @@ def user_roles(username: str, add: tuple[str, ...], remove: tuple[str, ...], as_
 @fails_cleanly
 def user_deactivate(username: str, as_user: str | None) -> None:
     """Deactivate USERNAME: no more sign-in, and their tokens stop working. Audited."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.identity import users
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         gone = users.deactivate_user(session=s, actor=actor, username=username)
@@ -213,6 +229,9 @@ def user_deactivate(username: str, as_user: str | None) -> None:
 @fails_cleanly
 def user_list(fmt: str) -> None:
     """Active users and their roles."""
+    from core.db import session_scope
+    from core.identity import users
+
     with session_scope() as s:
         people = users.list_users(session=s)
     if fmt == "json":
@@ -229,6 +248,9 @@ def admin_group() -> None:
 
 
 def _init_admin() -> None:
+    from core.db import session_scope
+    from core.identity import users
+
     username = os.environ.get("WATCHTOWER_ADMIN_USER") or click.prompt("admin username", default="admin", err=True)
     password = os.environ.get("WATCHTOWER_ADMIN_PASSWORD") or click.prompt(
         "admin password", hide_input=True, confirmation_prompt=True, err=True)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from core.catalog import components, datasets, templates
-from core.cli.actors import resolve_actor
 from core.cli.base import fails_cleanly, main
 from core.cli.projects import project_group
-from core.db import session_scope
-from core.entities import COMPONENT_KINDS
 from core.errors import InvalidInput
+from core.vocabulary import COMPONENT_KINDS
+
+if TYPE_CHECKING:
+    from core.catalog import components
 
 AS_USER = click.option("--as", "as_user", default=None, help="Act as this user (authenticated).")
 KIND = click.argument("kind", type=click.Choice(COMPONENT_KINDS))
@@ -59,6 +60,9 @@ def catalog_group() -> None:
 def catalog_search(query: tuple[str, ...], kind: str | None, tag: str | None, owner: str | None,
                    project: str | None, limit: int, fmt: str) -> None:
     """Find components whose name, description, tags or owner hold every word of QUERY."""
+    from core.catalog import components
+    from core.db import session_scope
+
     with session_scope() as s:
         found = components.search(session=s, query=" ".join(query), kind=kind, tag=tag, owner=owner, project=project,
                                limit=limit)
@@ -80,6 +84,9 @@ def catalog_search(query: tuple[str, ...], kind: str | None, tag: str | None, ow
 @fails_cleanly
 def catalog_show(kind: str, name: str) -> None:
     """Everything about one component: owner to contact, trust, who uses it, its definition."""
+    from core.catalog import components
+    from core.db import session_scope
+
     with session_scope() as s:
         c = components.get_component(session=s, kind=kind, name=name)
     click.echo(f"{components.KIND_LABELS[c.kind]}: {c.name} (revision {c.revision})")
@@ -109,6 +116,10 @@ def catalog_register(kind: str, name: str, description: str, owner: str | None, 
                      project: str | None, ref: str, spec: str | None, spec_file: str | None,
                      as_user: str | None) -> None:
     """Register component NAME of KIND."""
+    from core.catalog import components
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     definition = _spec(spec, spec_file)
     actor = resolve_actor(as_user)
     with session_scope() as s:
@@ -126,6 +137,10 @@ def catalog_register(kind: str, name: str, description: str, owner: str | None, 
 @fails_cleanly
 def catalog_tag(kind: str, name: str, add: tuple[str, ...], remove: tuple[str, ...], as_user: str | None) -> None:
     """Add or remove tags of a component."""
+    from core.catalog import components
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         c = components.tag_component(session=s, actor=actor, kind=kind, name=name, add=list(add), remove=list(remove))
@@ -144,6 +159,10 @@ def catalog_tag(kind: str, name: str, add: tuple[str, ...], remove: tuple[str, .
 def catalog_change(kind: str, name: str, description: str | None, owner: str | None, spec: str | None,
                    spec_file: str | None, as_user: str | None) -> None:
     """Change a component; warns (on stderr) naming every other project that depends on it."""
+    from core.catalog import components
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     definition = _spec(spec, spec_file)
     actor = resolve_actor(as_user)
     with session_scope() as s:
@@ -163,6 +182,10 @@ def catalog_change(kind: str, name: str, description: str | None, owner: str | N
 @fails_cleanly
 def catalog_use(kind: str, name: str, project: str, how: str, as_user: str | None) -> None:
     """Record that PROJECT uses a component (its owner is then warned of changes)."""
+    from core.catalog import components
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         c = components.record_use(session=s, actor=actor, kind=kind, name=name, project_key=project, how=how)
@@ -189,6 +212,10 @@ def dataset_group() -> None:
 def dataset_register(name: str, csv_path: str | None, query: str | None, url: str | None, description: str,
                      owner: str | None, tags: tuple[str, ...], strict: bool, as_user: str | None) -> None:
     """Register the next version of dataset NAME from a CSV file or a SQL query."""
+    from core.catalog import datasets
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         v = datasets.register_dataset(session=s, actor=actor, name=name, csv_path=csv_path, query=query,
@@ -207,6 +234,10 @@ def dataset_register(name: str, csv_path: str | None, query: str | None, url: st
 @fails_cleanly
 def dataset_accept(name: str, version: int, as_user: str | None) -> None:
     """Accept a version's schema change so scenarios and templates may use it."""
+    from core.catalog import datasets
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         v = datasets.accept_version(session=s, actor=actor, name=name, version=version)
@@ -219,6 +250,9 @@ def dataset_accept(name: str, version: int, as_user: str | None) -> None:
 @fails_cleanly
 def dataset_show(name: str, version: int | None) -> None:
     """A version's schema and profile (default: the latest)."""
+    from core.catalog import components, datasets
+    from core.db import session_scope
+
     with session_scope() as s:
         info = datasets.get_dataset(session=s, name=name)
     chosen = [v for v in info.versions if version is None or v.number == version]
@@ -251,6 +285,9 @@ def project_from_template(template: str, key: str, name: str, dataset: str, targ
                           initiative: str | None, description: str, dataset_version: int | None,
                           model_name: str | None, as_user: str | None) -> None:
     """Create project KEY from TEMPLATE: blueprint, model trained on the dataset, checks, daily scenario."""
+    from core.catalog import templates
+    from core.cli.actors import resolve_actor
+
     actor = resolve_actor(as_user)
     created = templates.create_project_from_template(
         actor=actor, template=template, key=key, name=name, dataset=dataset, target=target, risk_level=risk,
@@ -271,6 +308,9 @@ def template_group() -> None:
 @fails_cleanly
 def template_list() -> None:
     """The templates a project can start from, with the dataset columns they need."""
+    from core.catalog import templates
+    from core.db import session_scope
+
     with session_scope() as s:
         found = templates.list_templates(session=s)
     for t in found:
@@ -287,6 +327,10 @@ def template_list() -> None:
 @fails_cleanly
 def template_save(project: str, name: str, description: str, as_user: str | None) -> None:
     """Save PROJECT's model setup, business metrics, checks and scenario as template NAME."""
+    from core.catalog import templates
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         saved = templates.save_as_template(session=s, actor=actor, project_key=project, name=name,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from core.automation import connections
-from core.cli.actors import resolve_actor
 from core.cli.base import fails_cleanly, main
-from core.db import session_scope
+
+if TYPE_CHECKING:
+    from core.automation import connections
 
 
 @main.group("connection")
@@ -29,6 +31,10 @@ def _show(c: connections.ConnectionRead) -> str:
 @fails_cleanly
 def connection_create(name: str, secret_name: str, allow: tuple[str, ...], as_user: str | None) -> None:
     """Register connection NAME reading the database whose URL setting SECRET holds."""
+    from core.automation import connections
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         c = connections.create_connection(session=s, actor=actor, name=name, secret_name=secret_name,
@@ -44,6 +50,10 @@ def connection_create(name: str, secret_name: str, allow: tuple[str, ...], as_us
 @fails_cleanly
 def connection_update(name: str, secret_name: str | None, allow: tuple[str, ...], as_user: str | None) -> None:
     """Change connection NAME's setting or allowed tables."""
+    from core.automation import connections
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         c = connections.update_connection(session=s, actor=actor, name=name, secret_name=secret_name,
@@ -55,6 +65,9 @@ def connection_update(name: str, secret_name: str | None, allow: tuple[str, ...]
 @fails_cleanly
 def connection_list() -> None:
     """Every data connection: name, setting, allowed tables."""
+    from core.automation import connections
+    from core.db import session_scope
+
     with session_scope() as s:
         rows = connections.list_connections(session=s)
     if not rows:
@@ -69,6 +82,10 @@ def connection_list() -> None:
 @fails_cleanly
 def connection_delete(name: str, as_user: str | None) -> None:
     """Remove connection NAME."""
+    from core.automation import connections
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         connections.delete_connection(session=s, actor=actor, name=name)

@@ -6,21 +6,23 @@ from pathlib import Path
 
 import click
 
-from core.cli.actors import resolve_actor
 from core.cli.base import fails_cleanly, main
-from core.documentation import documents
 from core.errors import InvalidInput
+from core.vocabulary import DOCUMENT_FORMATS
 
 
 @main.command("docs")
 @click.argument("model")
 @click.option("--version", "version", type=int, default=None, help="Version number (default: the active one).")
-@click.option("--format", "fmt", type=click.Choice(documents.FORMATS), required=True)
+@click.option("--format", "fmt", type=click.Choice(DOCUMENT_FORMATS), required=True)
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @click.option("--as", "as_user", default=None, help="Act as this user (authenticated).")
 @fails_cleanly
 def docs(model: str, version: int | None, fmt: str, out: str, as_user: str | None) -> None:
     """Generate the documentation of MODEL, store it with its sha256 and write it to FILE."""
+    from core.cli.actors import resolve_actor
+    from core.documentation import documents
+
     target = Path(out)
     if not target.parent.is_dir():
         raise InvalidInput(f"cannot write {out}: folder {target.parent} does not exist")

@@ -6,12 +6,10 @@ from datetime import datetime
 
 import click
 
-from core.cli.actors import resolve_actor
 from core.cli.base import fails_cleanly, main
 from core.clock import to_utc_naive
-from core.db import session_scope
 from core.errors import InvalidInput
-from core.monitoring import evaluation_store, ingest
+from core.vocabulary import GRANULARITIES
 
 _AS = click.option("--as", "as_user", default=None, help="Act as this user (authenticated).")
 _VERSION = click.option("--version", "version", type=int, default=None, help="Version number (default: the active one).")
@@ -46,6 +44,10 @@ def predictions_ingest(model: str, file: str, version: int | None, id_col: str, 
                        score_col: str | None, prediction_col: str | None, environment: str | None,
                        as_user: str | None) -> None:
     """Log the predictions in FILE for MODEL: the whole file, or nothing."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.monitoring import ingest
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         done = ingest.ingest_predictions(session=s, actor=actor, model=model, source=file, version=version,
@@ -69,6 +71,10 @@ def ground_truth_group() -> None:
 @fails_cleanly
 def ground_truth_ingest(model: str, file: str, id_col: str, label_col: str, as_user: str | None) -> None:
     """Join the labels in FILE to MODEL's predictions: same labels change nothing, changed ones are audited."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.monitoring import ingest
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         done = ingest.ingest_ground_truth(session=s, actor=actor, model=model, source=file, id_col=id_col,
@@ -82,7 +88,7 @@ def ground_truth_ingest(model: str, file: str, id_col: str, label_col: str, as_u
 @_VERSION
 @click.option("--start", default=None, help="Start of the period (ISO 8601; default: the first prediction).")
 @click.option("--end", default=None, help="End of the period, excluded (ISO 8601; default: after the last one).")
-@click.option("--every", type=click.Choice(evaluation_store.GRANULARITIES), default=None,
+@click.option("--every", type=click.Choice(GRANULARITIES), default=None,
               help="Cut the period into days, Monday weeks or calendar months (default: one window).")
 @click.option("--overwrite", is_flag=True, help="Replace windows already stored (audited).")
 @_AS
@@ -90,6 +96,9 @@ def ground_truth_ingest(model: str, file: str, id_col: str, label_col: str, as_u
 def evaluate(model: str, version: int | None, start: str | None, end: str | None, every: str | None,
              overwrite: bool, as_user: str | None) -> None:
     """Evaluate MODEL over windows and store them in the evaluation store."""
+    from core.cli.actors import resolve_actor
+    from core.monitoring import evaluation_store
+
     actor = resolve_actor(as_user)
     done = evaluation_store.evaluate(actor=actor, model=model, version=version, start=_moment(start, "--start"),
                                      end=_moment(end, "--end"), every=every, overwrite=overwrite)
@@ -111,6 +120,10 @@ def evaluate(model: str, version: int | None, start: str | None, end: str | None
 @fails_cleanly
 def evaluations(model: str, version: int | None, fmt: str, as_user: str | None) -> None:
     """Export MODEL's stored evaluation windows to standard output."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.monitoring import evaluation_store
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         click.echo(evaluation_store.export_evaluations(session=s, actor=actor, model=model, version=version, fmt=fmt),

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from core import governance
-from core.cli.actors import resolve_actor
 from core.cli.base import fails_cleanly, main
-from core.db import session_scope
-from core.entities import POLICIES, VERDICTS
 from core.errors import InvalidInput, NotFound
-from core.governance import deployer, environments
+from core.vocabulary import POLICIES, TIERS, VERDICTS
+
+if TYPE_CHECKING:
+    from core import governance
 
 
 @main.command("deploy")
@@ -22,6 +23,10 @@ from core.governance import deployer, environments
 @fails_cleanly
 def deploy_command(model: str, version: int, environment: str, note: str, as_user: str | None) -> None:
     """Deploy MODEL version N to an environment, if governance allows it."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.governance import deployer
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         dep = deployer.deploy(session=s, actor=actor, model=model, version=version, environment=environment,
@@ -39,6 +44,10 @@ def deploy_command(model: str, version: int, environment: str, note: str, as_use
 @fails_cleanly
 def rollback_command(model: str, environment: str, note: str, as_user: str | None) -> None:
     """Put back the version that ran in the environment before the current one."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.governance import deployer
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         dep = deployer.rollback(session=s, actor=actor, model=model, environment=environment, note=note)
@@ -50,6 +59,9 @@ def rollback_command(model: str, environment: str, note: str, as_user: str | Non
 @fails_cleanly
 def deployments_command(model: str | None) -> None:
     """What runs where, and since when."""
+    from core.db import session_scope
+    from core.governance import deployer
+
     with session_scope() as s:
         rows = deployer.what_runs_where(session=s, model=model)
     if not rows:
@@ -83,6 +95,10 @@ def _feedback_role(review: governance.ReviewRead, role: str | None) -> str:
 def review_command(model: str, action: str, version: int, role: str | None, verdict: str | None, comment: str,
                    as_user: str | None) -> None:
     """Request, give feedback on, approve, reject or abandon the review of MODEL version N."""
+    from core import governance
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         if action == "request":
@@ -117,6 +133,9 @@ def review_command(model: str, action: str, version: int, role: str | None, verd
 @fails_cleanly
 def environments_command() -> None:
     """The environments, lowest first, with their tier, governance policy and scoring endpoint."""
+    from core.db import session_scope
+    from core.governance import environments
+
     with session_scope() as s:
         rows = environments.list_environments(session=s)
     for e in rows:
@@ -125,7 +144,7 @@ def environments_command() -> None:
 
 @main.command("environment")
 @click.argument("name")
-@click.option("--tier", type=click.Choice(environments.TIERS), default=None, help="lower, or higher (production).")
+@click.option("--tier", type=click.Choice(TIERS), default=None, help="lower, or higher (production).")
 @click.option("--policy", type=click.Choice(POLICIES), default=None,
               help="block (the default for a new environment), warn or allow.")
 @click.option("--url", "endpoint_url", default=None, help="The environment's scoring endpoint.")
@@ -134,6 +153,10 @@ def environments_command() -> None:
 def environment_command(name: str, tier: str | None, policy: str | None, endpoint_url: str | None,
                         as_user: str | None) -> None:
     """Create or change the environment NAME (administrators); loosening it alerts the risk managers."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.governance import environments
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         env = environments.configure_environment(session=s, actor=actor, name=name, tier=tier, policy=policy,

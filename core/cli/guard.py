@@ -59,9 +59,11 @@ RULES: dict[str, Rule] = {
     "audit checkpoint": _person("audit.verify", "refuses to anchor a broken chain"),
     # Projects, models, the evaluation store.
     "project create": _person("project.create"),
+    "project list": _person("portfolio.view"),
     "project from-template": _person("template.use", "and project.create, model.register, monitoring.manage, "
                                                      "automation.manage"),
     "model register": _person("model.register"),
+    "model list": _person("registry.view"),
     "model import": _person("model.register", "skops only; a pickle only with an administrator's allowance"),
     "model trust-type": _person("settings.manage", "audited"),
     "model allow-pickle": _person("settings.manage", "one exact file (sha256) for one model; audited"),

@@ -8,13 +8,8 @@ import time
 
 import click
 
-from core.alerting import alerts
-from core.automation import runner, scenarios
-from core.cli.actors import resolve_actor
 from core.cli.base import fails_cleanly, main
-from core.db import session_scope
 from core.errors import NotFound
-from core.monitoring import checks
 
 
 @main.command()
@@ -46,6 +41,9 @@ def checks_group() -> None:
 @fails_cleanly
 def checks_list(project: str) -> None:
     """Every check of PROJECT with its rule, audience and recent ticks."""
+    from core.db import session_scope
+    from core.monitoring import checks
+
     with session_scope() as s:
         rows = checks.project_histories(session=s, project_key=project, limit=12)
     if not rows:
@@ -63,7 +61,11 @@ def checks_list(project: str) -> None:
 @fails_cleanly
 def checks_run(model: str, evaluation_id: int | None, as_user: str | None) -> None:
     """Run MODEL's checks on an evaluation and alert their audience about failures."""
+    from core.alerting import alerts
     from core.automation.steps import latest_evaluation_ids
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.monitoring import checks
 
     actor = resolve_actor(as_user)
     ids = [evaluation_id] if evaluation_id else latest_evaluation_ids(model)
@@ -84,6 +86,10 @@ def checks_run(model: str, evaluation_id: int | None, as_user: str | None) -> No
 @fails_cleanly
 def checks_template(model: str, as_user: str | None) -> None:
     """Apply the standard AI quality checks to MODEL."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.monitoring import checks
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         applied = checks.apply_template(session=s, actor=actor, model=model)
@@ -101,6 +107,9 @@ def scenario_group() -> None:
 @fails_cleanly
 def scenario_list(project: str | None) -> None:
     """Scenarios with their schedule, next run and last run."""
+    from core.automation import scenarios
+    from core.db import session_scope
+
     with session_scope() as s:
         rows = scenarios.list_scenarios(session=s, project_key=project)
     for sc in rows:
@@ -119,6 +128,10 @@ def scenario_list(project: str | None) -> None:
 @fails_cleanly
 def scenario_run(name: str, project: str | None, wait: bool, inline: bool, as_user: str | None) -> None:
     """Request a run of scenario NAME now (a worker picks it up within seconds)."""
+    from core.automation import runner, scenarios
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         sc = scenarios.get_scenario(session=s, project_key=project, name=name)
@@ -151,6 +164,10 @@ def scenario_run(name: str, project: str | None, wait: bool, inline: bool, as_us
 @fails_cleanly
 def scenario_approve(run_id: int, reject: bool, comment: str, as_user: str | None) -> None:
     """Approve (or reject) the step RUN_ID waits on."""
+    from core.automation import scenarios
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         fn = scenarios.reject_step if reject else scenarios.approve_step
@@ -167,5 +184,7 @@ def alerts_group() -> None:
 @fails_cleanly
 def alerts_deliver() -> None:
     """Send the deliveries that are due now (the worker does this every few seconds)."""
+    from core.alerting import alerts
+
     stats = alerts.deliver_due()
     click.echo(f"{stats.sent} sent, {stats.retrying} to retry, {stats.failed} failed")

@@ -7,14 +7,11 @@ from datetime import datetime
 
 import click
 
-from core.cli.actors import resolve_actor
 from core.cli.base import fails_cleanly, main
 from core.cli.projects import model_group
 from core.clock import to_utc_naive
-from core.db import session_scope
 from core.errors import InvalidInput
-from core.models import lineage, registry, retraining, training
-from core.validation import comparison
+from core.vocabulary import ALGORITHMS
 
 
 def _when(value: str | None, option: str) -> datetime | None:
@@ -45,7 +42,7 @@ def _fmt(value: float | None) -> str:
 
 @main.command("train")
 @click.argument("model")
-@click.option("--algorithm", type=click.Choice(training.ALGORITHMS), required=True)
+@click.option("--algorithm", type=click.Choice(ALGORITHMS), required=True)
 @click.option("--data", "data", default=None, type=click.Path(dir_okay=False),
               help="Training CSV (default: the evaluation store's labelled predictions).")
 @click.option("--start", default=None, help="Training window start (ISO, inclusive).")
@@ -60,6 +57,10 @@ def train_command(model: str, algorithm: str, data: str | None, start: str | Non
                   features: str | None, params: tuple[str, ...], holdout: float, promote: bool,
                   as_user: str | None) -> None:
     """Train MODEL's features with ALGORITHM on a window; track the run (and optionally promote it)."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.models import training
+
     actor = resolve_actor(as_user)
     recipe = training.Recipe(algorithm=algorithm, params=_params(params), start=_when(start, "--start"),
                              end=_when(end, "--end"), holdout=holdout,
@@ -81,6 +82,9 @@ def train_command(model: str, algorithm: str, data: str | None, start: str | Non
 @fails_cleanly
 def runs_command(model: str, fmt: str) -> None:
     """List MODEL's training runs, newest first."""
+    from core.db import session_scope
+    from core.models import training
+
     with session_scope() as s:
         runs = training.list_runs(session=s, model=model)
     if fmt == "json":
@@ -106,6 +110,10 @@ def runs_command(model: str, fmt: str) -> None:
 @fails_cleanly
 def promote_command(run_id: int, notes: str, as_user: str | None) -> None:
     """Register training run RUN_ID as a new candidate version."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.models import training
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         run = training.get_run(session=s, run_id=run_id)
@@ -121,6 +129,9 @@ def promote_command(run_id: int, notes: str, as_user: str | None) -> None:
 @fails_cleanly
 def retrain_command(model: str, window_days: int | None, check_result: int | None, as_user: str | None) -> None:
     """Retrain MODEL's active recipe on the newest labelled window; register a candidate."""
+    from core.cli.actors import resolve_actor
+    from core.models import retraining
+
     outcome = retraining.retrain(actor=resolve_actor(as_user), model=model, window_days=window_days,
                                  triggered_by_check_result_id=check_result, origin="manual",
                                  progress=lambda f, msg: click.echo(f"{f:>4.0%} {msg}", err=True))
@@ -134,6 +145,10 @@ def retrain_command(model: str, window_days: int | None, check_result: int | Non
 @fails_cleanly
 def versions_command(model: str, as_user: str | None) -> None:
     """List MODEL's versions with status, origin and where each runs."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.models import lineage
+
     with session_scope() as s:
         rows = lineage.versions_overview(session=s, actor=resolve_actor(as_user), model=model)
     for v in rows:
@@ -149,6 +164,9 @@ def versions_command(model: str, as_user: str | None) -> None:
 @fails_cleanly
 def compare_command(model: str, a: int, b: int, as_user: str | None) -> None:
     """Compare versions A and B of MODEL on the same recent labelled data."""
+    from core.cli.actors import resolve_actor
+    from core.validation import comparison
+
     c = comparison.compare_versions(actor=resolve_actor(as_user), model=model, a=a, b=b)
     click.echo(f"{model} v{a} vs v{b} on {c.rows:,} recent labelled predictions neither was trained on")
     for name, va, vb, better in [*c.metrics, *((label, x, y, w) for _n, label, x, y, w in c.business)]:
@@ -170,6 +188,10 @@ def compare_command(model: str, a: int, b: int, as_user: str | None) -> None:
 def model_import(model: str, artifact: str, reference: str, sha256: str | None, notes: str,
                  as_user: str | None) -> None:
     """Import an existing scikit-learn model as a candidate version of MODEL."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.models import registry
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         v = registry.import_version(session=s, actor=actor, model=model, artifact=artifact, reference=reference,
@@ -185,6 +207,10 @@ def model_import(model: str, artifact: str, reference: str, sha256: str | None, 
 @fails_cleanly
 def model_trust_type(type_names: tuple[str, ...], revoke: bool, as_user: str | None) -> None:
     """Trust (or --revoke) Python types in uploaded skops files, by the names an import refusal lists."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.models import registry
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         if revoke:
@@ -202,6 +228,10 @@ def model_trust_type(type_names: tuple[str, ...], revoke: bool, as_user: str | N
 @fails_cleanly
 def model_allow_pickle(model: str, sha256: str, as_user: str | None) -> None:
     """Allow one exact pickle/joblib file (by its sha256) to be imported for MODEL."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.models import registry
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         registry.allow_pickle(session=s, actor=actor, model=model, sha256=sha256)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import click
 
-from core.cli.actors import resolve_actor
 from core.cli.base import fails_cleanly, main
-from core.db import session_scope
 from core.errors import InvalidInput
-from core.monitoring import slice_findings
+
+if TYPE_CHECKING:
+    from core.monitoring import slice_findings
 
 
 def _pct(value: float | None) -> str:
@@ -52,6 +53,10 @@ def _table(found: slice_findings.FindingRead) -> str:
 @fails_cleanly
 def slices_command(model: str, evaluation_id: int | None, loss: str | None, fmt: str, as_user: str | None) -> None:
     """The segments of MODEL's evaluation window where its loss concentrates (up to three conditions each)."""
+    from core.cli.actors import resolve_actor
+    from core.db import session_scope
+    from core.monitoring import slice_findings
+
     actor = resolve_actor(as_user)
     with session_scope() as s:
         if evaluation_id is None:

@@ -6,11 +6,8 @@ import json
 
 import click
 
-from core.cli.actors import current_identity
 from core.cli.base import fails_cleanly, main
-from core.db import session_scope
 from core.errors import Forbidden
-from core.identity import tokens
 
 
 def _when(moment) -> str:  # noqa: ANN001 - datetime | None
@@ -31,6 +28,10 @@ def token_group() -> None:
 @fails_cleanly
 def token_create(name: str, scopes: tuple[str, ...], expires: str, as_user: str | None) -> None:
     """Create a token and print its secret once: it is never shown again."""
+    from core.cli.actors import current_identity
+    from core.db import session_scope
+    from core.identity import tokens
+
     identity = current_identity(as_user, what="token create")
     if identity.method == "token":
         # A stolen token must not be able to outlive its own revocation by minting another one.
@@ -56,6 +57,10 @@ def token_create(name: str, scopes: tuple[str, ...], expires: str, as_user: str 
 @fails_cleanly
 def token_list(everyone: bool, fmt: str, as_user: str | None) -> None:
     """Your tokens (or everyone's with --all), newest first: never a secret."""
+    from core.cli.actors import current_identity
+    from core.db import session_scope
+    from core.identity import tokens
+
     actor = current_identity(as_user, what="token list").actor
     with session_scope() as s:
         found = tokens.list_tokens(session=s, actor=actor, everyone=everyone)
@@ -78,6 +83,10 @@ def token_list(everyone: bool, fmt: str, as_user: str | None) -> None:
 @fails_cleanly
 def token_revoke(token_id: int, as_user: str | None) -> None:
     """Revoke token ID (yours, or anyone's for an administrator): it never works again."""
+    from core.cli.actors import current_identity
+    from core.db import session_scope
+    from core.identity import tokens
+
     actor = current_identity(as_user, what="token revoke").actor
     with session_scope() as s:
         token = tokens.revoke_token(session=s, actor=actor, token_id=token_id)

@@ -45,8 +45,9 @@ from core.models import registry
 from core.monitoring import evaluation_store
 from core.projects import projects
 from core.validation import lab
+from core.vocabulary import DOCUMENT_FORMATS
 
-FORMATS = ("md", "html", "pdf")
+FORMATS = DOCUMENT_FORMATS
 MIME_TYPES = {"md": "text/markdown", "html": "text/html", "pdf": "application/pdf"}
 
 

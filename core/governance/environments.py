@@ -13,8 +13,7 @@ from core import audit
 from core.access import Actor, require
 from core.entities import POLICIES, Environment
 from core.errors import InvalidInput, NotFound
-
-TIERS = ("lower", "higher")
+from core.vocabulary import TIERS
 
 
 @dataclass(frozen=True)

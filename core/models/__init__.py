@@ -7,6 +7,7 @@ recipes and runs, retraining on the latest labelled window, and scoring with sta
 - `registry`: Models and their versions: registration with a reference sample, optional artifact, lineage.
 - `retraining`: Retraining: the active version's recipe trained on the latest labelled window, registered as a candidate.
 - `scoring`: Scoring a fitted estimator on a frame of features, and its standard and business metrics (core.models.metrics).
+- `summaries`: Each model at a glance, for listings: its project, its latest version and how many versions are in each status.
 - `training`: Training recipes and tracked training runs: fit on a held-out split, record, compare, promote to a version.
 """
 
@@ -32,6 +33,9 @@ __getattr__, __dir__, __all__ = reexport(__name__, {
     ),
     "scoring": (
         "metrics",
+    ),
+    "summaries": (
+        "ModelSummary", "list_model_summaries",
     ),
     "training": (
         "RunInfo", "build_pipeline", "fit_recipe", "record_run", "get_run", "list_runs",

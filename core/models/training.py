@@ -31,8 +31,8 @@ from core.entities import Model, ModelVersion, TrainingRun
 from core.errors import Conflict, InvalidInput, NotFound
 from core.models import scoring
 from core.models.registry import ModelInfo, VersionInfo, add_version, model_info, model_row
+from core.vocabulary import ALGORITHMS
 
-ALGORITHMS = ("logistic_regression", "random_forest", "hist_gradient_boosting")
 ALGORITHM_LABELS = {"logistic_regression": "Logistic regression", "random_forest": "Random forest",
                     "hist_gradient_boosting": "Histogram gradient boosting"}
 REFERENCE_ROWS = 20_000  # the held-out sample kept as the version's reference data

@@ -28,8 +28,8 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.models import metrics, registry
 from core.monitoring import drift, estimation, ingest
 from core.monitoring.prediction_store import WindowRows, window_rows
+from core.vocabulary import GRANULARITIES
 
-GRANULARITIES = ("1D", "7D", "1M")
 SCORE, PREDICTION = "__score__", "__prediction__"
 
 

@@ -19,6 +19,6 @@ __getattr__, __dir__, __all__ = reexport(__name__, {
     "projects": (
         "VersionRead", "ModelRead", "ProjectRead", "get_or_create_initiative", "create_project",
         "get_project", "portfolio", "project_dashboard", "PortfolioView", "portfolio_view",
-        "list_project_keys",
+        "list_project_keys", "list_projects",
     ),
 })

@@ -228,6 +228,12 @@ def portfolio(*, session: Session, initiative: str | None = None, risk_level: st
     return rows
 
 
+def list_projects(*, session: Session, actor: Actor) -> list[PortfolioRow]:
+    """Every project, by key, with its initiative, risk, stage, owner, what runs where and health."""
+    require(actor, "portfolio.view")
+    return portfolio(session=session)
+
+
 @dataclass(frozen=True)
 class ProjectDashboard:
     """One project's dashboard: its context, models, audit trail, and the other projects to switch to."""
