@@ -4,6 +4,8 @@
 - `postgres_url()`: the benchmarks' own database on 127.0.0.1:5432 (`watchtower_bench`, or WATCHTOWER_BENCH_PG),
   created through the `postgres` maintenance database when missing; None when PostgreSQL is not reachable.
 - `private_schema(url)`: a schema of its own in that database for one run, dropped afterwards.
+- `empty_page(directory, permission)` and `open_first(page, ...)`: the page benchmarks' baseline, an empty page
+  in the same app shell, and one timed AppTest run of app.py with a given page as the default one.
 - `report(name, figure, target, ok)`: prints one result line (and a JSON line that bench/run_all.py collects);
   `finish()` exits 1 when any reported result missed its target, or when nothing was reported.
 """
@@ -22,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 BENCH_DATABASE = "watchtower_bench"
 RESULT_MARKER = "BENCH-RESULT "
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _outcomes: list[bool] = []
 
 
@@ -80,3 +83,51 @@ def report(name: str, figure: str, target: str, ok: bool) -> None:
 def finish() -> None:
     """Exit 0 only when something was reported and every reported result met its target."""
     sys.exit(0 if _outcomes and all(_outcomes) else 1)
+
+
+EMPTY_PAGE = """import streamlit as st
+
+from ui.session import require_page
+
+require_page({permission!r})
+st.title("Empty")
+"""
+
+
+def empty_page(directory: str, permission: str) -> str:
+    """Write a page that checks `permission` and shows a title, nothing else (no data work); returns its path."""
+    path = os.path.join(directory, "bench_empty.py")
+    with open(path, "w") as f:
+        f.write(EMPTY_PAGE.format(permission=permission))
+    return path
+
+
+def open_first(page: str, permission: str, user: dict, *, clear_cache: bool) -> tuple[float, object]:
+    """Run app.py in AppTest, signed in as `user`, with `page` the first (default) page of the navigation.
+
+    The same app shell every time (page config, banner, sidebar, navigation); only the page differs. Returns
+    the seconds of that one run and the AppTest. `clear_cache` empties Streamlit's data cache first (cold).
+    """
+    import time
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from core import access
+
+    original = access.PAGES
+    spec = next((p for p in original if p.path == page), None) or access.PageSpec(page, "Empty", "Bench", permission)
+    access.PAGES = (spec, *(p for p in original if p.path != page))
+    try:
+        if clear_cache:
+            st.cache_data.clear()
+        at = AppTest.from_file(os.path.join(ROOT, "app.py"), default_timeout=180)
+        at.session_state["user"] = user
+        started = time.perf_counter()
+        at.run()
+        elapsed = time.perf_counter() - started
+    finally:
+        access.PAGES = original
+    if at.exception:
+        raise SystemExit(f"{page} raised: {at.exception[0].value}")
+    return elapsed, at
