@@ -128,11 +128,11 @@ def project_governance(*, session: Session, actor: Actor, key: str) -> ProjectGo
                              approver_distinct_from_signers=bool(s.get("approver_distinct_from_signers")))
                    for i, s in enumerate(bp.stages if bp else []))
     models = session.exec(select(Model).where(Model.project_id == project.id).order_by(Model.name)).all()
-    reviews = [reviews.get_review(session=session, review_id=r.id, actor=actor) for r in session.exec(
+    found = [reviews.get_review(session=session, review_id=r.id, actor=actor) for r in session.exec(
         select(Review).join(ModelVersion, Review.model_version_id == ModelVersion.id)
         .where(ModelVersion.model_id.in_([m.id for m in models])).order_by(Review.id.desc())).all()]
     latest: dict[tuple[str, int], reviews.ReviewRead] = {}
-    for r in reviews:
+    for r in found:
         latest.setdefault((r.model, r.version), r)
     versions = []
     for m in base.models:
@@ -148,7 +148,7 @@ def project_governance(*, session: Session, actor: Actor, key: str) -> ProjectGo
                              owner=base.owner, initiative=base.initiative, scope=base.scope,
                              risk_level=base.risk_level, health=base.health, blueprint=bp.name if bp else "",
                              blueprint_description=bp.description if bp else "", stage=project.stage,
-                             stages=stages, versions=tuple(versions), reviews=tuple(reviews))
+                             stages=stages, versions=tuple(versions), reviews=tuple(found))
 
 
 @dataclass(frozen=True)
