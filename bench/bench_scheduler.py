@@ -110,14 +110,22 @@ def seed(models: int, rows: int) -> list[tuple[str, int]]:
 
 
 def clear() -> None:
-    """Forget evaluations, check results, alerts and runs, so that each pass does the same work."""
+    """Forget evaluations, slice findings, check results, alerts and runs, so that each pass does the same work."""
     from sqlalchemy import delete
 
     from core.db import session_scope
-    from core.entities import Alert, AlertDelivery, CheckResult, Evaluation, ScenarioRun, StepRun
+    from core.entities import (
+        Alert,
+        AlertDelivery,
+        CheckResult,
+        Evaluation,
+        ScenarioRun,
+        SliceFinding,
+        StepRun,
+    )
 
     with session_scope() as s:
-        for table in (AlertDelivery, Alert, CheckResult, Evaluation, StepRun, ScenarioRun):
+        for table in (AlertDelivery, Alert, CheckResult, SliceFinding, Evaluation, StepRun, ScenarioRun):
             s.execute(delete(table))
 
 
