@@ -38,7 +38,7 @@ lint: $(VENV)/.test
 	$(VENV)/bin/ruff check .
 
 bench: $(VENV)/.test
-	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -16,7 +16,7 @@ process on a free loopback port. Every request carries the token. In the same ru
 - every prediction id the API returned is in the evaluation store, with its environment and its token, and
   nothing else is.
 API and direct calls alternate (record by record, batch by batch) so both meet the same machine load. Exits 1
-when a target is missed.
+when a target is missed. BENCH_QUICK=1: 100 single, 60 busy-single requests and 4 batches.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ import pandas as pd  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import finish, report, sized  # noqa: E402
 
 TARGET_P99_MS = 50.0  # single record, loopback, including the logged write
 TARGET_BATCH_SHARE = 0.25  # 1,000-record batches reach at least this share of direct predict_proba's records/s
@@ -114,9 +116,9 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--single", type=int, default=500, help="single-record requests")
-    parser.add_argument("--batches", type=int, default=20, help="1,000-record requests")
-    parser.add_argument("--busy-single", type=int, default=300,
+    parser.add_argument("--single", type=int, default=sized(500, 100), help="single-record requests")
+    parser.add_argument("--batches", type=int, default=sized(20, 4), help="1,000-record requests")
+    parser.add_argument("--busy-single", type=int, default=sized(300, 60),
                         help="single-record requests to each API process on the busy machine")
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL database (a private schema is created and dropped); default: SQLite")
@@ -137,14 +139,13 @@ def main() -> None:
     from core.db import dispose_engines
 
     try:
-        ok = run(args, workdir)
+        run(args, workdir)
     finally:
         dispose_engines()
         if schema:
             with make_engine(args.database_url).begin() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    if not ok:
-        raise SystemExit(1)
+    finish()
 
 
 def start_api(port: int, **env: str) -> subprocess.Popen:
@@ -182,7 +183,7 @@ def auth_check_ms(secret: str, n: int) -> list[float]:
     return spent
 
 
-def run(args: argparse.Namespace, workdir: Path) -> bool:
+def run(args: argparse.Namespace, workdir: Path) -> None:
     import httpx
     from threadpoolctl import threadpool_limits
 
@@ -306,7 +307,15 @@ def run(args: argparse.Namespace, workdir: Path) -> bool:
     print(f"prediction log: {len(returned):,} ids returned, {len(stored_ids):,} stored, {lost} lost, {strays} unexpected, "
           f"{wrong_env} with another environment, {wrong_token} without the token -> "
           f"{'no prediction lost' if met['log'] else 'MISMATCH'}")
-    return all(met.values())
+    report(f"scoring API single record p99 ({backend})", f"{p99:.1f} ms (p50 {p50 / d50:.1f}x direct predict_proba)",
+           f"<= {TARGET_P99_MS:.0f} ms", met["p99"])
+    report(f"scoring API token check p50 ({backend})", f"{a50:.2f} ms", f"<= {TARGET_AUTH_P50_MS:.0f} ms", met["auth"])
+    report(f"scoring API 1,000-record batches ({backend})", f"{api_rps / direct_rps:.2f} of direct predict_proba "
+           f"({api_rps:,.0f} records/s)", f">= {TARGET_BATCH_SHARE:.2f}", met["batch"])
+    report("scoring API on a busy machine, p99/p50", f"{l99 / l50:.1f}x (default threading {f99 / f50:.1f}x)",
+           f"<= {TARGET_BUSY_SPREAD:.0f}x", met["busy"])
+    report("scoring API prediction log", f"{lost} lost, {strays} unexpected, {wrong_env + wrong_token} mislabelled",
+           "none", met["log"])
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """`audit verify` over 100,000 events: target ≤ 5 s, against computing the same 100,000 HMACs in a plain loop.
 
 The chain is written straight into a database of its own — SQLite in a temporary home, or with --postgres a
-database created for the run (createdb/dropdb at 127.0.0.1:5432) — then verified against a signed checkpoint of
+private schema in the benchmarks' database (bench/common.py) — then verified against a signed checkpoint of
 its head, as `watchtower audit verify --checkpoint FILE` does. Exits 1 when verification misses the target.
-Usage: .venv/bin/python bench/bench_audit.py [--events N] [--postgres]
+Usage: .venv/bin/python bench/bench_audit.py [--events N] [--postgres]   (BENCH_QUICK=1: 10,000 events)
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ import argparse
 import hashlib
 import hmac
 import os
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import finish, postgres_url, private_schema, report, sized  # noqa: E402
 
 TARGET_S = 5.0
 ACTIONS = ("version.register", "check.run", "deploy", "user.create", "review.sign")
@@ -61,7 +62,7 @@ def populate(n: int) -> list[bytes]:
     return payloads
 
 
-def measure(n: int) -> bool:
+def measure(n: int, backend: str) -> bool:
     from core import audit, db
     from core.access import SYSTEM
 
@@ -81,42 +82,40 @@ def measure(n: int) -> bool:
 
     t0 = time.perf_counter()
     with db.session_scope() as s:
-        report = audit.verify(session=s, checkpoints=checkpoints)
+        verified = audit.verify(session=s, checkpoints=checkpoints)
     elapsed = time.perf_counter() - t0
-    assert report.ok and report.events == n + 1 and cp.seq == n, report.problems[:3]
+    assert verified.ok and verified.events == n + 1 and cp.seq == n, verified.problems[:3]
     print(f"baseline: {n:,} HMAC-SHA256 in a plain loop      {baseline:6.2f}s")
-    print(f"audit verify against a checkpoint ({report.events:,} events) {elapsed:6.2f}s "
+    print(f"audit verify against a checkpoint ({verified.events:,} events) {elapsed:6.2f}s "
           f"({elapsed / baseline:.1f}× the baseline; target ≤ {TARGET_S:.0f}s)")
     ok = elapsed <= TARGET_S
-    print("OK" if ok else "MISSED the target")
+    report(f"audit verify, {n:,} events ({backend})", f"{elapsed:.2f} s ({elapsed / baseline:.1f}x the plain HMAC loop)",
+           f"<= {TARGET_S:.0f} s", ok)
     return ok
 
 
-def main() -> int:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--postgres", action="store_true", help="Use a database of its own on 127.0.0.1:5432.")
+    parser.add_argument("--events", type=int, default=sized(100_000, 10_000))
+    parser.add_argument("--postgres", action="store_true", help="Use the benchmarks' PostgreSQL database.")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    base = postgres_url() if args.postgres else None
+    if args.postgres and not base:
+        raise SystemExit(1)
+    with tempfile.TemporaryDirectory() as tmp, (private_schema(base, "bench_audit") if base else nullcontext()) as pg:
         os.environ["WATCHTOWER_HOME"] = tmp
         os.environ.pop("WATCHTOWER_AUDIT_KEY", None)
-        name = None
-        if args.postgres:
-            name = f"bench_audit_{uuid.uuid4().hex[:8]}"
-            subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
-            os.environ["WATCHTOWER_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        else:
-            os.environ["WATCHTOWER_DATABASE_URL"] = f"sqlite:///{tmp}/watchtower.db"
-        print(f"backend: {'postgresql' if name else 'sqlite'}")
+        os.environ["WATCHTOWER_DATABASE_URL"] = pg or f"sqlite:///{tmp}/watchtower.db"
+        backend = "postgresql" if pg else "sqlite"
+        print(f"backend: {backend}")
         try:
-            return 0 if measure(args.events) else 1
+            measure(args.events, backend)
         finally:
             from core import db
 
             db.dispose_engines()
-            if name:
-                subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", name], check=False)
+    finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -6,7 +6,10 @@ ingest's peak resident memory is read there with `resource.getrusage`. The raw i
 ready-made in memory (ids, timestamps, scores and the features as JSON text) and only its insert and commit
 are timed; the ingest starts from the CSV file, so its figure includes reading, validating and encoding.
 
-Usage: .venv/bin/python bench/bench_ingest.py [ROWS]   (default 1,000,000; PostgreSQL when reachable)
+PostgreSQL runs in private schemas of the benchmarks' database (bench/common.py). Exits 1 when a target is missed.
+
+Usage: .venv/bin/python bench/bench_ingest.py [ROWS]   (default 1,000,000, BENCH_QUICK=1: 100,000; PostgreSQL
+when reachable)
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from common import finish, postgres_url, private_schema, report, sized  # noqa: E402
 
 TARGET_RATIO = 2.0
 TARGET_PEAK_MB = 1536
-PG_BASE = os.environ.get("WATCHTOWER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NUMERIC = [f"x{i:02d}" for i in range(18)]
 CATEGORICAL = ["merchant", "channel"]
 FEATURES = [{"name": n, "type": "numeric"} for n in NUMERIC] + [{"name": n, "type": "categorical"} for n in CATEGORICAL]
@@ -126,32 +128,8 @@ def run_child(kind: str, url: str, csv: Path) -> dict:
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def pg_schema() -> str | None:
-    from sqlalchemy import create_engine, text
-
-    try:
-        engine = create_engine(PG_BASE, connect_args={"connect_timeout": 3})
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        engine.dispose()
-        return schema
-    except Exception as exc:  # noqa: BLE001
-        print(f"PostgreSQL not reachable ({str(exc).splitlines()[0]}): SQLite only")
-        return None
-
-
-def drop_schema(schema: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(PG_BASE)
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
-
-
 def main() -> None:
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else sized(1_000_000, 100_000)
     work = Path(tempfile.gettempdir()) / "watchtower-bench"
     work.mkdir(exist_ok=True)
     csv = work / f"predictions-{rows}.csv"
@@ -159,40 +137,33 @@ def main() -> None:
         print(f"writing {rows:,} predictions × {len(FEATURES)} features to {csv} …")
         make_csv(csv, rows)
     print(f"{csv.name}: {csv.stat().st_size / 1e6:,.0f} MB, {rows:,} rows, {len(FEATURES)} features")
-    backends = [("SQLite (executemany)", "sqlite", "sqlite")]
-    schema = pg_schema()
-    if schema:
-        backends.append(("PostgreSQL (COPY)", "pg", f"{PG_BASE}?options=-csearch_path%3D{schema}"))
-    failed = False
-    try:
-        for label, _kind, url in backends:
-            if url.startswith("postgresql"):  # a clean schema per run
-                drop_schema(schema)
-                pg_schema_named(schema)
-            raw = run_child("raw", url, csv)
-            if url.startswith("postgresql"):
-                drop_schema(schema)
-                pg_schema_named(schema)
-            ours = run_child("ours", url, csv)
-            ratio = ours["seconds"] / raw["seconds"]
-            ok = ratio <= TARGET_RATIO and ours["peak_mb"] <= TARGET_PEAK_MB
-            failed |= not ok
-            print(f"{label}: raw insert {raw['seconds']:.1f} s, ingest from CSV {ours['seconds']:.1f} s "
-                  f"→ ratio {ratio:.2f}× (target ≤ {TARGET_RATIO}×); peak memory {ours['peak_mb']:,.0f} MB "
-                  f"(target ≤ {TARGET_PEAK_MB} MB) {'OK' if ok else 'MISSED'}")
-    finally:
-        if schema:
-            drop_schema(schema)
-    sys.exit(1 if failed else 0)
+    measure("SQLite (executemany)", "sqlite", csv, rows)
+    base = postgres_url()
+    if base is None:
+        print("SQLite only")
+    else:
+        measure("PostgreSQL (COPY)", base, csv, rows)
+    finish()
 
 
-def pg_schema_named(schema: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(PG_BASE)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
+def measure(label: str, database: str, csv: Path, rows: int) -> None:
+    """The raw insert, then the ingest, each into a fresh database (a new SQLite file or a new schema)."""
+    results = {}
+    for kind in ("raw", "ours"):
+        if database == "sqlite":
+            results[kind] = run_child(kind, "sqlite", csv)
+        else:
+            with private_schema(database, "bench_ingest") as url:
+                results[kind] = run_child(kind, url, csv)
+    raw, ours = results["raw"], results["ours"]
+    ratio = ours["seconds"] / raw["seconds"]
+    print(f"{label}: raw insert {raw['seconds']:.1f} s, ingest from CSV {ours['seconds']:.1f} s "
+          f"→ ratio {ratio:.2f}× (target ≤ {TARGET_RATIO}×); peak memory {ours['peak_mb']:,.0f} MB "
+          f"(target ≤ {TARGET_PEAK_MB} MB)")
+    report(f"ingest {rows:,} rows vs raw insert ({label})", f"{ratio:.2f}x ({ours['seconds']:.1f} s vs "
+           f"{raw['seconds']:.1f} s)", f"<= {TARGET_RATIO}x", ratio <= TARGET_RATIO)
+    report(f"ingest {rows:,} rows, peak memory ({label})", f"{ours['peak_mb']:,.0f} MB", f"<= {TARGET_PEAK_MB} MB",
+           ours["peak_mb"] <= TARGET_PEAK_MB)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ In the same run, alternately, twice each (stored evaluations, results and alerts
 - tick: what the worker's scheduler does when the daily trigger fires — `Worker.fire` for every scenario
   (a requested run each, under the schedule lease), then `Worker.poll`, which claims each run under the
   scenario's lease and executes its steps, recording step status, logs and durations.
-Target: tick ≤ 2× baseline.
+Target: tick ≤ 2× baseline. Exits 1 when missed. BENCH_QUICK=1: 10 models × 2,000 rows.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import finish, report, sized  # noqa: E402
 
 TARGET = 2.0
 DAY = datetime(2026, 9, 7)
@@ -108,14 +110,22 @@ def seed(models: int, rows: int) -> list[tuple[str, int]]:
 
 
 def clear() -> None:
-    """Forget evaluations, check results, alerts and runs, so that each pass does the same work."""
+    """Forget evaluations, slice findings, check results, alerts and runs, so that each pass does the same work."""
     from sqlalchemy import delete
 
     from core.db import session_scope
-    from core.entities import Alert, AlertDelivery, CheckResult, Evaluation, ScenarioRun, StepRun
+    from core.entities import (
+        Alert,
+        AlertDelivery,
+        CheckResult,
+        Evaluation,
+        ScenarioRun,
+        SliceFinding,
+        StepRun,
+    )
 
     with session_scope() as s:
-        for table in (AlertDelivery, Alert, CheckResult, Evaluation, StepRun, ScenarioRun):
+        for table in (AlertDelivery, Alert, CheckResult, SliceFinding, Evaluation, StepRun, ScenarioRun):
             s.execute(delete(table))
 
 
@@ -160,8 +170,8 @@ def tick(models: list[tuple[str, int]]) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=int, default=100)
-    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--models", type=int, default=sized(100, 10))
+    parser.add_argument("--rows", type=int, default=sized(10_000, 2_000))
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="wt-bench-scheduler-"))
@@ -187,8 +197,10 @@ def main() -> None:
           f"({best_base / args.models * 1000:.0f} ms per model)")
     print(f"  one scheduler tick (fire {args.models} triggers, run {args.models} scenario runs): {best_tick:7.2f} s  "
           f"({best_tick / args.models * 1000:.0f} ms per model)")
-    print(f"  tick / baseline = {ratio:.2f}×  (target ≤ {TARGET:.1f}×: {'MET' if ratio <= TARGET else 'NOT MET'})")
-    sys.exit(0 if ratio <= TARGET else 1)
+    report(f"scheduler tick, {args.models} models ({backend})",
+           f"{ratio:.2f}x ({best_tick:.1f} s vs {best_base:.1f} s for the same calls in a loop)", f"<= {TARGET:.0f}x",
+           ratio <= TARGET)
+    finish()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ Helpers: `wait_idle(page)` waits until the app is connected and the script has f
 signal Streamlit's own browser tests use), `sign_in(page, username)`, `goto(page, url_path)`,
 `assert_no_exception(page)`, `main_text(page)`, `nav_titles(page)`.
 
+After every test, the log of the portal it used must hold no traceback (`clean_server_log`).
+
 Run them alone with `pytest -m e2e`; `make test-fast` leaves them out.
 """
 
@@ -102,6 +104,28 @@ def portal(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+# What a script that raised leaves in the server log: Python's traceback and Streamlit's own line for it.
+LOG_ERROR_MARKERS = ("Traceback (most recent call last)", "Uncaught app exception")
+
+
+@pytest.fixture(autouse=True)
+def clean_server_log(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test after which the portal it used wrote a traceback to its log (`<home>/streamlit.log`)."""
+    logs = [request.getfixturevalue(name).home / "streamlit.log"
+            for name in request.fixturenames if name.endswith("portal")]
+    sizes = {log: log.stat().st_size if log.exists() else 0 for log in logs}
+    yield
+    for log, size in sizes.items():
+        with log.open(errors="replace") as f:
+            f.seek(size)
+            new = f.read()
+        hits = [new.find(marker) for marker in LOG_ERROR_MARKERS if marker in new]
+        if hits:
+            start = min(hits)
+            pytest.fail(f"the portal logged an error during this test ({log}):\n{new[max(0, start - 300):start + 3000]}",
+                        pytrace=False)
 
 
 @pytest.fixture(scope="session")
