@@ -77,6 +77,16 @@ class ProjectGovernance:
     def under_review(self) -> tuple[VersionView, ...]:
         return tuple(v for v in self.versions if v.review_state in reviews.OPEN_STATES[1:])
 
+    @property
+    def requestable(self) -> tuple[VersionView, ...]:
+        """The versions the viewer may ask a review for now."""
+        return tuple(v for v in self.versions if v.can_request)
+
+    @property
+    def decided(self) -> tuple[reviews.ReviewRead, ...]:
+        """The reviews that reached a final state, newest first."""
+        return tuple(r for r in self.reviews if r.state in reviews.FINAL_STATES)
+
 
 def _waiting(review: reviews.ReviewRead) -> str:
     label = f"{review.model} v{review.version}"
@@ -88,8 +98,8 @@ def _waiting(review: reviews.ReviewRead) -> str:
 def governance_portfolio(*, session: Session, actor: Actor) -> list[WatchRow]:
     """Every project with its blueprint stage, risk, health, what runs in production and its pending reviews."""
     require(actor, "governance.view")
-    blueprints = {b.id: b.name for b in session.exec(select(Blueprint)).all()}
-    project_blueprint = {p.key: blueprints.get(p.blueprint_id, "") for p in session.exec(select(Project)).all()}
+    blueprint_names = {b.id: b.name for b in session.exec(select(Blueprint)).all()}
+    project_blueprint = {p.key: blueprint_names.get(p.blueprint_id, "") for p in session.exec(select(Project)).all()}
     pending: dict[str, list[reviews.ReviewRead]] = {}
     for review in reviews.pending_reviews(session=session):
         pending.setdefault(review.project_key, []).append(review)
@@ -128,11 +138,11 @@ def project_governance(*, session: Session, actor: Actor, key: str) -> ProjectGo
                              approver_distinct_from_signers=bool(s.get("approver_distinct_from_signers")))
                    for i, s in enumerate(bp.stages if bp else []))
     models = session.exec(select(Model).where(Model.project_id == project.id).order_by(Model.name)).all()
-    reviews = [reviews.get_review(session=session, review_id=r.id, actor=actor) for r in session.exec(
+    read = [reviews.get_review(session=session, review_id=r.id, actor=actor) for r in session.exec(
         select(Review).join(ModelVersion, Review.model_version_id == ModelVersion.id)
         .where(ModelVersion.model_id.in_([m.id for m in models])).order_by(Review.id.desc())).all()]
     latest: dict[tuple[str, int], reviews.ReviewRead] = {}
-    for r in reviews:
+    for r in read:
         latest.setdefault((r.model, r.version), r)
     versions = []
     for m in base.models:
@@ -148,7 +158,7 @@ def project_governance(*, session: Session, actor: Actor, key: str) -> ProjectGo
                              owner=base.owner, initiative=base.initiative, scope=base.scope,
                              risk_level=base.risk_level, health=base.health, blueprint=bp.name if bp else "",
                              blueprint_description=bp.description if bp else "", stage=project.stage,
-                             stages=stages, versions=tuple(versions), reviews=tuple(reviews))
+                             stages=stages, versions=tuple(versions), reviews=tuple(read))
 
 
 @dataclass(frozen=True)
