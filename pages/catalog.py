@@ -131,7 +131,7 @@ if chosen is not None:
         if used:
             act(catalog.record_use, actor=user.actor, kind=chosen.kind, name=chosen.name, project_key=use_project,
                 how=how, success=f"{use_project} now uses {chosen.name}.")
-        if user.username == chosen.owner or "admin" in user.roles:
+        if catalog.may_change(user.actor, chosen.owner):
             with st.form("change_form"):
                 description = st.text_area("Description", chosen.description, key="change_description")
                 spec_text = st.text_area("Definition (JSON)", json.dumps(chosen.spec, indent=2) if chosen.spec else "",
