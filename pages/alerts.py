@@ -5,10 +5,10 @@ import streamlit as st
 
 from core.alerting import alerts
 from core.db import session_scope
-from core.errors import WatchtowerError
 from core.monitoring import checks
-from core.projects import projects
+from ui.actions import act
 from ui.inbox import link_to
+from ui.pickers import pick_project
 from ui.session import require_page
 
 user = require_page("alerts.view")
@@ -39,21 +39,11 @@ with inbox_tab:
             if a.link:
                 link_to(a.link, roles=user.roles, label="Open the page that explains it")
             if a.unread and action.button("Acknowledge", key=f"ack_{a.id}"):
-                try:
-                    with session_scope() as s:
-                        alerts.acknowledge(session=s, actor=user.actor, alert_id=a.id)
-                except WatchtowerError as exc:
-                    st.error(str(exc))
-                else:
-                    st.rerun()
+                act(alerts.acknowledge, actor=user.actor, alert_id=a.id)
 
 with history_tab:
-    with session_scope() as s:
-        keys = projects.list_project_keys(session=s)
-    if not keys:
-        st.info("No projects yet.")
-    else:
-        key = st.selectbox("Project", keys, key="history_project")
+    key = pick_project(key="history_project", stop=False)
+    if key is not None:
         with session_scope() as s:
             histories = checks.project_histories(session=s, project_key=key, limit=26)
         if not histories:
@@ -84,10 +74,5 @@ with deliveries_tab:
                                   format_func=lambda i: next(f"#{d.id} {d.alert_title} via {d.channel}"
                                                              for d in failed if d.id == i))
             if st.button("Retry this delivery", key="retry_delivery"):
-                try:
-                    with session_scope() as s:
-                        alerts.retry_delivery(session=s, actor=user.actor, delivery_id=choice)
-                except WatchtowerError as exc:
-                    st.error(str(exc))
-                else:
-                    st.success("Queued again: the worker sends it within seconds.")
+                act(alerts.retry_delivery, actor=user.actor, delivery_id=choice, rerun=False,
+                    success="Queued again: the worker sends it within seconds.")

@@ -1,17 +1,17 @@
 """Automation: a project's scenarios, their owner, schedule and next run, run history with live progress, approvals;
 for administrators, the data connections ingest steps may query."""
 
-import json
-
 import pandas as pd
 import streamlit as st
 
 from core.automation import connections, scenarios
 from core.db import session_scope
 from core.entities import ROLES
-from core.errors import WatchtowerError
 from core.models import registry
-from core.projects import projects
+from ui import notices
+from ui.actions import act
+from ui.forms import INVALID, parse_json
+from ui.pickers import pick_project
 from ui.session import require_page
 
 user = require_page("automation.view")
@@ -24,13 +24,8 @@ st.caption("Scenarios run on the worker (`watchtower worker`): on a schedule, or
            "Each one acts as its owner, the person who last created or changed it, with that person's "
            "permissions. Steps marked ✋ wait for a person's approval.")
 
-with session_scope() as s:
-    keys = projects.list_project_keys(session=s)
-if not keys:
-    st.info("No projects yet.")
-    st.stop()
-wanted = st.query_params.get("project")
-key = st.selectbox("Project", keys, index=keys.index(wanted) if wanted in keys else 0, key="automation_project")
+notices.show()
+key = pick_project(query="project", key="automation_project")
 
 with session_scope() as s:
     defined = scenarios.list_scenarios(session=s, project_key=key)
@@ -60,13 +55,8 @@ else:
     picked = st.selectbox("Scenario", names, key="scenario_name")
     chosen = next(sc for sc in defined if sc.name == picked)
     if user.actor.has("automation.run") and st.button("Run now", key="run_now", type="primary"):
-        try:
-            with session_scope() as s:
-                run = scenarios.request_run(session=s, actor=user.actor, scenario_id=chosen.id)
-        except WatchtowerError as exc:
-            st.error(str(exc))
-        else:
-            st.success(f"Run #{run.id} requested: the worker starts it within seconds.")
+        act(scenarios.request_run, actor=user.actor, scenario_id=chosen.id, rerun=False,
+            success=lambda run: f"Run #{run.id} requested: the worker starts it within seconds.")
 
     with session_scope() as s:
         active = any(r.status in ("requested", "running") for r in
@@ -107,14 +97,9 @@ else:
             for column, fn, label in ((approve, scenarios.approve_step, "Approve"),
                                       (reject, scenarios.reject_step, "Reject")):
                 if column.button(label, key=f"{label.lower()}_step"):
-                    try:
-                        with session_scope() as s:
-                            fn(session=s, actor=user.actor, run_id=run.id, comment=comment)
-                    except WatchtowerError as exc:
-                        st.error(str(exc))
-                    else:
-                        st.success(f"{label}d: " + ("the worker resumes the run within seconds."
-                                                    if label == "Approve" else "the run has ended."))
+                    act(fn, actor=user.actor, run_id=run.id, comment=comment, rerun=False,
+                        success=f"{label}d: " + ("the worker resumes the run within seconds."
+                                                 if label == "Approve" else "the run has ended."))
 
     runs_panel()
 
@@ -134,21 +119,15 @@ if user.actor.has("automation.manage"):
             "approver_role": st.column_config.SelectboxColumn(options=["", *ROLES]),
             "when": st.column_config.SelectboxColumn(options=["always", "checks_failed"])})
         if st.button("Create scenario", key="create_scenario"):
-            try:
+            rows = [r for r in steps.to_dict("records") if r.get("kind")]
+            params = [parse_json(r["params"] or "", problem="step params must be JSON objects", empty={})
+                      for r in rows]
+            if INVALID not in params:
                 spec = [{"kind": r["kind"], "mode": r["mode"], "approver_role": r["approver_role"] or None,
-                         "when": r["when"], "params": json.loads(r["params"] or "{}")}
-                        for r in steps.to_dict("records") if r.get("kind")]
-                with session_scope() as s:
-                    scenarios.create_scenario(session=s, actor=user.actor, project_key=key, name=name, steps=spec,
-                                              trigger_kind=kind, trigger_value=value,
-                                              model=None if model == "—" else model)
-            except json.JSONDecodeError as exc:
-                st.error(f"step params must be JSON objects: {exc}")
-            except WatchtowerError as exc:
-                st.error(str(exc))
-            else:
-                st.success(f"Scenario {name} created.")
-                st.rerun()
+                         "when": r["when"], "params": p} for r, p in zip(rows, params, strict=True)]
+                act(scenarios.create_scenario, actor=user.actor, project_key=key, name=name, steps=spec,
+                    trigger_kind=kind, trigger_value=value, model=None if model == "—" else model,
+                    success=f"Scenario {name} created.")
 
 if user.actor.has(connections.PERMISSION):
     st.subheader("Data connections")
@@ -169,23 +148,9 @@ if user.actor.has(connections.PERMISSION):
         conn_tables = st.text_input("Allowed tables (comma-separated: table, schema.table or schema.*)",
                                     key="conn_tables")
         if st.button("Register connection", key="create_connection"):
-            try:
-                with session_scope() as s:
-                    connections.create_connection(session=s, actor=user.actor, name=conn_name,
-                                                  secret_name=conn_secret, allow=conn_tables.split(","))
-            except WatchtowerError as exc:
-                st.error(str(exc))
-            else:
-                st.success(f"Connection {conn_name} registered.")
-                st.rerun()
+            act(connections.create_connection, actor=user.actor, name=conn_name, secret_name=conn_secret,
+                allow=conn_tables.split(","), success=f"Connection {conn_name} registered.")
     if registered:
         doomed = st.selectbox("Connection", [c.name for c in registered], key="conn_delete_name")
         if st.button("Delete connection", key="delete_connection"):
-            try:
-                with session_scope() as s:
-                    connections.delete_connection(session=s, actor=user.actor, name=doomed)
-            except WatchtowerError as exc:
-                st.error(str(exc))
-            else:
-                st.success(f"Connection {doomed} deleted.")
-                st.rerun()
+            act(connections.delete_connection, actor=user.actor, name=doomed, success=f"Connection {doomed} deleted.")

@@ -11,20 +11,27 @@ from core import catalog
 from core.catalog import datasets
 from core.db import session_scope
 from core.entities import COMPONENT_KINDS
-from core.errors import WatchtowerError
+from ui import notices
+from ui.actions import act, attempt
+from ui.forms import INVALID, parse_json
+from ui.notices import Notice
 from ui.session import require_page
 
 user = require_page("catalog.view")
 TRUST = {"trusted": "✅ trusted", "flagged": "⚠️ flagged", "unverified": "◻️ unverified"}
 ALL = "All"
+BAD_SPEC = "The definition is not valid JSON"
+
+
+def registered_dataset(v: datasets.DatasetVersionRead) -> Notice:
+    note = f"Dataset {v.dataset} v{v.number} registered: {v.rows:,} rows, {len(v.columns)} columns."
+    return Notice(f"{note} {v.warning}", "warning") if v.warning else Notice(note)
 
 st.title("Catalog")
 st.caption("Datasets, training recipes, models and versions, check and scenario templates, business metrics: "
            "find what others built, see where it is used, and who to ask.")
 
-if "catalog_notice" in st.session_state:
-    kind_, text_ = st.session_state.pop("catalog_notice")
-    getattr(st, kind_)(text_)
+notices.show()
 
 wanted_kind, wanted_name = st.query_params.get("kind"), st.query_params.get("name")
 
@@ -35,13 +42,11 @@ def _filter(key: str) -> str | None:
 
 
 # Widget values live in session_state before the widgets are drawn, so one call fetches the page's data.
-try:
-    with session_scope() as s:
-        view = catalog.browse(session=s, query=st.session_state.get("q", ""), kind=_filter("f_kind"),
-                              tag=_filter("f_tag"), owner=_filter("f_owner"), project=_filter("f_project"),
-                              selected=(wanted_kind, wanted_name) if wanted_kind and wanted_name else None)
-except WatchtowerError as exc:
-    st.error(str(exc))
+with session_scope() as s:
+    view = attempt(catalog.browse, session=s, query=st.session_state.get("q", ""), kind=_filter("f_kind"),
+                   tag=_filter("f_tag"), owner=_filter("f_owner"), project=_filter("f_project"),
+                   selected=(wanted_kind, wanted_name) if wanted_kind and wanted_name else None)
+if view is None:
     st.stop()
 facets = view.facets
 st.text_input("Search names, descriptions, tags and owners", key="q", placeholder="e.g. customer review text")
@@ -104,13 +109,8 @@ if chosen is not None:
                      hide_index=True, width="stretch")
         if d["flagged"] and user.actor.has("dataset.register") and st.button("Accept the schema change",
                                                                              key="accept_version"):
-            try:
-                with session_scope() as s:
-                    datasets.accept_version(session=s, actor=user.actor, name=chosen.ref, version=d["version"])
-                st.session_state["catalog_notice"] = ("success", f"{chosen.name} v{d['version']} accepted.")
-                st.rerun()
-            except WatchtowerError as exc:
-                st.error(str(exc))
+            act(datasets.accept_version, actor=user.actor, name=chosen.ref, version=d["version"],
+                success=f"{chosen.name} v{d['version']} accepted.")
     if chosen.spec:
         with st.expander("Definition"):
             st.json(chosen.spec)
@@ -125,41 +125,25 @@ if chosen is not None:
             use_project = st.selectbox("Project", view.project_keys, key="use_project")
             how = st.text_input("How it uses it", key="use_how", placeholder="e.g. training data of churn-model")
             used = st.form_submit_button("Record use", key="use_submit")
-        try:
-            if tagged:
-                with session_scope() as s:
-                    catalog.tag_component(session=s, actor=user.actor, kind=chosen.kind, name=chosen.name,
-                                          add=[t for t in add.split(",") if t.strip()], remove=remove)
-                st.session_state["catalog_notice"] = ("success", f"Tags of {chosen.name} saved.")
-                st.rerun()
-            if used:
-                with session_scope() as s:
-                    catalog.record_use(session=s, actor=user.actor, kind=chosen.kind, name=chosen.name,
-                                       project_key=use_project, how=how)
-                st.session_state["catalog_notice"] = ("success", f"{use_project} now uses {chosen.name}.")
-                st.rerun()
-        except WatchtowerError as exc:
-            st.error(str(exc))
-        if user.username == chosen.owner or "admin" in user.roles:
+        if tagged:
+            act(catalog.tag_component, actor=user.actor, kind=chosen.kind, name=chosen.name,
+                add=[t for t in add.split(",") if t.strip()], remove=remove, success=f"Tags of {chosen.name} saved.")
+        if used:
+            act(catalog.record_use, actor=user.actor, kind=chosen.kind, name=chosen.name, project_key=use_project,
+                how=how, success=f"{use_project} now uses {chosen.name}.")
+        if catalog.may_change(user.actor, chosen.owner):
             with st.form("change_form"):
                 description = st.text_area("Description", chosen.description, key="change_description")
                 spec_text = st.text_area("Definition (JSON)", json.dumps(chosen.spec, indent=2) if chosen.spec else "",
                                          key="change_spec")
                 changed = st.form_submit_button("Save changes", key="change_submit")
-            if changed:
-                try:
-                    spec = json.loads(spec_text) if spec_text.strip() else None
-                    with session_scope() as s:
-                        result = catalog.update_component(session=s, actor=user.actor, kind=chosen.kind,
-                                                          name=chosen.name, description=description, spec=spec)
-                    st.session_state["catalog_notice"] = (
-                        ("warning", f"Saved. {result.warning[0].upper()}{result.warning[1:]}; their owners were alerted.")
-                        if result.warning else ("success", f"{chosen.name} saved (revision {result.component.revision})."))
-                    st.rerun()
-                except json.JSONDecodeError as exc:
-                    st.error(f"The definition is not valid JSON: {exc}")
-                except WatchtowerError as exc:
-                    st.error(str(exc))
+            spec = parse_json(spec_text, problem=BAD_SPEC) if changed else INVALID
+            if spec is not INVALID:
+                act(catalog.update_component, actor=user.actor, kind=chosen.kind, name=chosen.name,
+                    description=description, spec=spec, success=lambda result: (
+                        Notice(f"Saved. {result.warning[0].upper()}{result.warning[1:]}; their owners were alerted.",
+                               "warning") if result.warning
+                        else f"{chosen.name} saved (revision {result.component.revision})."))
 
 # --- registering ------------------------------------------------------------------------------------------------
 if user.actor.has("catalog.register"):
@@ -174,22 +158,12 @@ if user.actor.has("catalog.register"):
             r_ref = st.text_input("Points at (model name, or MODEL:vN for a version)", key="reg_ref")
             r_spec = st.text_area("Definition (JSON, for recipes, templates and metrics)", key="reg_spec")
             registered = st.form_submit_button("Register", type="primary", key="reg_submit")
-        if registered:
-            try:
-                spec = json.loads(r_spec) if r_spec.strip() else None
-                with session_scope() as s:
-                    c = catalog.register_component(session=s, actor=user.actor, kind=r_kind, name=r_name,
-                                                   description=r_description, tags=[t for t in r_tags.split(",")
-                                                                                    if t.strip()],
-                                                   project_key=None if r_project == "—" else r_project,
-                                                   ref=r_ref, spec=spec)
-                st.session_state["catalog_notice"] = ("success", f"{catalog.KIND_LABELS[c.kind]} {c.name} registered.")
-                st.query_params.update({"kind": c.kind, "name": c.name})
-                st.rerun()
-            except json.JSONDecodeError as exc:
-                st.error(f"The definition is not valid JSON: {exc}")
-            except WatchtowerError as exc:
-                st.error(str(exc))
+        spec = parse_json(r_spec, problem=BAD_SPEC) if registered else INVALID
+        if spec is not INVALID:
+            act(catalog.register_component, actor=user.actor, kind=r_kind, name=r_name, description=r_description,
+                tags=[t for t in r_tags.split(",") if t.strip()], project_key=None if r_project == "—" else r_project,
+                ref=r_ref, spec=spec, after=lambda c: st.query_params.update({"kind": c.kind, "name": c.name}),
+                success=lambda c: f"{catalog.KIND_LABELS[c.kind]} {c.name} registered.")
 
 if user.actor.has("dataset.register"):
     with st.expander("Register a dataset version"):
@@ -202,21 +176,12 @@ if user.actor.has("dataset.register"):
             strict = st.checkbox("Refuse a version whose schema differs from the previous one", key="ds_strict")
             ds_submitted = st.form_submit_button("Register version", type="primary", key="ds_submit")
         if ds_submitted:
-            try:
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = None
-                    if upload is not None:
-                        path = Path(tmp) / Path(upload.name).name
-                        path.write_bytes(upload.getvalue())
-                    with session_scope() as s:
-                        v = datasets.register_dataset(session=s, actor=user.actor, name=ds_name, csv_path=path,
-                                                      query=ds_query if ds_query.strip() else None,
-                                                      description=ds_description, strict=strict,
-                                                      tags=[t for t in ds_tags.split(",") if t.strip()])
-                note = f"Dataset {v.dataset} v{v.number} registered: {v.rows:,} rows, {len(v.columns)} columns."
-                st.session_state["catalog_notice"] = ("warning", f"{note} {v.warning}") if v.warning \
-                    else ("success", note)
-                st.query_params.update({"kind": "dataset", "name": v.dataset})
-                st.rerun()
-            except WatchtowerError as exc:
-                st.error(str(exc))
+            with tempfile.TemporaryDirectory() as tmp:
+                path = None
+                if upload is not None:
+                    path = Path(tmp) / Path(upload.name).name
+                    path.write_bytes(upload.getvalue())
+                act(datasets.register_dataset, actor=user.actor, name=ds_name, csv_path=path,
+                    query=ds_query if ds_query.strip() else None, description=ds_description, strict=strict,
+                    tags=[t for t in ds_tags.split(",") if t.strip()], success=registered_dataset,
+                    after=lambda v: st.query_params.update({"kind": "dataset", "name": v.dataset}))

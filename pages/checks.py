@@ -6,23 +6,20 @@ import streamlit as st
 from core.alerting import channels
 from core.db import session_scope
 from core.entities import ROLES
-from core.errors import WatchtowerError
 from core.models import registry
 from core.monitoring import checks
-from core.projects import projects
+from ui import notices
+from ui.actions import act
+from ui.pickers import pick_model, pick_project
 from ui.session import require_page
 
 user = require_page("monitoring.manage")
 st.title("Checks")
+notices.show()
 st.caption("Rules on every evaluation window. A failed check alerts its audience — business words for business "
            "roles, metric words for engineers — in the app and over the check's channels.")
 
-with session_scope() as s:
-    keys = projects.list_project_keys(session=s)
-if not keys:
-    st.info("No projects yet.")
-    st.stop()
-key = st.selectbox("Project", keys, key="checks_project")
+key = pick_project(key="checks_project")
 with session_scope() as s:
     histories = checks.project_histories(session=s, project_key=key, limit=12)
     models = [m.name for m in registry.list_models(session=s, project_key=key)]
@@ -40,17 +37,11 @@ else:
 
 if models:
     left, right = st.columns([3, 1])
-    model = left.selectbox("Model", models, key="template_model")
+    model = pick_model(models, query=None, key="template_model", where=left)
     right.write("")
     if right.button("Apply the standard AI quality checks", key="apply_template"):
-        try:
-            with session_scope() as s:
-                applied = checks.apply_template(session=s, actor=user.actor, model=model)
-        except WatchtowerError as exc:
-            st.error(str(exc))
-        else:
-            st.success(f"{model} has {len(applied)} standard checks: " + ", ".join(c.name for c in applied))
-            st.rerun()
+        act(checks.apply_template, actor=user.actor, model=model,
+            success=lambda applied: f"{model} has {len(applied)} standard checks: " + ", ".join(c.name for c in applied))
 
 with st.expander("Define a check"):
     name = st.text_input("Name", key="check_name")
@@ -66,19 +57,11 @@ with st.expander("Define a check"):
     wording = st.text_input("Business wording, e.g. Fraud missed: {value:,.0f} EUR (limit {threshold:,.0f})",
                             key="check_wording")
     if st.button("Define check", key="define_check"):
-        try:
-            with session_scope() as s:
-                checks.define_check(session=s, actor=user.actor, project_key=key, name=name, kind=kind,
-                                    model=None if model == "all models" else model, metric=metric.strip(),
-                                    field=field.strip() or None, threshold=threshold,
-                                    condition=None if condition.startswith("default") else condition,
-                                    severity=severity, audience_roles=roles, channels=chans,
-                                    business_wording=wording)
-        except WatchtowerError as exc:
-            st.error(str(exc))
-        else:
-            st.success(f"Check {name} defined.")
-            st.rerun()
+        act(checks.define_check, actor=user.actor, project_key=key, name=name, kind=kind,
+            model=None if model == "all models" else model, metric=metric.strip(), field=field.strip() or None,
+            threshold=threshold, condition=None if condition.startswith("default") else condition,
+            severity=severity, audience_roles=roles, channels=chans, business_wording=wording,
+            success=f"Check {name} defined.")
 
 st.subheader("Channels")
 if known_channels:

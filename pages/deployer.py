@@ -1,14 +1,16 @@
 """Deployer: what runs where and since when, deploy and roll back through the governance gate, test each endpoint."""
 
-import json
-
 import pandas as pd
 import streamlit as st
 
 from core.db import session_scope
 from core.entities import POLICIES
-from core.errors import WatchtowerError
 from core.governance import deployer, endpoints, environments
+from ui import notices
+from ui.actions import act, attempt
+from ui.forms import INVALID, parse_json
+from ui.notices import Notice
+from ui.pickers import pick_model
 from ui.session import require_page
 
 user = require_page("deployer.view")
@@ -19,19 +21,14 @@ with session_scope() as s:
     board = deployer.board(session=s, actor=actor, model=st.session_state.get("dep_model"))
 
 st.title("Deployer")
-if "dep_notice" in st.session_state:
-    kind, text = st.session_state.pop("dep_notice")
-    getattr(st, kind)(text)
-if board.model is None:
-    st.info("No models registered yet.")
-    st.stop()
-st.selectbox("Model", board.models, index=board.models.index(board.model), key="dep_model")
+notices.show()
+pick_model(board.models, current=board.model, query=None, key="dep_model")
 model = board.model
 
 
-def done(kind: str, text: str) -> None:
-    st.session_state["dep_notice"] = (kind, text)
-    st.rerun()
+def deployed(dep: deployer.DeploymentRead) -> Notice:
+    return Notice(f"{model} v{dep.version} now runs in {dep.environment}" + (f" — {dep.warning}" if dep.warning else ""),
+                  "warning" if dep.warning else "success")
 
 
 st.subheader("What runs where")
@@ -67,26 +64,15 @@ with left, st.form("deploy_form"):
     env = st.selectbox("Environment", [e.name for e in board.environments], key="dep_env")
     note = st.text_input("Note", key="dep_note")
     if st.form_submit_button("Deploy", type="primary", disabled=not can_deploy, key="dep_submit"):
-        try:
-            with session_scope() as s:
-                dep = deployer.deploy(session=s, actor=actor, model=model, version=version, environment=env, note=note)
-        except WatchtowerError as exc:
-            st.error(f"Deployment refused: {exc}")
-        else:
-            done("warning" if dep.warning else "success",
-                 f"{model} v{dep.version} now runs in {dep.environment}" + (f" — {dep.warning}" if dep.warning else ""))
+        act(deployer.deploy, actor=actor, model=model, version=version, environment=env, note=note,
+            refused="Deployment refused: ", success=deployed)
 with right, st.form("rollback_form"):
     st.markdown("**Roll back**")
     back_env = st.selectbox("Environment", [e.name for e in board.environments], key="rb_env")
     st.caption("Puts back the version that ran there before the current one.")
     if st.form_submit_button("Roll back", disabled=not can_deploy, key="rb_submit"):
-        try:
-            with session_scope() as s:
-                dep = deployer.rollback(session=s, actor=actor, model=model, environment=back_env)
-        except WatchtowerError as exc:
-            st.error(f"Rollback refused: {exc}")
-        else:
-            done("success", f"{model} rolled back: v{dep.version} runs in {dep.environment} again")
+        act(deployer.rollback, actor=actor, model=model, environment=back_env, refused="Rollback refused: ",
+            success=lambda dep: f"{model} rolled back: v{dep.version} runs in {dep.environment} again")
 if not can_deploy:
     st.caption("Deploying and rolling back are for ML engineers, IT & operations and admins.")
 
@@ -99,22 +85,17 @@ for e in board.environments:
         st.markdown(f"**{e.name}** · {e.endpoint_url or 'no endpoint configured'}")
         record_text = st.text_area("Record (JSON object)", key=f"tq_record_{e.name}", height=80)
         if st.button(f"Send a test query to {e.name}", key=f"tq_{e.name}", disabled=not e.endpoint_url):
-            try:
-                record = json.loads(record_text) if record_text.strip() else None
-                result = endpoints.send_test_query(actor=actor, environment=e.name, model=model, record=record)
-            except json.JSONDecodeError as exc:
-                st.error(f"The record is not valid JSON: {exc}")
-            except WatchtowerError as exc:
-                st.error(str(exc))
-            else:
-                if result.status_code is None:
-                    st.error(f"{e.name}'s endpoint {result.url} did not answer ({result.answer}). "
-                             "Is the scoring API running (`watchtower api`)?")
-                else:
-                    (st.success if result.ok else st.error)(
-                        f"{e.name} answered {result.status_code} in {result.latency_ms:.1f} ms"
-                        + (f" (v{result.version})" if result.version else ""))
-                    st.json(result.answer)
+            record = parse_json(record_text, problem="The record is not valid JSON")
+            result = None if record is INVALID else attempt(endpoints.send_test_query, actor=actor,
+                                                            environment=e.name, model=model, record=record)
+            if result is not None and result.status_code is None:
+                st.error(f"{e.name}'s endpoint {result.url} did not answer ({result.answer}). "
+                         "Is the scoring API running (`watchtower api`)?")
+            elif result is not None:
+                (st.success if result.ok else st.error)(
+                    f"{e.name} answered {result.status_code} in {result.latency_ms:.1f} ms"
+                    + (f" (v{result.version})" if result.version else ""))
+                st.json(result.answer)
 
 st.subheader("History")
 st.dataframe(pd.DataFrame([
@@ -137,14 +118,8 @@ else:
             policy = st.selectbox("Governance policy", POLICIES, index=POLICIES.index(e.policy),
                                   key=f"env_policy_{e.name}")
             if st.form_submit_button("Save", key=f"env_save_{e.name}"):
-                try:
-                    with session_scope() as s:
-                        environments.configure_environment(session=s, actor=actor, name=e.name, endpoint_url=url,
-                                                           tier=tier, policy=policy)
-                except WatchtowerError as exc:
-                    st.error(str(exc))
-                else:
-                    done("success", f"{e.name} saved")
+                act(environments.configure_environment, actor=actor, name=e.name, endpoint_url=url, tier=tier,
+                    policy=policy, success=f"{e.name} saved")
     with st.form("env_new"):
         st.markdown("**New environment** (it blocks unapproved versions unless you choose otherwise)")
         new_name = st.text_input("Name", key="env_new_name")
@@ -152,11 +127,6 @@ else:
         new_policy = st.selectbox("Governance policy", POLICIES, key="env_new_policy")
         new_url = st.text_input("Scoring endpoint URL (optional)", key="env_new_url")
         if st.form_submit_button("Create environment", key="env_new_submit"):
-            try:
-                with session_scope() as s:
-                    made = environments.configure_environment(session=s, actor=actor, name=new_name.strip(),
-                                                              tier=new_tier, policy=new_policy, endpoint_url=new_url)
-            except WatchtowerError as exc:
-                st.error(str(exc))
-            else:
-                done("success", f"{made.name} created ({made.tier}, policy {made.policy})")
+            act(environments.configure_environment, actor=actor, name=new_name.strip(), tier=new_tier,
+                policy=new_policy, endpoint_url=new_url,
+                success=lambda made: f"{made.name} created ({made.tier}, policy {made.policy})")

@@ -7,8 +7,8 @@ import streamlit.components.v1 as components
 
 from core.access import Actor
 from core.db import session_scope
-from core.errors import WatchtowerError
 from core.monitoring import evaluation_views
+from ui.actions import attempt
 from ui.session import require_page
 
 user = require_page("evaluation.view")
@@ -29,10 +29,9 @@ def distribution(username: str, roles: tuple[str, ...], evaluation_id: int, fiel
 
 
 requested = st.query_params.get("evaluation")
-try:
-    view = load(user.username, user.roles, int(requested) if requested and requested.isdigit() else None)
-except WatchtowerError as exc:
-    st.info(str(exc))
+view = attempt(load, user.username, user.roles, int(requested) if requested and requested.isdigit() else None,
+               show=st.info)
+if view is None:
     st.stop()
 ev = view.evaluation
 
@@ -67,11 +66,8 @@ st.dataframe(view.fields, hide_index=True, width="stretch", column_config={
 fields = view.fields.field.tolist()
 if fields:
     field = st.selectbox("Distribution of", fields, key="drift_field")
-    try:
-        data = distribution(user.username, user.roles, ev.id, field)
-    except WatchtowerError as exc:
-        st.error(str(exc))
-    else:
+    data = attempt(distribution, user.username, user.roles, ev.id, field)
+    if data is not None:
         colors = alt.Scale(domain=["reference", "current"], range=["#7f7f7f", "#d62728"])
         if "category" in data.columns:
             chart = alt.Chart(data).mark_bar().encode(
@@ -94,10 +90,9 @@ st.caption("Generated on demand from bounded samples of the window and the refer
 reports = st.session_state.setdefault("drift_reports", {})
 if st.button("Generate the full report", key="drift_report"):
     with st.spinner("Running Evidently on the samples…"):
-        try:
-            reports[ev.id] = evaluation_views.full_report(actor=user.actor, evaluation_id=ev.id)
-        except WatchtowerError as exc:
-            st.error(str(exc))
+        made = attempt(evaluation_views.full_report, actor=user.actor, evaluation_id=ev.id)
+        if made is not None:
+            reports[ev.id] = made
 report = reports.get(ev.id)
 if report is not None:
     st.download_button("Download the report (HTML)", data=report.html, file_name=report.file_name,

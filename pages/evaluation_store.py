@@ -6,11 +6,14 @@ import streamlit as st
 
 from core.access import Actor
 from core.db import session_scope
-from core.errors import WatchtowerError
-from core.monitoring import checks, evaluation_views, ingest, slice_findings
+from core.monitoring import evaluation_views, ingest
+from ui.actions import act, attempt
+from ui.pickers import pick_model, pick_version
 from ui.session import require_page
+from ui.why import why_view
 
 user = require_page("evaluation.view")
+EVALUATE = "Evaluate the new windows to see them here."
 st.title("Evaluation store")
 st.caption("Each evaluation window of a model version: metrics as labels arrived, estimates before they did, "
            "business metrics, and drift — against the version at training time and the project's checks.")
@@ -22,85 +25,6 @@ def load(username: str, roles: tuple[str, ...], model: str | None, version: int 
     with session_scope() as s:
         return evaluation_views.store_view(session=s, actor=Actor(username, roles), model=model, version=version,
                                            granularity=granularity)
-
-
-@st.cache_data(ttl=120, show_spinner=False)
-def load_why(username: str, roles: tuple[str, ...], evaluation_id: int, loss: str) -> slice_findings.FindingRead:
-    with session_scope() as s:
-        return slice_findings.explain(session=s, actor=Actor(username, roles), evaluation_id=evaluation_id, loss=loss)
-
-
-@st.cache_data(ttl=120, show_spinner=False)
-def load_trend(username: str, roles: tuple[str, ...], evaluation_id: int, conditions: str, loss: str) -> pd.DataFrame:
-    import json
-
-    return slice_findings.trend(actor=Actor(username, roles), evaluation_id=evaluation_id,
-                                conditions=json.loads(conditions), loss=loss)
-
-
-def why_view(evaluation_id: int) -> None:
-    """Why?: the segments of the selected window where the chosen loss concentrates, one of them over time."""
-    import json
-
-    st.subheader("Why? Segments behind the window")
-    with session_scope() as s:
-        offered = slice_findings.available_losses(session=s, actor=user.actor, model=view.model)
-    asked_loss, _, asked_rank = (st.query_params.get("slice") or "").partition(":")
-    names = list(offered)
-    default = names.index(asked_loss) if asked_loss in names else 0
-    loss = st.selectbox("Explain", names, index=default, key="es_why_loss", format_func=lambda k: offered[k])
-    try:
-        found = load_why(user.username, user.roles, evaluation_id, loss)
-    except WatchtowerError as exc:
-        st.error(str(exc))
-        return
-    if found.status != "found":
-        st.info(f"No segments for this window: {found.reason}")
-        return
-    table = pd.DataFrame([{"#": g["rank"], "segment": g["text"], "rows": g["rows"], "share": g["share"],
-                           "share in reference": g["reference_share"], "grew": g["grew"], "inside": g["inside"],
-                           "outside": g["outside"], "share of loss": g["loss_share"]} for g in found.segments])
-    st.caption(f"Inside / outside: {found.metric_label}. Share of loss: of the {found.loss_label} in the window.")
-    st.dataframe(table, hide_index=True, width="stretch", key="es_why_table", column_config={
-        "share": st.column_config.NumberColumn(format="percent"),
-        "share in reference": st.column_config.NumberColumn(format="percent"),
-        "share of loss": st.column_config.NumberColumn(format="percent"),
-        "inside": st.column_config.NumberColumn(format="%.3f"), "outside": st.column_config.NumberColumn(format="%.3f")})
-    ranks = [g["rank"] for g in found.segments]
-    picked = int(asked_rank) if asked_rank.isdigit() and int(asked_rank) in ranks and loss == asked_loss else ranks[0]
-    rank = st.selectbox("Segment", ranks, index=ranks.index(picked), key="es_why_segment",
-                        format_func=lambda r: found.segments[ranks.index(r)]["text"])
-    segment = found.segments[ranks.index(rank)]
-    st.markdown(f"**{segment['text']}** — {slice_findings.change_kind(segment)}. "
-                f"{slice_findings.engineering_sentence(segment, loss_label=found.loss_label)}")
-    history = load_trend(user.username, user.roles, evaluation_id, json.dumps(segment["conditions"]), loss)
-    if not history.empty:
-        st.altair_chart(alt.Chart(history).mark_line(point=True).encode(
-            x=alt.X("window_start:T", title="window"), y=alt.Y("value:Q", title=found.metric_label),
-            color=alt.Color("series:N", title=None, scale=alt.Scale(domain=["inside", "outside"],
-                                                                    range=["#d62728", "#1f77b4"])),
-            tooltip=[alt.Tooltip("window_start:T", title="from"), "series:N", alt.Tooltip("value:Q", format=",.4f"),
-                     alt.Tooltip("rows:Q", format=",")],
-        ).properties(height=240, title=f"{found.metric_label} inside vs outside the segment"), width="stretch")
-    if found.grown:
-        st.caption("Grown since the reference: " + "; ".join(
-            f"{g['text']} {g['reference_share']:.1%} → {g['share']:.1%}"
-            + (" (the model does worse there)" if g["harmful"] else " (no harm to the model)") for g in found.grown))
-    if user.actor.has("monitoring.manage"):
-        rule = slice_findings.watch_suggestion(found, segment)
-        threshold = st.number_input(f"Watch this segment: alert when its {rule['metric'].replace('_', ' ')} is "
-                                    f"{'below' if rule['condition'] == 'gte' else 'beyond'}",
-                                    value=float(rule["threshold"]), key="es_watch_threshold")
-        if st.button("Watch this segment", key="es_watch"):
-            try:
-                with session_scope() as s:
-                    made = checks.watch_segment(session=s, actor=user.actor, evaluation_id=evaluation_id, loss=loss,
-                                                rank=rank, threshold=threshold)
-            except WatchtowerError as exc:
-                st.error(str(exc))
-            else:
-                load.clear()
-                st.success(f"Check “{made.name}” added: {made.rule}.")
 
 
 state = st.session_state
@@ -118,11 +42,10 @@ def _model_changed() -> None:
         state.pop(key, None)
 
 
-c1.selectbox("Model", view.models, index=view.models.index(view.model), key="es_model", on_change=_model_changed)
+pick_model(view.models, current=view.model, query=None, key="es_model", on_change=_model_changed, where=c1)
 numbers = [n for n, _ in view.versions]
 status = dict(view.versions)
-c2.selectbox("Version", numbers, index=numbers.index(view.version), key="es_version",
-             format_func=lambda n: f"v{n} ({status[n]})")
+pick_version(numbers, current=view.version, key="es_version", describe=lambda n: f"v{n} ({status[n]})", where=c2)
 if view.granularities:
     names = {"1D": "daily", "7D": "weekly", "1M": "monthly", "custom": "custom"}
     c3.selectbox("Windows", view.granularities, index=view.granularities.index(view.granularity),
@@ -201,17 +124,15 @@ else:
     right.write("")
     if right.button("Drift drill-down", key="es_drill", type="primary"):
         st.switch_page("pages/drift.py", query_params={"evaluation": str(window)})
-    why_view(window)
+    why_view(user=user, model=view.model, evaluation_id=window, on_watch=load.clear)
 
 if user.actor.has("evaluation.write"):
     with st.expander("Log predictions or labels from a CSV file"):
         kind = st.radio("The file holds", ["predictions", "labels"], horizontal=True, key="es_upload_kind")
         upload = st.file_uploader("CSV file", type=["csv"], key="es_upload")
         if upload is not None:
-            try:
-                columns = ingest.header(upload)
-            except WatchtowerError as exc:
-                st.error(str(exc))
+            columns = attempt(ingest.header, upload)
+            if columns is None:
                 st.stop()
             pick = st.columns(3)
             id_col = pick[0].selectbox("Prediction id column", columns, key="es_id_col")
@@ -222,22 +143,15 @@ if user.actor.has("evaluation.write"):
             else:
                 label_col = pick[1].selectbox("Label column", columns, key="es_label_col")
             if st.button("Ingest", key="es_ingest", type="primary"):
-                try:
-                    with session_scope() as s:
-                        if kind == "predictions":
-                            done = ingest.ingest_predictions(
-                                session=s, actor=user.actor, model=view.model, version=view.version, source=upload,
-                                id_col=id_col, ts_col=None if ts_col == "(now)" else ts_col,
-                                score_col=None if score_col == "(none)" else score_col,
-                                prediction_col=None if prediction_col == "(none)" else prediction_col)
-                            message = f"{done.rows:,} predictions logged for v{done.version}."
-                        else:
-                            done = ingest.ingest_ground_truth(session=s, actor=user.actor, model=view.model,
-                                                              source=upload, id_col=id_col, label_col=label_col)
-                            message = (f"{done.rows:,} labels: {done.inserted:,} new, {done.updated:,} changed, "
-                                       f"{done.unchanged:,} unchanged.")
-                except WatchtowerError as exc:
-                    st.error(str(exc))
+                if kind == "predictions":
+                    act(ingest.ingest_predictions, actor=user.actor, model=view.model, version=view.version,
+                        source=upload, id_col=id_col, ts_col=None if ts_col == "(now)" else ts_col,
+                        score_col=None if score_col == "(none)" else score_col,
+                        prediction_col=None if prediction_col == "(none)" else prediction_col, rerun=False,
+                        after=lambda _done: load.clear(),
+                        success=lambda done: f"{done.rows:,} predictions logged for v{done.version}. " + EVALUATE)
                 else:
-                    load.clear()
-                    st.success(message + " Evaluate the new windows to see them here.")
+                    act(ingest.ingest_ground_truth, actor=user.actor, model=view.model, source=upload, id_col=id_col,
+                        label_col=label_col, rerun=False, after=lambda _done: load.clear(),
+                        success=lambda done: f"{done.rows:,} labels: {done.inserted:,} new, {done.updated:,} changed, "
+                                             f"{done.unchanged:,} unchanged. " + EVALUATE)

@@ -8,9 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from core.db import session_scope
-from core.errors import WatchtowerError
 from core.models import lineage, registry, training
 from core.models.labelled_data import latest_labelled_ts
+from ui import notices
+from ui.actions import act, attempt
+from ui.notices import Notice
+from ui.pickers import pick_model
 from ui.session import require_page
 
 user = require_page("experiments.run")
@@ -19,20 +22,13 @@ actor = user.actor
 st.title("Experiments")
 st.caption("Train candidate models from a recipe — features, algorithm, hyperparameters, training window — on the "
            "evaluation store's labelled predictions. Every run is tracked; the best becomes a version in one click.")
-if "exp_notice" in st.session_state:
-    kind, text = st.session_state.pop("exp_notice")
-    getattr(st, kind)(text)
+notices.show()
 
 with session_scope() as s:
     by_name = {m.name: m for m in registry.list_models(session=s)}
     order = lineage.model_names(session=s)
-if not by_name:
-    st.info("No models registered yet.")
-    st.stop()
-by_name = {n: by_name[n] for n in order}
-wanted = st.query_params.get("model")
-name = st.selectbox("Model", list(by_name), index=list(by_name).index(wanted) if wanted in by_name else 0,
-                    key="exp_model")
+by_name = {n: by_name[n] for n in order if n in by_name}
+name = pick_model(list(by_name), key="exp_model")
 model = by_name[name]
 with session_scope() as s:
     latest = latest_labelled_ts(session=s, model=name)
@@ -76,21 +72,18 @@ if submitted:
     recipe = training.Recipe(algorithm=algorithm, features=tuple(features), params=params, holdout=holdout,
                              **window)
     bar = st.progress(0.0, text="starting")
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            source = None
-            if upload is not None:
-                source = Path(tmp) / Path(upload.name).name
-                source.write_bytes(upload.getvalue())
-            run = training.train(actor=actor, model=name, recipe=recipe, data=source,
-                                 progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
-    except WatchtowerError as exc:
+    with tempfile.TemporaryDirectory() as tmp:
+        source = None
+        if upload is not None:
+            source = Path(tmp) / Path(upload.name).name
+            source.write_bytes(upload.getvalue())
+        run = attempt(training.train, actor=actor, model=name, recipe=recipe, data=source, refused="Training refused: ",
+                      progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg))
+    if run is None:
         bar.empty()
-        st.error(f"Training refused: {exc}")
     else:
-        st.session_state["exp_notice"] = ("success", f"Training run {run.id} finished: {run.rows:,} rows in "
-                                                     f"{run.duration_s:.1f}s, held-out ROC AUC "
-                                                     f"{run.metrics.get('roc_auc') or '—'}")
+        notices.keep(Notice(f"Training run {run.id} finished: {run.rows:,} rows in {run.duration_s:.1f}s, "
+                            f"held-out ROC AUC {run.metrics.get('roc_auc') or '—'}"))
         st.rerun()
 
 st.subheader("Training runs")
@@ -126,11 +119,5 @@ with st.form("promote_form"):
     pick = st.selectbox("Run", open_runs, format_func=lambda i: f"run {i}", key="exp_promote_run")
     notes = st.text_input("Notes", key="exp_promote_notes")
     if st.form_submit_button("Promote", disabled=not open_runs, key="exp_promote"):
-        try:
-            with session_scope() as s:
-                version = training.promote_run(session=s, actor=actor, run_id=pick, notes=notes)
-        except WatchtowerError as exc:
-            st.error(f"Promotion refused: {exc}")
-        else:
-            st.session_state["exp_notice"] = ("success", f"Run {pick} is now {name} v{version.number}, a candidate.")
-            st.rerun()
+        act(training.promote_run, actor=actor, run_id=pick, notes=notes, refused="Promotion refused: ",
+            success=lambda version: f"Run {pick} is now {name} v{version.number}, a candidate.")

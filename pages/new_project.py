@@ -5,7 +5,7 @@ import streamlit as st
 from core.catalog import templates
 from core.db import session_scope
 from core.entities import RISK_LEVELS
-from core.errors import WatchtowerError
+from ui.actions import act, attempt
 from ui.session import require_page
 
 user = require_page("project.create")
@@ -70,14 +70,12 @@ if not user.actor.has("template.use"):
             "or an administrator does it.")
 elif st.button("Create project", key="np_create", type="primary", disabled=bool(view.problem)):
     bar = st.progress(0.0, text="checking the template and the dataset")
-    try:
-        result = templates.create_project_from_template(
-            actor=user.actor, template=chosen.name, key=key, name=name, dataset=dataset, target=target,
-            risk_level=risk, sponsor=sponsor, initiative=initiative.strip() or None,
-            progress=lambda fraction, message: bar.progress(min(1.0, fraction), text=message))
-    except WatchtowerError as exc:
+    result = attempt(templates.create_project_from_template,
+                     actor=user.actor, template=chosen.name, key=key, name=name, dataset=dataset, target=target,
+                     risk_level=risk, sponsor=sponsor, initiative=initiative.strip() or None,
+                     progress=lambda fraction, message: bar.progress(min(1.0, fraction), text=message))
+    if result is None:
         bar.empty()
-        st.error(str(exc))
     else:
         st.session_state["new_project_created"] = {
             "key": result.project.key, "template": result.template, "blueprint": result.project.blueprint or "none",
@@ -96,11 +94,8 @@ if user.actor.has("template.manage"):
         description = st.text_area("Description", key="st_description")
         save = st.form_submit_button("Save as template", key="st_submit")
     if save:
-        try:
-            with session_scope() as s:
-                saved = templates.save_as_template(session=s, actor=user.actor, project_key=source,
-                                                   name=template_name, description=description)
-            st.success(f"Template “{saved.name}” saved from {saved.source_project}: "
-                       f"{len(saved.spec['checks']['extra'])} checks, scenario “{saved.spec['scenario']['name']}”.")
-        except WatchtowerError as exc:
-            st.error(str(exc))
+        act(templates.save_as_template, actor=user.actor, project_key=source, name=template_name,
+            description=description, rerun=False,
+            success=lambda saved: f"Template “{saved.name}” saved from {saved.source_project}: "
+                                  f"{len(saved.spec['checks']['extra'])} checks, "
+                                  f"scenario “{saved.spec['scenario']['name']}”.")

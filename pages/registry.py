@@ -9,10 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from core.db import session_scope
-from core.errors import WatchtowerError
 from core.models import lineage, registry
 from core.validation import comparison
+from ui import notices
+from ui.actions import act, attempt
 from ui.documents import documentation_downloads
+from ui.pickers import pick_model, pick_version
 from ui.session import require_page
 
 user = require_page("registry.view")
@@ -21,16 +23,8 @@ STATUS = {"active": "🟢 active", "candidate": "🟡 candidate", "archived": "�
 ORIGIN = {"manual": "manual", "scheduled_retrain": "scheduled retrain", "imported": "imported", "external": "external"}
 
 st.title("Registry")
-if "reg_notice" in st.session_state:
-    kind, text = st.session_state.pop("reg_notice")
-    getattr(st, kind)(text)
-with session_scope() as s:
-    models = lineage.model_names(session=s)
-if not models:
-    st.info("No models registered yet.")
-    st.stop()
-wanted = st.query_params.get("model")
-name = st.selectbox("Model", models, index=models.index(wanted) if wanted in models else 0, key="reg_model")
+notices.show()
+name = pick_model(key="reg_model")
 with session_scope() as s:
     rows = lineage.versions_overview(session=s, actor=actor, model=name)
 if not rows:
@@ -48,7 +42,7 @@ st.dataframe(pd.DataFrame([
 
 numbers = [v.number for v in rows]
 st.subheader("Lineage")
-number = st.selectbox("Version", numbers, format_func=lambda n: f"v{n}", key=f"reg_version_{name}")
+number = pick_version(numbers, key=f"reg_version_{name}")
 with session_scope() as s:
     story = lineage.lineage(session=s, actor=actor, model=name, version=number)
     intact = lineage.verify_artifact(session=s, actor=actor, model=name, version=number)
@@ -99,17 +93,11 @@ if len(runnable) < 2:
     st.caption("Comparison needs two versions with an artifact.")
 else:
     c1, c2 = st.columns(2)
-    a = c1.selectbox("Version A", runnable, index=runnable.index(active), format_func=lambda n: f"v{n}",
-                     key=f"cmp_a_{name}")
-    b = c2.selectbox("Version B", runnable, index=runnable.index(newest), format_func=lambda n: f"v{n}",
-                     key=f"cmp_b_{name}")
+    a = pick_version(runnable, label="Version A", current=active, key=f"cmp_a_{name}", where=c1)
+    b = pick_version(runnable, label="Version B", current=newest, key=f"cmp_b_{name}", where=c2)
     if st.button("Compare", type="primary", key="cmp_go"):
-        try:
-            with st.spinner("Scoring both versions on the same recent labelled data"):
-                st.session_state["cmp_result"] = comparison.compare_versions(actor=actor, model=name, a=a, b=b)
-        except WatchtowerError as exc:
-            st.session_state.pop("cmp_result", None)
-            st.error(str(exc))
+        with st.spinner("Scoring both versions on the same recent labelled data"):
+            st.session_state["cmp_result"] = attempt(comparison.compare_versions, actor=actor, model=name, a=a, b=b)
     c = st.session_state.get("cmp_result")
     if c is not None and c.model == name and (c.a.number, c.b.number) == (a, b):
         A, B = f"v{a}", f"v{b}"
@@ -154,13 +142,6 @@ with st.form("import_form"):
                 art.write_bytes(artifact.getvalue())
                 ref = Path(tmp) / Path(reference.name).name
                 ref.write_bytes(reference.getvalue())
-                try:
-                    with session_scope() as s:
-                        imported = registry.import_version(session=s, actor=actor, model=name, artifact=art,
-                                                           reference=ref, expected_sha256=expected or None,
-                                                           notes=notes)
-                except WatchtowerError as exc:
-                    st.error(f"Import refused: {exc}")
-                else:
-                    st.session_state["reg_notice"] = ("success", f"{name} v{imported.number} imported as a candidate.")
-                    st.rerun()
+                act(registry.import_version, actor=actor, model=name, artifact=art, reference=ref,
+                    expected_sha256=expected or None, notes=notes, refused="Import refused: ",
+                    success=lambda imported: f"{name} v{imported.number} imported as a candidate.")

@@ -6,8 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from core.db import session_scope
-from core.errors import WatchtowerError
 from core.identity import tokens
+from ui import notices
+from ui.actions import act, attempt
 from ui.session import require_page
 
 user = require_page("tokens.manage")
@@ -25,15 +26,12 @@ if fresh:
     st.warning(f"Copy the secret of token **{name}** now: it is shown only this once and cannot be recovered.")
     st.code(secret, language=None)
     st.caption("Command line: `export WATCHTOWER_TOKEN=…` · scoring API: `Authorization: Bearer …`")
-if "token_notice" in st.session_state:
-    st.success(st.session_state.pop("token_notice"))
+notices.show()
 
 everyone = actor.has("users.manage") and st.toggle("Everyone's tokens", key="tokens_all")
-try:
-    with session_scope() as s:
-        listed = tokens.list_tokens(session=s, actor=actor, everyone=everyone)
-except WatchtowerError as exc:
-    st.error(str(exc))
+with session_scope() as s:
+    listed = attempt(tokens.list_tokens, session=s, actor=actor, everyone=everyone)
+if listed is None:
     st.stop()
 
 
@@ -56,17 +54,10 @@ c2.text_input("Scopes, comma-separated", key="token_scopes", value="cli",
               placeholder="predict:production/fraud-detector")
 c3.number_input("Days", min_value=1, max_value=366, value=90, key="token_days")
 if st.button("Create token", key="token_create", type="primary"):
-    try:
-        with session_scope() as s:
-            token, secret = tokens.create_token(
-                session=s, actor=actor, name=st.session_state["token_name"],
-                scopes=[p for p in st.session_state["token_scopes"].split(",") if p.strip()],
-                expires_in=timedelta(days=int(st.session_state["token_days"])))
-    except WatchtowerError as exc:
-        st.error(str(exc))
-    else:
-        st.session_state["token_secret"] = (token.name, secret)
-        st.rerun()
+    act(tokens.create_token, actor=actor, name=st.session_state["token_name"],
+        scopes=[p for p in st.session_state["token_scopes"].split(",") if p.strip()],
+        expires_in=timedelta(days=int(st.session_state["token_days"])),
+        after=lambda made: st.session_state.update(token_secret=(made[0].name, made[1])))
 
 active = [t for t in listed if t.status == "active"]
 if active:
@@ -74,11 +65,5 @@ if active:
     labels = {t.id: f"{t.name} of {t.username} (#{t.id}; {', '.join(t.scopes)})" for t in active}
     chosen = st.selectbox("Token", list(labels), format_func=labels.get, key="token_revoke_id")
     if st.button("Revoke", key="token_revoke"):
-        try:
-            with session_scope() as s:
-                gone = tokens.revoke_token(session=s, actor=actor, token_id=chosen)
-        except WatchtowerError as exc:
-            st.error(str(exc))
-        else:
-            st.session_state["token_notice"] = f"Token {gone.name} of {gone.username} revoked: it never works again."
-            st.rerun()
+        act(tokens.revoke_token, actor=actor, token_id=chosen,
+            success=lambda gone: f"Token {gone.name} of {gone.username} revoked: it never works again.")

@@ -8,9 +8,10 @@ from core import validation
 from core.access import Actor
 from core.config import get_settings
 from core.db import session_scope
-from core.errors import WatchtowerError
 from core.models import lineage
 from core.validation import diagnostics
+from ui.actions import attempt
+from ui.pickers import pick_model, pick_version
 from ui.session import require_page
 
 user = require_page("validation.view")
@@ -19,13 +20,7 @@ STATUS = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail"}
 VERDICT = {"challenger_wins": "success", "champion_holds": "warning", "no_clear_winner": "info", "is_champion": "info"}
 
 st.title("Validation lab")
-with session_scope() as s:
-    models = lineage.model_names(session=s)
-if not models:
-    st.info("No models registered yet.")
-    st.stop()
-wanted = st.query_params.get("model")
-name = st.selectbox("Model", models, index=models.index(wanted) if wanted in models else 0, key="val_model")
+name = pick_model(key="val_model")
 with session_scope() as s:
     rows = [v for v in lineage.versions_overview(session=s, actor=actor, model=name) if v.has_artifact]
 if not rows:
@@ -35,11 +30,7 @@ numbers = [v.number for v in rows]
 label = {v.number: f"v{v.number} ({v.status}, {v.origin.replace('_', ' ')})" for v in rows}
 default = next((v.number for v in rows if v.status == "candidate"), next((v.number for v in rows
                                                                           if v.status == "active"), numbers[0]))
-asked = st.query_params.get("version")
-if asked and asked.isdigit() and int(asked) in numbers:
-    default = int(asked)
-number = st.selectbox("Version", numbers, index=numbers.index(default), format_func=label.get,
-                      key=f"val_version_{name}")
+number = pick_version(numbers, current=default, query="version", describe=label.get, key=f"val_version_{name}")
 
 
 @st.cache_resource(ttl=600, show_spinner="Loading the version and the recent labelled data…")
@@ -56,10 +47,8 @@ def load_findings(database: str, model: str, version: int, username: str, roles:
 
 
 key = (get_settings().database_url, name, number, actor.username, actor.roles)
-try:
-    lab = load_lab(*key)
-except WatchtowerError as exc:
-    st.error(str(exc))
+lab = attempt(load_lab, *key)
+if lab is None:
     st.stop()
 st.caption(f"Data: {lab.evaluation_source}.")
 
@@ -106,11 +95,9 @@ def what_if() -> None:
                 current = st.session_state.get(prefix + feature)
                 st.selectbox(feature, sorted({*spec.categories, *([current] if current else [])}), key=prefix + feature)
     record = {f: st.session_state[prefix + f] for f in lab.version.features}
-    try:
-        result = validation.what_if(lab, record)
-        explained = validation.explain(lab, record)
-    except WatchtowerError as exc:
-        st.error(str(exc))
+    result = attempt(validation.what_if, lab, record)
+    explained = attempt(validation.explain, lab, record) if result is not None else None
+    if explained is None:
         return
     left, right = st.columns([1, 2])
     with left:

@@ -13,7 +13,7 @@ __getattr__, __dir__, __all__ = reexport(__name__, {
     "components": (
         "DEFINITION_KINDS", "KIND_LABELS", "UseRead", "ComponentRead", "SearchResult",
         "ChangeResult", "words", "normalize_tags", "register_component", "tag_component",
-        "record_use", "dependents_of", "note_change", "update_component", "get_component", "search",
+        "record_use", "dependents_of", "note_change", "may_change", "update_component", "get_component", "search",
         "Facets", "facets", "CatalogView", "browse",
     ),
     "datasets": (

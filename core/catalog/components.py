@@ -254,12 +254,17 @@ def note_change(session: Session, *, actor: Actor, c: Component, what: str) -> t
     return deps, warning
 
 
+def may_change(actor: Actor, owner: str) -> bool:
+    """Whether ACTOR may change a component OWNER owns: its owner or an administrator."""
+    return actor.username == owner or "admin" in actor.roles
+
+
 def update_component(*, session: Session, actor: Actor, kind: str, name: str, description: str | None = None,
                      spec: dict | None = None, owner: str | None = None) -> ChangeResult:
     """Change a component (its owner or an administrator); warns, naming every project that depends on it."""
     require(actor, "catalog.register")
     c = _row(session, kind, name)
-    if actor.username != c.owner and "admin" not in actor.roles:
+    if not may_change(actor, c.owner):
         raise Forbidden(f"only {c.owner} (the owner) or an administrator may change {c.name}")
     changed = []
     if description is not None and description.strip() != c.description:

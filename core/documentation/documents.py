@@ -130,7 +130,7 @@ def gather(*, actor: Actor, model: str, version: int | None = None) -> ModelDocu
         version_reviews = tuple(r for r in reviews.reviews_for_model(session=s, model=m.name) if r.version == v.number)
         deployments = tuple(reversed([d for d in deployer.history(session=s, model=m.name, limit=1000)
                                       if d.version == v.number]))
-        lab, problem = _open_lab(s, actor=actor, model=m.name, version=info)
+        opened, problem = _open_lab(s, actor=actor, model=m.name, version=info)
         facts = dict(
             project=projects.get_project(session=s, key=project.key),
             initiative_description=initiative.description if initiative else "", model=registry.model_info(m),
@@ -139,11 +139,11 @@ def gather(*, actor: Actor, model: str, version: int | None = None) -> ModelDocu
             field_drift=drift_of(latest), deployments=deployments, reviews=version_reviews,
             audit=version_events(session=s, model=m.name, version=v.number, project_id=m.project_id,
                                  review_ids=[r.id for r in version_reviews]))
-    reference = lab.version.reference if lab else artifacts.load_reference(
+    reference = opened.version.reference if opened else artifacts.load_reference(
         path=info.reference_path, sha256=info.reference_sha256, what=f"{m.name} v{info.number}")
     return ModelDocumentation(generated_at=read_at, generated_by=actor.username,
                               fields=profile_reference(reference, features=facts["model"].features, target=m.target),
-                              assessment=assess(lab, version=info, problem=problem), **facts)
+                              assessment=assess(opened, version=info, problem=problem), **facts)
 
 
 def _reader(actor: Actor, permission: str) -> Actor:

@@ -23,10 +23,10 @@ from core.models.registry import VersionInfo
 from core.monitoring.evaluation_store import EvaluationRead
 from core.projects import projects
 from core.validation import diagnostics
+from core.validation import lab as validation_lab
 from core.validation.comparison import Importance
 from core.validation.diagnostics import Calibration, Diagnostic
-from core.validation.lab import ChallengerVerdict, Lab, champion_challenger
-from core.validation.lab import importance as global_importance
+from core.validation.lab import ChallengerVerdict, Lab
 
 # Windows of this granularity are preferred for the trend tables: weekly reads best on a page.
 GRANULARITY_PREFERENCE = ("7D", "1M", "1D", "custom")
@@ -193,12 +193,12 @@ def _run_lab(lab: Lab) -> Assessment:
     importance: tuple[Importance, ...] = ()
     report = challenger = None
     try:
-        importance = tuple(global_importance(lab))
+        importance = tuple(validation_lab.importance(lab))
     except WatchtowerError as exc:
         notes.append(f"Global importance could not be computed: {exc}")
     try:
         report = diagnostics.diagnose(lab, importances=list(importance))
-        challenger = champion_challenger(lab)
+        challenger = validation_lab.champion_challenger(lab)
     except WatchtowerError as exc:
         notes.append(f"Diagnostics could not be computed: {exc}")
     return Assessment(diagnostics=tuple(report.items) if report else (),

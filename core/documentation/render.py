@@ -67,10 +67,10 @@ def _md_table(t: Table) -> list[str]:
     return lines
 
 
-def markdown(outline: Outline) -> str:
+def markdown(laid_out: Outline) -> str:
     """The outline as CommonMark with pipe tables; charts are named, their data is in the tables."""
-    out = [f"# {md_text(outline.title)}", "", md_text(outline.subtitle), ""]
-    for section in outline.sections:
+    out = [f"# {md_text(laid_out.title)}", "", md_text(laid_out.subtitle), ""]
+    for section in laid_out.sections:
         out += [f"{'#' * section.level} {md_text(section.title)}", ""]
         for block in section.blocks:
             if isinstance(block, Para):
@@ -131,19 +131,19 @@ def _html_block(block: object) -> str:
     raise TypeError(f"unknown block {type(block).__name__}")
 
 
-def html_page(outline: Outline) -> str:
+def html_page(laid_out: Outline) -> str:
     """One self-contained HTML file: inline style, charts as data URIs, no script, no external reference."""
-    toc = "".join(f'<li><a href="#section-{i}">{_h(s.title)}</a></li>' for i, s in enumerate(outline.sections, 1))
+    toc = "".join(f'<li><a href="#section-{i}">{_h(s.title)}</a></li>' for i, s in enumerate(laid_out.sections, 1))
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         # Nothing may be fetched: no network, no scripts, images only from the document itself.
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
         "style-src 'unsafe-inline'\">",
-        f"<title>{_h(outline.title)}</title><style>{_CSS}</style></head><body>",
-        f"<header><h1>{_h(outline.title)}</h1><p class=\"subtitle\">{_h(outline.subtitle)}</p></header>",
+        f"<title>{_h(laid_out.title)}</title><style>{_CSS}</style></head><body>",
+        f"<header><h1>{_h(laid_out.title)}</h1><p class=\"subtitle\">{_h(laid_out.subtitle)}</p></header>",
         f"<nav><ol>{toc}</ol></nav>",
     ]
-    for i, section in enumerate(outline.sections, 1):
+    for i, section in enumerate(laid_out.sections, 1):
         parts.append(f'<section id="section-{i}"><h{section.level}>{_h(section.title)}</h{section.level}>')
         parts += [_html_block(b) for b in section.blocks]
         parts.append("</section>")

@@ -77,6 +77,16 @@ class ProjectGovernance:
     def under_review(self) -> tuple[VersionView, ...]:
         return tuple(v for v in self.versions if v.review_state in reviews.OPEN_STATES[1:])
 
+    @property
+    def requestable(self) -> tuple[VersionView, ...]:
+        """The versions the viewer may ask a review for now."""
+        return tuple(v for v in self.versions if v.can_request)
+
+    @property
+    def decided(self) -> tuple[reviews.ReviewRead, ...]:
+        """The reviews that reached a final state, newest first."""
+        return tuple(r for r in self.reviews if r.state in reviews.FINAL_STATES)
+
 
 def _waiting(review: reviews.ReviewRead) -> str:
     label = f"{review.model} v{review.version}"
@@ -128,11 +138,11 @@ def project_governance(*, session: Session, actor: Actor, key: str) -> ProjectGo
                              approver_distinct_from_signers=bool(s.get("approver_distinct_from_signers")))
                    for i, s in enumerate(bp.stages if bp else []))
     models = session.exec(select(Model).where(Model.project_id == project.id).order_by(Model.name)).all()
-    every_review = [reviews.get_review(session=session, review_id=r.id, actor=actor) for r in session.exec(
+    read = [reviews.get_review(session=session, review_id=r.id, actor=actor) for r in session.exec(
         select(Review).join(ModelVersion, Review.model_version_id == ModelVersion.id)
         .where(ModelVersion.model_id.in_([m.id for m in models])).order_by(Review.id.desc())).all()]
     latest: dict[tuple[str, int], reviews.ReviewRead] = {}
-    for r in every_review:
+    for r in read:
         latest.setdefault((r.model, r.version), r)
     versions = []
     for m in base.models:
@@ -148,7 +158,7 @@ def project_governance(*, session: Session, actor: Actor, key: str) -> ProjectGo
                              owner=base.owner, initiative=base.initiative, scope=base.scope,
                              risk_level=base.risk_level, health=base.health, blueprint=bp.name if bp else "",
                              blueprint_description=bp.description if bp else "", stage=project.stage,
-                             stages=stages, versions=tuple(versions), reviews=tuple(every_review))
+                             stages=stages, versions=tuple(versions), reviews=tuple(read))
 
 
 @dataclass(frozen=True)
