@@ -42,7 +42,7 @@ def store(backend) -> None:
                               task="binary", target="is_fraud", features=features)
         _add_versions(s, "fraud-detector", 3)
         _add_versions(s, "churn-model", 1)
-        registry.set_version_status(session=s, actor=ADMINISTRATOR, model="fraud-detector", number=2, status="active")
+        registry.set_version_status(session=s, actor=ADMINISTRATOR, model="fraud-detector", version=2, status="active")
 
 
 def _run(*args: str, env: dict[str, str]):
