@@ -62,7 +62,7 @@ def traffic(n: int, seed: int, *, start: datetime, new_cards: float) -> pd.DataF
 
 def seed(models: int, rows: int) -> list[tuple[str, int]]:
     """The models, their data, checks and daily scenarios; returns (model, scenario id)."""
-    from core.access import SYSTEM
+    from core.access import SYSTEM, Actor
     from core.automation import scenarios
     from core.db import session_scope
     from core.identity import users
@@ -99,7 +99,8 @@ def seed(models: int, rows: int) -> list[tuple[str, int]]:
                                     ("volume", "volume", {"threshold": rows * 0.8})]:
                 checks.define_check(session=s, actor=SYSTEM, project_key=key, model=name, name=check, kind=kind,
                                     audience_roles=["ml_engineer"], **kw)
-            sc = scenarios.create_scenario(session=s, actor=SYSTEM, project_key=key, model=name, name="daily",
+            # a scenario acts as its owner, a real person (the portal's own identity owns none)
+            sc = scenarios.create_scenario(session=s, actor=Actor(username="maya", roles=("ml_engineer",)), project_key=key, model=name, name="daily",
                                            trigger_kind="cron", trigger_value="0 6 * * *",
                                            steps=[{"kind": "evaluate", "params": {"every": "1D", "lookback_days": 1}},
                                                   {"kind": "checks"}])
