@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,12 +44,10 @@ def list_model_summaries(*, session: Session, actor: Actor, project_key: str | N
         mine = versions.get(model.id, [])
         latest = mine[-1] if mine else None
         active = [v.number for v in mine if v.status == "active"]
-        statuses: dict[str, int] = {}
-        for v in mine:
-            statuses[v.status] = statuses.get(v.status, 0) + 1
         summaries.append(ModelSummary(project=project.key, model=model.name, task=model.task, versions=len(mine),
                                       latest_version=latest.number if latest else None,
                                       latest_status=latest.status if latest else None,
-                                      active_version=active[-1] if active else None, statuses=statuses,
+                                      active_version=active[-1] if active else None,
+                                      statuses=dict(Counter(v.status for v in mine)),
                                       created_at=model.created_at))
     return summaries

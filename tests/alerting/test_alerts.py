@@ -16,24 +16,10 @@ from core.entities import AlertDelivery
 from core.errors import Forbidden
 from core.monitoring import checks
 from tests.support import monitoring_world as world
-from tests.support.receivers import HttpReceiver, SmtpReceiver, free_port
+from tests.support.receivers import free_port
 
 MAYA = Actor("maya", ("ml_engineer",))
 BIANCA = Actor("bianca", ("business",))
-
-
-@pytest.fixture
-def receiver():
-    r = HttpReceiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def smtp():
-    s = SmtpReceiver()
-    yield s
-    s.close()
 
 
 @pytest.fixture

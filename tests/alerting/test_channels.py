@@ -14,24 +14,10 @@ from core.alerting import channels
 from core.db import session_scope
 from core.entities import AuditEvent, Channel
 from core.errors import Forbidden, InvalidInput
-from tests.support.receivers import HttpReceiver, SmtpReceiver, free_port
+from tests.support.receivers import free_port
 
 SLACK_TOKEN_PATH = "/services/T000/B000/XXXXsecretXXXX"
 HMAC_KEY = "k3y-that-must-stay-private"
-
-
-@pytest.fixture
-def receiver():
-    r = HttpReceiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def smtp():
-    s = SmtpReceiver()
-    yield s
-    s.close()
 
 
 def _message(**kw) -> channels.Message:
