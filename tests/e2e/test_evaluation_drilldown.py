@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import assert_no_exception, goto, main_text, sign_in, wait_idle
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import TIMEOUT_MS, assert_no_exception, goto, main_text, sign_in, wait_idle
 
 
 @pytest.mark.e2e
@@ -24,8 +26,11 @@ def test_maya_drills_from_the_store_into_the_drift_of_a_window(page):
     page.get_by_role("button", name="Drift drill-down").click()
     wait_idle(page)
     page.get_by_role("heading", name="Drift drill-down").wait_for()
+    # The page streams in as its script runs: wait for the window's line rather than read the text once.
+    expect(page.get_by_test_id("stMain")).to_contain_text("fraud-detector v2", timeout=TIMEOUT_MS)
+    wait_idle(page)
     assert_no_exception(page)
-    assert "fraud-detector v2" in main_text(page) and "week 2026-10-26" in page.get_by_test_id("stSelectbox").first.locator("input").input_value()
+    assert "week 2026-10-26" in page.get_by_test_id("stSelectbox").first.locator("input").input_value()
 
     # The fields table puts the most drifted field on top, with its method and threshold.
     cells = page.get_by_test_id("stDataFrame").locator("[role=gridcell]")
