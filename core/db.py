@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -68,10 +68,18 @@ def dispose_engines() -> None:
 
 
 def init_schema(engine: Engine) -> None:
-    """Create missing tables."""
+    """Create missing tables, and add the nullable columns a newer release declares to existing ones."""
     import core.entities  # noqa: F401  (registers the tables)
 
     SQLModel.metadata.create_all(engine)
+    found = inspect(engine)
+    for table in SQLModel.metadata.sorted_tables:
+        have = {c["name"] for c in found.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have and column.nullable:
+                kind = column.type.compile(dialect=engine.dialect)
+                with engine.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
 
 
 def is_sqlite(session_or_engine) -> bool:  # noqa: ANN001

@@ -273,6 +273,8 @@ class Evaluation(SQLModel, table=True):
     prediction_drift: dict = _json({})
     field_drift: list[dict] = _json([])  # [{"field", "type", "method", "threshold", "score", "drifted"}]
     report_path: str | None = None
+    # The lake table versions the window was read at ({"predictions": n, "labels": m}), to reproduce it exactly.
+    read_versions: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: NaiveDatetime = Field(default_factory=now)
     created_by: str = "system"
 

@@ -12,6 +12,7 @@ from core.cli import (  # noqa: F401
     projects,
     registry,
     slices,
+    store,
     tokens,
 )
 from core.cli.base import fails_cleanly, main

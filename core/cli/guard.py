@@ -57,6 +57,7 @@ RULES: dict[str, Rule] = {
     "token revoke": _person("tokens.manage", "your own tokens; anyone's with users.manage"),
     "audit verify": _person("audit.verify", "a verification against a checkpoint is recorded"),
     "audit checkpoint": _person("audit.verify", "refuses to anchor a broken chain"),
+    "store migrate": _person("settings.manage", "resumable; each model's move is audited"),
     # Projects, models, the evaluation store.
     "project create": _person("project.create"),
     "project list": _person("portfolio.view"),

@@ -77,6 +77,7 @@ class WindowResult:
     drifted_fields: int = 0
     prediction_drift: dict = field(default_factory=dict)
     field_drift: list[dict] = field(default_factory=list)
+    read_versions: dict = field(default_factory=dict)  # the lake table versions the rows were read at
 
 
 def evaluation_read(ev: Evaluation, model: str, version: int) -> EvaluationRead:
@@ -214,7 +215,7 @@ def compute_window(ctx: Context, rows: WindowRows, *, start: datetime, end: date
                         data_quality={"missing_rate": missing, "rows": len(rows)},
                         drift_share=summary.drift_share, drifted_fields=summary.drifted_fields,
                         prediction_drift=summary.prediction.as_dict() if summary.prediction else {},
-                        field_drift=[f.as_dict() for f in summary.fields])
+                        field_drift=[f.as_dict() for f in summary.fields], read_versions=dict(rows.read))
 
 
 def _clean(values: dict) -> dict:
@@ -225,7 +226,7 @@ def _clean(values: dict) -> dict:
 
 def _apply(ev: Evaluation, result: WindowResult, actor: str) -> None:
     for name in ("rows", "labelled_rows", "metrics", "estimated_metrics", "business_metrics", "data_quality",
-                 "drift_share", "drifted_fields", "prediction_drift", "field_drift"):
+                 "drift_share", "drifted_fields", "prediction_drift", "field_drift", "read_versions"):
         setattr(ev, name, getattr(result, name))
     ev.granularity, ev.created_at, ev.created_by, ev.report_path = result.granularity, now(), actor, None
 

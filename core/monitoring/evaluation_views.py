@@ -209,7 +209,7 @@ def _window_and_reference(evaluation_id: int, limit: int) -> tuple[pd.DataFrame,
             raise NotFound(f"no evaluation {evaluation_id}")
         v = s.get(ModelVersion, ev.model_version_id)
         m = s.get(Model, v.model_id)
-        rows = window_rows(s, version_id=v.id, start=ev.window_start, end=ev.window_end)
+        rows = window_rows(s, version_id=v.id, start=ev.window_start, end=ev.window_end, read=ev.read_versions)
         ctx = evaluation_store.context_for(model=m, version=v)
     current = evaluation_store.align(rows.features, ctx.reference, ctx.features)
     columns = [f["name"] for f in ctx.features]

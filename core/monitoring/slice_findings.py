@@ -68,7 +68,8 @@ def _rows_of(session: Session, ev: Evaluation) -> tuple[Model, ModelVersion, Win
     version = session.get(ModelVersion, ev.model_version_id)
     model = session.get(Model, version.model_id)
     ctx = context_for(model=model, version=version)
-    rows = window_rows(session, version_id=version.id, start=ev.window_start, end=ev.window_end)
+    rows = window_rows(session, version_id=version.id, start=ev.window_start, end=ev.window_end,
+                       read=ev.read_versions)
     labelled = np.isfinite(rows.label)
     has_score = bool(np.isfinite(rows.score).any())
     frame = align(rows.features, ctx.reference, ctx.features) if len(rows) else pd.DataFrame(
