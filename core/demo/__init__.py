@@ -50,6 +50,9 @@ def reset_database() -> None:
     home = get_settings().home
     for sub in ("artifacts", "references", "reports", "drop", "documents"):
         shutil.rmtree(home / sub, ignore_errors=True)
+    from core.lake import tables
+
+    tables.remove_all()
     get_engine()
 
 

@@ -121,6 +121,15 @@ def table(model_id: int, name: str, *, version: int | None = None) -> DeltaTable
         return None
 
 
+def remove_all() -> None:
+    """Delete every table of the lake (a demo starting over)."""
+    fs, root = location().filesystem()
+    try:
+        fs.delete_dir(f"{root}/models")
+    except (FileNotFoundError, OSError):
+        pass  # nothing logged yet
+
+
 def versions(model_id: int) -> dict[str, int]:
     """The current version of each of the model's tables (what an evaluation read, to reproduce it)."""
     out = {}
