@@ -9,6 +9,7 @@ the runner executes runs under a lease in the worker process, each claimed by ex
 - `scenarios`: Scenarios: a project's automation — a trigger (cron, interval, manual) and ordered steps — and their runs.
 - `step_kinds`: The registry of scenario step kinds: each kind is a function of a StepContext returning a StepResult.
 - `steps`: The steps themselves: what each built-in scenario step kind does.
+- `workload`: Which worker ran what: the recent runs of a project counted per worker and outcome.
 - `worker`: The worker: APScheduler's BlockingScheduler in its own process, driven by Watchtower's own tables.
 """
 
@@ -23,6 +24,7 @@ __getattr__, __dir__, __all__ = reexport(__name__, {
     "runner": (
         "execute_run", "run_next", "run_requested", "recover_interrupted", "request_scheduled_run",
     ),
+    "workload": ("WorkerLoad", "runs_per_worker"),
     "scenarios": (
         "StepRunRead", "RunRead", "ScenarioRead", "create_scenario", "update_scenario",
         "acting_actor", "delete_scenario", "request_run", "approve_step", "reject_step",
