@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -155,6 +156,7 @@ def main() -> None:
         from core.db import dispose_engines
 
         dispose_engines()
+    shutil.rmtree(home, ignore_errors=True)
     report(f"each run executed once, {args.scenarios} runs × 3 rounds (postgresql)",
            f"{sum(twice.values())} executed twice", "0", not any(twice.values()))
     for n, target in TARGETS.items():
