@@ -1,10 +1,11 @@
-"""Automation: a project's scenarios, their owner, schedule and next run, run history with live progress, approvals;
-for administrators, the data connections ingest steps may query."""
+"""Automation: a project's scenarios, their owner, schedule and next run, run history with live progress and the
+worker of each run, runs per worker, approvals; for administrators, the data connections ingest steps may query."""
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.automation import connections, scenarios
+from core.automation import connections, scenarios, workload
 from core.db import session_scope
 from core.entities import ROLES
 from core.models import registry
@@ -73,7 +74,8 @@ else:
             return
         st.dataframe(pd.DataFrame([
             {"Run": f"#{r.id}", "Status": STATUS.get(r.status, r.status), "Trigger": r.trigger,
-             "Requested by": r.requested_by, "Requested (UTC)": f"{r.requested_at:%Y-%m-%d %H:%M:%S}",
+             "Requested by": r.requested_by, "Worker": r.worker_id or "—",
+             "Requested (UTC)": f"{r.requested_at:%Y-%m-%d %H:%M:%S}",
              "Duration": f"{((r.finished_at or r.requested_at) - (r.started_at or r.requested_at)).total_seconds():.1f} s"
              if r.started_at else "—", "Error": r.error or "—"} for r in runs]), hide_index=True, width="stretch")
         run_id = st.selectbox("Run", [r.id for r in runs], key="run_id", format_func=lambda i: f"#{i}")
@@ -102,6 +104,18 @@ else:
                                                  if label == "Approve" else "the run has ended."))
 
     runs_panel()
+
+    with session_scope() as s:
+        loads = workload.runs_per_worker(session=s, project_key=key, recent=200)
+    if loads:
+        st.subheader("Workers")
+        st.caption("Which worker ran the project's last 200 runs (each run goes to exactly one worker).")
+        chart = pd.DataFrame([{"Worker": w.worker, "Status": status, "Runs": n}
+                              for w in loads for status, n in w.by_status.items()])
+        st.altair_chart(alt.Chart(chart).mark_bar().encode(
+            x=alt.X("sum(Runs):Q", title="Runs"), y=alt.Y("Worker:N", sort="-x", title=None),
+            color=alt.Color("Status:N"), tooltip=["Worker", "Status", "Runs"]).properties(height=40 + 28 * len(loads)),
+            width="stretch")
 
 if user.actor.has("automation.manage"):
     with st.expander("New scenario"):

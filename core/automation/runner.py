@@ -1,12 +1,13 @@
-"""Executing scenario runs in the worker: claim under a lease, run the steps in order, pause for approvals.
+"""Executing scenario runs in the worker: claim one, run its steps in order, pause for approvals.
 
-A run is claimed by one worker only: the worker first takes the scenario's lease (see core.leases),
-then flips the run from `requested` to `running` with a conditional UPDATE. While it works, a heartbeat
-renews the lease and the run's `lease_expires_at`; a worker that dies stops renewing, and the next
-worker to look takes the lease over and marks its run `interrupted`.
+A run is claimed by one worker only (see core.automation.claims): the oldest requested run, under its
+scenario's lease, flipped from `requested` to `running` with the worker's id and the lease's fencing token.
+While it works, a heartbeat renews the lease and the run's `lease_expires_at`; a worker that dies stops
+renewing, and the next worker to look takes the lease over and marks its run `interrupted`. A worker goes
+straight on to the next requested run when one is done (`run_next`).
 
 Fencing: the run records its lease's token, and each of its writes (status, step runs, logs, final state)
-runs in `_fenced`, which first locks the lease row and checks the token (`Held.fence`), then checks that
+runs in `claims.fenced`, which first locks the lease row and checks the token (`Held.fence`), then checks that
 the run is still `running` under that token — so a worker that lost its lease (its database session was
 terminated, or a newer lease was taken) writes nothing more. Such a worker stops before its next step
 and marks its run `interrupted` with the reason; status changes follow `core.automation.run_states`, under which an
@@ -22,8 +23,6 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
@@ -32,7 +31,7 @@ from sqlmodel import Session, select
 
 from core import audit, leases
 from core.alerting import alerts
-from core.automation import run_states, scenarios
+from core.automation import claims, run_states, scenarios
 from core.automation.scenarios import ACTIVE
 from core.automation.step_kinds import STEP_KINDS, StepContext, StepResult
 from core.clock import now
@@ -41,25 +40,6 @@ from core.entities import Model, Project, Scenario, ScenarioRun, StepRun
 from core.errors import Forbidden
 
 log = logging.getLogger("watchtower.worker")
-
-
-def _lease_name(scenario_id: int) -> str:
-    return f"scenario:{scenario_id}"
-
-
-@contextmanager
-def _fenced(run_id: int, held: leases.Held) -> Iterator[Session]:
-    """A unit of work for the run's own writes; LeaseLost (nothing written) unless its lease is still the newest
-    and the run is still running under that lease's token. Also pushes the run's `lease_expires_at` forward."""
-    with session_scope() as s:
-        held.fence(s)
-        mine = s.execute(update(ScenarioRun).where(ScenarioRun.id == run_id, ScenarioRun.status == "running",
-                                                   ScenarioRun.lease_token == held.token)
-                         .values(lease_expires_at=now() + timedelta(seconds=held.ttl)))
-        if mine.rowcount != 1:
-            held.mark_lost(f"run #{run_id} is no longer running under its lease")
-            raise leases.LeaseLost(held.lost)
-        yield s
 
 
 def _still_held(held: leases.Held) -> bool:
@@ -115,7 +95,7 @@ class _Heartbeat(threading.Thread):
         while not self.stopped.wait(self.held.ttl / 3):
             try:
                 if self.held.renew():
-                    with _fenced(self.run_id, self.held):
+                    with claims.fenced(self.run_id, self.held):
                         pass
                     renewed = time.monotonic()
             except leases.LeaseLost:
@@ -152,7 +132,7 @@ class _StepLog:
     def flush(self) -> None:
         self.flushed_at = time.monotonic()
         try:
-            with _fenced(self.run_id, self.held) as s:
+            with claims.fenced(self.run_id, self.held) as s:
                 s.execute(update(StepRun).where(StepRun.id == self.step_id).values(log="\n".join(self.lines) + "\n"))
         except leases.LeaseLost:
             pass  # the step runs to its end; the runner stops after it
@@ -163,7 +143,7 @@ def _jsonable(values: dict) -> dict:
 
 
 def _finish(run_id: int, status: str, error: str = "", *, held: leases.Held) -> None:
-    with _fenced(run_id, held) as s:
+    with claims.fenced(run_id, held) as s:
         _record_finish(s, run_id, status, error)
 
 
@@ -192,7 +172,7 @@ def _record_finish(s: Session, run_id: int, status: str, error: str) -> None:
 
 
 def _pause_for_approval(run_id: int, step_id: int, spec: dict, position: int, held: leases.Held) -> None:
-    with _fenced(run_id, held) as s:
+    with claims.fenced(run_id, held) as s:
         step = s.get(StepRun, step_id)
         step.status = "waiting_approval"
         step.log = step.log + f"waiting for approval by a {spec['approver_role'].replace('_', ' ')}\n"
@@ -208,7 +188,7 @@ def _pause_for_approval(run_id: int, step_id: int, spec: dict, position: int, he
 
 
 def _execute_steps(run_id: int, held: leases.Held) -> str:
-    with _fenced(run_id, held) as s:
+    with claims.fenced(run_id, held) as s:
         run = s.get(ScenarioRun, run_id)
         scenario = s.get(Scenario, run.scenario_id)
         model = s.get(Model, scenario.model_id) if scenario.model_id else None
@@ -229,7 +209,7 @@ def _execute_steps(run_id: int, held: leases.Held) -> str:
         if not _still_held(held):  # stop before the next step once the lease is lost
             raise leases.LeaseLost(held.lost)
         if spec.get("when") == "checks_failed" and not state.get("failed_check_result_ids"):
-            with _fenced(run_id, held) as s:
+            with claims.fenced(run_id, held) as s:
                 s.execute(update(StepRun).where(StepRun.id == step_id).values(
                     status="skipped", log="skipped: no check failed in this run\n"))
             continue
@@ -237,7 +217,7 @@ def _execute_steps(run_id: int, held: leases.Held) -> str:
             _pause_for_approval(run_id, step_id, spec, pos, held)
             return "waiting_approval"
         log = _StepLog(step_id, run_id, held)
-        with _fenced(run_id, held) as s:
+        with claims.fenced(run_id, held) as s:
             s.execute(update(StepRun).where(StepRun.id == step_id).values(status="running", started_at=now()))
             log.lines = [line for line in (s.get(StepRun, step_id).log or "").splitlines() if line]
         fn = STEP_KINDS.get(spec["kind"])
@@ -256,7 +236,7 @@ def _execute_steps(run_id: int, held: leases.Held) -> str:
             result = StepResult(ok=False, message=f"{type(exc).__name__}: {exc}")
         state.update(_jsonable(result.outputs))
         log(result.message)
-        with _fenced(run_id, held) as s:
+        with claims.fenced(run_id, held) as s:
             s.execute(update(StepRun).where(StepRun.id == step_id).values(
                 status="succeeded" if result.ok else "failed", finished_at=now(), log="\n".join(log.lines) + "\n",
                 error="" if result.ok else result.message))
@@ -270,31 +250,10 @@ def _execute_steps(run_id: int, held: leases.Held) -> str:
     return "succeeded"
 
 
-def execute_run(*, run_id: int, worker_id: str) -> str | None:
-    """Run a requested run to its end or its next approval; None when another worker has it."""
-    from core.automation.step_kinds import load_step_kinds
-
-    load_step_kinds()
-    with session_scope() as s:
-        run = s.get(ScenarioRun, run_id)
-        if run is None or run.status != "requested":
-            return None
-        scenario_id = run.scenario_id
-    held = leases.acquire(_lease_name(scenario_id), holder=worker_id)
-    if held is None:
-        return None
+def _run_claimed(claim: claims.Claim) -> str:
+    """Execute a claimed run to its end or its next approval, heartbeating meanwhile; releases the claim's lease."""
+    run_id, held = claim.run_id, claim.held
     try:
-        with session_scope() as s:
-            held.fence(s)
-            claimed = s.execute(update(ScenarioRun).where(ScenarioRun.id == run_id,
-                                                          ScenarioRun.status.in_(run_states.sources("running")))
-                                .values(status="running", worker_id=worker_id, error="", lease_token=held.token,
-                                        lease_expires_at=now() + timedelta(seconds=held.ttl)))
-            if claimed.rowcount != 1:
-                return None
-            run = s.get(ScenarioRun, run_id)
-            run.started_at = run.started_at or now()
-            s.add(run)
         heartbeat = _Heartbeat(run_id, held)
         heartbeat.start()
         try:
@@ -310,16 +269,29 @@ def execute_run(*, run_id: int, worker_id: str) -> str | None:
         held.release()
 
 
+def execute_run(*, run_id: int, worker_id: str) -> str | None:
+    """Run a requested run to its end or its next approval; None when another worker has it."""
+    from core.automation.step_kinds import load_step_kinds
+
+    load_step_kinds()
+    claim = claims.claim_next(worker_id=worker_id, run_id=run_id)
+    return None if claim is None else _run_claimed(claim)
+
+
+def run_next(*, worker_id: str) -> tuple[int, str] | None:
+    """Claim the oldest requested run and execute it; (run id, outcome), or None when nothing is left to claim."""
+    from core.automation.step_kinds import load_step_kinds
+
+    load_step_kinds()
+    claim = claims.claim_next(worker_id=worker_id)
+    return None if claim is None else (claim.run_id, _run_claimed(claim))
+
+
 def run_requested(*, worker_id: str, limit: int = 200) -> list[tuple[int, str]]:
-    """Execute every requested run this worker can claim, oldest first; returns (run id, outcome)."""
-    with session_scope() as s:
-        ids = s.exec(select(ScenarioRun.id).where(ScenarioRun.status == "requested")
-                     .order_by(ScenarioRun.requested_at, ScenarioRun.id).limit(limit)).all()
+    """Claim and execute requested runs one after another, oldest first, until none is left (or `limit`)."""
     done = []
-    for run_id in ids:
-        outcome = execute_run(run_id=run_id, worker_id=worker_id)
-        if outcome is not None:
-            done.append((run_id, outcome))
+    while len(done) < limit and (outcome := run_next(worker_id=worker_id)) is not None:
+        done.append(outcome)
     return done
 
 
@@ -335,7 +307,7 @@ def recover_interrupted(*, worker_id: str) -> list[int]:
         candidates = [(r.id, r.scenario_id, r.worker_id, r.lease_token) for r in running]
     marked = []
     for run_id, scenario_id, holder, token in candidates:
-        held = leases.acquire(_lease_name(scenario_id), holder=worker_id)
+        held = leases.acquire(claims.lease_name(scenario_id), holder=worker_id)
         if held is None:
             continue
         try:

@@ -2,14 +2,16 @@
 
 Jobs are rebuilt from the Scenario table every `sync_seconds` (no pickled job store), each under the
 explicit id `scenario:<id>` with `replace_existing=True`. A trigger firing only records a requested run;
-the poll job (every ~2 s) executes requested runs — those from triggers, "Run now" and approvals — under
-a database lease, so several workers can share one database. Due alert deliveries are retried here too.
+the poll job (every ~2 s) claims requested runs — those from triggers, "Run now" and approvals — one at a time
+(see core.automation.claims) and goes straight on to the next while any is left, so several workers share one
+database and each run goes to exactly one of them. Due alert deliveries are retried here too.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -44,6 +46,7 @@ class Worker:
         self.scheduler = BlockingScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS})
         self.triggers: dict[int, tuple[str, str]] = {}
+        self.stopping = threading.Event()  # set on SIGTERM / SIGINT: the poll loop claims nothing more
 
     # --- jobs ---------------------------------------------------------------------------------------
 
@@ -54,7 +57,9 @@ class Worker:
             log.info("scenario %s: scheduled run #%s requested", scenario_id, run_id)
 
     def poll(self) -> None:
-        for run_id, outcome in runner.run_requested(worker_id=self.worker_id):
+        """Claim and execute requested runs one after another, with no pause between them, until none is left."""
+        while not self.stopping.is_set() and (done := runner.run_next(worker_id=self.worker_id)) is not None:
+            run_id, outcome = done
             log.info("run #%s %s", run_id, outcome.replace("_", " "))
 
     def deliver(self) -> None:
@@ -114,6 +119,7 @@ class Worker:
 
         def stop(signum: int, _frame: object) -> None:
             log.info("stopping on signal %s", signum)
+            self.stopping.set()
             self.scheduler.shutdown(wait=False)
 
         signal.signal(signal.SIGTERM, stop)

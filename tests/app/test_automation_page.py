@@ -121,3 +121,20 @@ def demo_db():  # noqa: ANN201
     import os
 
     return os.path.join(os.environ["WATCHTOWER_HOME"], "watchtower.db")
+
+
+def test_each_run_shows_its_worker_and_a_chart_counts_runs_per_worker(nightly, page_as):
+    import json
+
+    for worker in ("host-a:11:aaaaaa", "host-b:22:bbbbbb"):
+        with session_scope() as s:
+            run = scenarios.request_run(session=s, actor=MAYA, scenario_id=nightly.id)
+        assert runner.execute_run(run_id=run.id, worker_id=worker) == "waiting_approval"
+        with session_scope() as s:
+            scenarios.reject_step(session=s, actor=MAYA, run_id=run.id, comment="not tonight")
+    at = _open(page_as, "maya")
+    runs = next(df.value for df in at.dataframe if "Run" in df.value.columns)
+    assert list(runs["Worker"]) == ["host-b:22:bbbbbb", "host-a:11:aaaaaa"]
+    assert "Workers" in [h.value for h in at.subheader]
+    (chart,) = [el for el in at.get("vega_lite_chart") if "Worker" in el.proto.spec]
+    assert json.loads(chart.proto.spec)["mark"]["type"] == "bar"
