@@ -3,7 +3,8 @@
 Jobs are rebuilt from the Scenario table every `sync_seconds` (no pickled job store), each under the
 explicit id `scenario:<id>` with `replace_existing=True`. A trigger firing only records a requested run;
 the poll job (every ~2 s) executes requested runs — those from triggers, "Run now" and approvals — under
-a database lease, so several workers can share one database. Due alert deliveries are retried here too.
+a database lease, so several workers can share one database. Due alert deliveries are retried here too, and
+the validation lab's findings queued for new versions are computed.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ class Worker:
         for run_id, outcome in runner.run_requested(worker_id=self.worker_id):
             log.info("run #%s %s", run_id, outcome.replace("_", " "))
 
+    def compute_lab(self) -> None:
+        """Compute the validation lab's queued findings (queued when a version is registered or asked for)."""
+        from core.validation import lab_results
+
+        for version_id, outcome in lab_results.compute_queued():
+            log.info("version #%s: validation lab findings %s", version_id, outcome)
+
     def deliver(self) -> None:
         stats = alerts.deliver_due()
         if stats.sent or stats.retrying or stats.failed:
@@ -93,6 +101,7 @@ class Worker:
         load_step_kinds()
         self.recover()
         self.poll()
+        self.compute_lab()
         self.deliver()
 
     def start(self) -> None:
@@ -104,6 +113,8 @@ class Worker:
         self.scheduler.add_job(self.sync_jobs, IntervalTrigger(seconds=self.sync_seconds), id="watchtower:sync",
                                **internal)
         self.scheduler.add_job(self.poll, IntervalTrigger(seconds=self.poll_seconds), id="watchtower:poll",
+                               **internal)
+        self.scheduler.add_job(self.compute_lab, IntervalTrigger(seconds=self.poll_seconds), id="watchtower:lab",
                                **internal)
         self.scheduler.add_job(self.deliver, IntervalTrigger(seconds=self.delivery_seconds),
                                id="watchtower:deliveries", **internal)
