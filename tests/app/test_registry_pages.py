@@ -127,6 +127,24 @@ def test_the_validation_lab_what_if_explanations_diagnostics_and_verdict(page_as
     assert any("v3 beats v2 on roc_auc" in s.value for s in at.success)
 
 
+def test_the_validation_lab_offers_to_compute_findings_it_does_not_have(page_as):
+    from sqlmodel import delete
+
+    from core.db import session_scope
+    from core.entities import LabResult
+
+    with session_scope() as s:  # as for a version registered before the lab stored its findings
+        s.execute(delete(LabResult))
+    at = _open(page_as, "pages/validation.py", "rhea")
+    assert "were not computed for v3" in texts(at) and "Champion / challenger" not in texts(at)
+    assert at.button(key="lab_compute").disabled  # a risk manager reads the lab but does not register versions
+
+    at = _open(page_as, "pages/validation.py", "maya")
+    at.button(key="lab_compute").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Computing… 0 of 4" in texts(at)
+
+
 def test_the_validation_lab_explains_the_linear_v1_exactly(page_as):
     at = page_as(None, username="dario")
     at.query_params["model"] = "fraud-detector"
