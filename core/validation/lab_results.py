@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from core.access import SYSTEM, Actor, require
 from core.clock import now
 from core.db import session_scope
-from core.entities import LabResult, ModelVersion
+from core.entities import LabResult, Model, ModelVersion
 from core.models.registry import model_row, version_row
 from core.validation import diagnostics, lab
 from core.validation.comparison import Importance
@@ -161,8 +161,6 @@ def compute_queued(*, limit: int = 20) -> list[tuple[int, str]]:
             continue  # another worker took it
         with session_scope() as s:
             v = s.get(ModelVersion, version_id)
-            from core.entities import Model
-
             model, number = s.get(Model, v.model_id).name, v.number
         try:
             findings, champion = compute(model=model, version=number,
