@@ -590,3 +590,20 @@ class SliceFinding(SQLModel, table=True):
     grown: list[dict] = _json([])  # single conditions whose share grew most against the reference
     created_by: str = "system"
     created_at: NaiveDatetime = Field(default_factory=now)
+
+
+class LabResult(SQLModel, table=True):
+    """What the validation lab computed once for a version: importance, diagnostics, champion / challenger."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    model_version_id: int = Field(foreign_key="modelversion.id", unique=True)
+    status: str = "pending"  # pending | running | done | failed
+    done: int = 0  # steps finished, of `total`
+    total: int = 0
+    champion: int | None = None  # the active version's number the comparison was made against
+    results: dict = _json({})
+    error: str = _text()
+    requested_by: str
+    requested_at: NaiveDatetime = Field(default_factory=now)
+    started_at: NaiveDatetime | None = None
+    computed_at: NaiveDatetime | None = None

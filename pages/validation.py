@@ -1,4 +1,5 @@
-"""Validation lab: what-if with explanations, global importance, diagnostics, champion / challenger."""
+"""Validation lab: what-if with explanations on demand; importance, diagnostics and champion / challenger as the
+worker stored them for the version."""
 
 import altair as alt
 import pandas as pd
@@ -8,16 +9,14 @@ from core import validation
 from core.access import Actor
 from core.config import get_settings
 from core.db import session_scope
-from core.models import lineage
-from core.validation import diagnostics
+from core.models import lineage, registry
+from ui import lab_findings
 from ui.actions import attempt
 from ui.pickers import pick_model, pick_version
 from ui.session import require_page
 
 user = require_page("validation.view")
 actor = user.actor
-STATUS = {"pass": "✅ pass", "warn": "⚠️ warn", "fail": "❌ fail"}
-VERDICT = {"challenger_wins": "success", "champion_holds": "warning", "no_clear_winner": "info", "is_champion": "info"}
 
 st.title("Validation lab")
 name = pick_model(key="val_model")
@@ -39,24 +38,20 @@ def load_lab(database: str, model: str, version: int, username: str, roles: tupl
         return validation.open_lab(session=s, actor=Actor(username, roles), model=model, version=version)
 
 
-@st.cache_resource(ttl=600, show_spinner="Shuffling each feature on recent labelled data…")
-def load_findings(database: str, model: str, version: int, username: str, roles: tuple[str, ...]):  # noqa: ANN201
-    lab = load_lab(database, model, version, username, roles)
-    found = validation.importance(lab)
-    return found, diagnostics.diagnose(lab, importances=found), validation.champion_challenger(lab)
-
-
 key = (get_settings().database_url, name, number, actor.username, actor.roles)
-lab = attempt(load_lab, *key)
-if lab is None:
-    st.stop()
-st.caption(f"Data: {lab.evaluation_source}.")
 
 
 @st.fragment
 def what_if() -> None:
     """Widgets for each feature; a change rescores and re-explains this record only, not the whole page."""
     st.subheader("What-if")
+    # Opened on demand: it reads the version and the recent labelled data, which the findings below do not need.
+    if not st.toggle("Score and explain a record", key=f"wi_open_{name}_{number}"):
+        return
+    lab = attempt(load_lab, *key)
+    if lab is None:
+        return
+    st.caption(f"Data: {lab.evaluation_source}.")
     prefix = f"wi_{name}_{number}_"
     choices = validation.record_choices(lab)
     typical = validation.typical_record(lab)
@@ -124,39 +119,6 @@ def what_if() -> None:
 
 what_if()
 
-importances, report, verdict = load_findings(*key)
-st.subheader("Global importance")
-st.caption(f"Permutation importance: the drop in {'ROC AUC' if lab.model.task == 'binary' else 'R²'} when one "
-           f"feature is shuffled, on {lab.evaluation_source}.")
-st.altair_chart(alt.Chart(pd.DataFrame([{"feature": i.feature, "importance": i.mean, "spread": i.std}
-                                        for i in importances])).mark_bar().encode(
-    y=alt.Y("feature:N", sort="-x", title=None), x=alt.X("importance:Q"), tooltip=["feature", "importance", "spread"]),
-    width="stretch")
-
-st.subheader("Diagnostics")
-st.dataframe(pd.DataFrame([{"Status": STATUS[d.status], "Diagnostic": d.name, "Reason": d.reason}
-                           for d in report.items]), hide_index=True, width="stretch",
-             column_config={"Reason": st.column_config.TextColumn(width="large")})
-if report.calibration is not None:
-    curve = report.calibration
-    points = pd.DataFrame({"mean score": curve.predicted, "observed rate": curve.observed, "rows": curve.counts})
-    top = max(max(curve.predicted), max(curve.observed), 1e-3)
-    diagonal = alt.Chart(pd.DataFrame({"x": [0.0, top], "y": [0.0, top]})).mark_line(strokeDash=[4, 4], color="gray") \
-        .encode(x="x:Q", y="y:Q")
-    line = alt.Chart(points).mark_line(point=True).encode(x=alt.X("mean score:Q"), y=alt.Y("observed rate:Q"),
-                                                          tooltip=["mean score", "observed rate", "rows"])
-    st.markdown(f"**Reliability curve** · Brier score {curve.brier:.4f} · calibration error {curve.ece:.4f}")
-    st.altair_chart(diagonal + line, width="stretch")
-
-st.subheader("Champion / challenger")
-getattr(st, VERDICT[verdict.verdict])(verdict.reason)
-if verdict.metrics:
-    champ, chall = f"v{verdict.champion} (champion)", f"v{verdict.challenger} (challenger)"
-    st.dataframe(pd.DataFrame([{"Metric": m, champ: a, chall: b} for m, a, b in verdict.metrics]
-                              + [{"Metric": f"{label} ({better} is better)", champ: a, chall: b}
-                                 for label, a, b, better in verdict.business]), hide_index=True, width="stretch")
-if verdict.segments:
-    st.markdown("**Segment by segment** · where the champion lost most in its recent evaluation windows")
-    st.dataframe(pd.DataFrame([{"Segment": g.segment, "Rows": g.rows, "Metric": g.metric, champ: g.champion,
-                                chall: g.challenger, "Outcome": g.outcome} for g in verdict.segments]),
-                 hide_index=True, width="stretch", key="lab_segments")
+with session_scope() as s:
+    task = registry.get_model(session=s, name=name).task
+lab_findings.show(actor, name, number, task=task)

@@ -4,7 +4,8 @@ Jobs are rebuilt from the Scenario table every `sync_seconds` (no pickled job st
 explicit id `scenario:<id>` with `replace_existing=True`. A trigger firing only records a requested run;
 the poll job (every ~2 s) claims requested runs — those from triggers, "Run now" and approvals — one at a time
 (see core.automation.claims) and goes straight on to the next while any is left, so several workers share one
-database and each run goes to exactly one of them. Due alert deliveries are retried here too.
+database and each run goes to exactly one of them. Due alert deliveries are retried here too, and the
+validation lab's findings queued for new versions are computed.
 """
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ class Worker:
             run_id, outcome = done
             log.info("run #%s %s", run_id, outcome.replace("_", " "))
 
+    def compute_lab(self) -> None:
+        """Compute the validation lab's queued findings (queued when a version is registered or asked for)."""
+        from core.validation import lab_results
+
+        for version_id, outcome in lab_results.compute_queued():
+            log.info("version #%s: validation lab findings %s", version_id, outcome)
+
     def deliver(self) -> None:
         stats = alerts.deliver_due()
         if stats.sent or stats.retrying or stats.failed:
@@ -98,6 +106,7 @@ class Worker:
         load_step_kinds()
         self.recover()
         self.poll()
+        self.compute_lab()
         self.deliver()
 
     def start(self) -> None:
@@ -109,6 +118,8 @@ class Worker:
         self.scheduler.add_job(self.sync_jobs, IntervalTrigger(seconds=self.sync_seconds), id="watchtower:sync",
                                **internal)
         self.scheduler.add_job(self.poll, IntervalTrigger(seconds=self.poll_seconds), id="watchtower:poll",
+                               **internal)
+        self.scheduler.add_job(self.compute_lab, IntervalTrigger(seconds=self.poll_seconds), id="watchtower:lab",
                                **internal)
         self.scheduler.add_job(self.deliver, IntervalTrigger(seconds=self.delivery_seconds),
                                id="watchtower:deliveries", **internal)

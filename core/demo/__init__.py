@@ -28,11 +28,12 @@ SEEDER = Actor(username="demo-seed", roles=("admin",))
 
 
 def _steps() -> list[Callable[..., None]]:
-    from core.demo import catalog, evaluations, foundation, governance, monitoring, registry
+    from core.demo import catalog, evaluations, foundation, governance, monitoring, registry, validation
 
     # monitoring after the evaluations it checks; the retrain after the checks that failed; v3's review after
-    # the retrain made it; catalog last: it catalogs what the other steps built
-    return [foundation.seed, evaluations.seed, monitoring.seed, registry.seed, governance.seed, catalog.seed]
+    # the retrain made it; catalog: it catalogs what the other steps built; the lab's findings last, for every version by then
+    return [foundation.seed, evaluations.seed, monitoring.seed, registry.seed, governance.seed, catalog.seed,
+            validation.seed]
 
 
 def is_seeded() -> bool:

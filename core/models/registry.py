@@ -18,6 +18,7 @@ from core.entities import (
     TASKS,
     VERSION_ORIGINS,
     VERSION_STATUSES,
+    LabResult,
     Model,
     ModelVersion,
     PickleAllowance,
@@ -195,6 +196,8 @@ def add_version(*, session: Session, actor: Actor, model: str, reference: pd.Dat
                            notes=notes)
     session.add(version)
     session.flush()
+    if artifact_path:  # the worker computes the validation lab's findings once, for the lab to read
+        session.add(LabResult(model_version_id=version.id, requested_by=actor.username, total=4))
     audit.record(session, actor=actor.username, action="version.register", entity_type="model_version",
                  entity_id=f"{m.name}:v{number}", project_id=m.project_id,
                  details={"origin": origin, "artifact_sha256": artifact_sha256, "reference_rows": len(reference)})

@@ -4,6 +4,7 @@ importance, diagnostics and the champion / challenger comparison on the same rec
 - `comparison`: Versions side by side on the same recent labelled data: metrics, business metrics, importance, drift.
 - `diagnostics`: Diagnostics of a version, each pass / warn / fail with a one-sentence reason.
 - `explanations`: Individual explanations: each feature's contribution to one score, and how they add up.
+- `lab_results`: The lab's findings per version, computed once by the worker and stored as plain JSON.
 - `lab`: The validation lab for one version: what-if scoring, explanations, importance, champion/challenger.
 """
 
@@ -15,6 +16,9 @@ __getattr__, __dir__, __all__ = reexport(__name__, {
     ),
     "diagnostics": (
         "too_few_rows",
+    ),
+    "lab_results": (
+        "Findings", "StoredFindings", "queue", "stored", "compute_queued",
     ),
     "lab": (
         "MIN_EVALUATION_ROWS", "RECORD_CHOICES", "PRIMARY_MARGIN", "Lab", "open_lab", "SEGMENTS",

@@ -93,11 +93,20 @@ def test_the_ml_engineer_compares_v2_and_v3_on_the_same_recent_data(page_as):
     assert drift.iloc[0]["Field"] == "card_age_days" and drift.iloc[0]["Drifted"] == "yes"
 
 
-def test_the_validation_lab_what_if_explanations_diagnostics_and_verdict(page_as):
+def test_the_validation_lab_what_if_explanations_diagnostics_and_verdict(page_as, monkeypatch):
+    from core.validation import comparison, lab
+
+    def computed(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the page computed permutation importance instead of reading it")
+
+    monkeypatch.setattr(comparison, "permutation_importances", computed)
+    monkeypatch.setattr(lab, "permutation_importances", computed)
     at = _open(page_as, "pages/validation.py", "maya")
     assert at.title[0].value == "Validation lab"
     assert at.selectbox(key="val_version_fraud-detector").value == 3  # the candidate waiting for review
+    assert not at.metric  # the what-if opens on demand
     prefix = "wi_fraud-detector_3_"
+    at.toggle(key="wi_open_fraud-detector_3").set_value(True).run()
     before = float(at.metric[0].value)
     shown = texts(at)
     assert "method: Shapley sampling (Štrumbelj & Kononenko)" in shown
@@ -118,6 +127,24 @@ def test_the_validation_lab_what_if_explanations_diagnostics_and_verdict(page_as
     assert any("v3 beats v2 on roc_auc" in s.value for s in at.success)
 
 
+def test_the_validation_lab_offers_to_compute_findings_it_does_not_have(page_as):
+    from sqlmodel import delete
+
+    from core.db import session_scope
+    from core.entities import LabResult
+
+    with session_scope() as s:  # as for a version registered before the lab stored its findings
+        s.execute(delete(LabResult))
+    at = _open(page_as, "pages/validation.py", "rhea")
+    assert "were not computed for v3" in texts(at) and "Champion / challenger" not in texts(at)
+    assert at.button(key="lab_compute").disabled  # a risk manager reads the lab but does not register versions
+
+    at = _open(page_as, "pages/validation.py", "maya")
+    at.button(key="lab_compute").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Computing… 0 of 4" in texts(at)
+
+
 def test_the_validation_lab_explains_the_linear_v1_exactly(page_as):
     at = page_as(None, username="dario")
     at.query_params["model"] = "fraud-detector"
@@ -125,6 +152,7 @@ def test_the_validation_lab_explains_the_linear_v1_exactly(page_as):
     at.switch_page("pages/validation.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="val_version_fraud-detector").value == 1
+    at.toggle(key="wi_open_fraud-detector_1").set_value(True).run()
     assert "method: Exact linear attribution: coefficient × (value − reference mean), in log-odds" in texts(at)
 
 

@@ -65,4 +65,8 @@ def test_maya_compares_v2_and_v3_and_opens_the_candidate_in_the_validation_lab(p
     assert_no_exception(page)
     text = main_text(page)
     assert "Validation lab" in text and "v3 beats v2 on roc_auc" in text
+    page.get_by_text("Score and explain a record").click()  # the what-if opens on demand
+    page.get_by_text("Decision:").first.wait_for(timeout=SLOW_MS)
+    wait_idle(page, timeout=SLOW_MS)
+    text = main_text(page)
     assert "method: Shapley sampling" in text and "Decision:" in text
