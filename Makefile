@@ -1,8 +1,9 @@
-# Two commands on a fresh machine: `make run` (the portal with the demo story) and `make test`.
+# Two commands on a fresh machine: `make run` (the portal with the demo story and the scoring API) and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+API_PORT ?= 8000
 
 .PHONY: run test test-fast test-unit e2e bench lint clean
 
@@ -16,7 +17,8 @@ $(VENV)/.test: $(VENV)/.app
 	touch $@
 
 run: $(VENV)/.app
-	WATCHTOWER_DEMO=1 $(VENV)/bin/watchtower serve --port $(PORT)
+	WATCHTOWER_DEMO=1 WATCHTOWER_API_URL=http://127.0.0.1:$(API_PORT) \
+		$(VENV)/bin/watchtower serve --port $(PORT) --api-port $(API_PORT)
 
 # Everything: unit and integration tests on both backends in parallel, then the browser tests two at a time.
 test: $(VENV)/.test

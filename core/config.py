@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# Where the scoring API (`watchtower api`) answers; the demo points its environments' endpoints there.
+API_URL_SETTING = "WATCHTOWER_API_URL"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -13,6 +16,7 @@ class Settings:
     database_url: str
     demo: bool
     base_url: str
+    api_url: str
 
     @property
     def artifacts_dir(self) -> Path:
@@ -40,6 +44,7 @@ def get_settings() -> Settings:
         database_url=url,
         demo=_truthy(os.environ.get("WATCHTOWER_DEMO")),
         base_url=os.environ.get("WATCHTOWER_BASE_URL", "http://localhost:8501").rstrip("/"),
+        api_url=os.environ.get(API_URL_SETTING, "http://127.0.0.1:8000").rstrip("/"),
     )
 
 

@@ -35,16 +35,21 @@ def demo(reset: bool) -> None:
 @click.option("--allow-remote-demo", is_flag=True,
               help="Let a demo-mode portal listen on an address other computers can reach.")
 @click.option("--no-worker", is_flag=True, help="Serve the app without the scheduler worker.")
+@click.option("--api-port", default=None, type=int,
+              help="Also serve the scoring API (`watchtower api`) on this port, stopped with the portal.")
 @fails_cleanly
-def serve(port: int, host: str, allow_remote_demo: bool, no_worker: bool) -> None:
-    """Start the scheduler worker and the Streamlit portal together (local use)."""
-    from core.config import get_settings
+def serve(port: int, host: str, allow_remote_demo: bool, no_worker: bool, api_port: int | None) -> None:
+    """Start the scheduler worker and the Streamlit portal together (local use), and the scoring API if asked."""
+    from core.config import API_URL_SETTING, get_settings
     from core.demo import seed_demo
 
     settings = get_settings()
     if settings.demo and not allow_remote_demo and not _is_loopback(host):
         raise InvalidInput(f"demo mode lets anyone sign in as anyone, so it serves only this computer: "
                            f"{host} is not a loopback address (use --allow-remote-demo to serve it anyway)")
+    if api_port is not None and not os.environ.get(API_URL_SETTING):
+        # the demo's environments point at the API this command starts
+        os.environ[API_URL_SETTING] = f"http://127.0.0.1:{api_port}"
     if settings.demo:
         seed_demo(reset=False, progress=lambda msg: click.echo(f"  {msg}"))
     app = Path(__file__).resolve().parents[2] / "app.py"
@@ -54,12 +59,16 @@ def serve(port: int, host: str, allow_remote_demo: bool, no_worker: bool) -> Non
     try:
         if not no_worker and _has_worker():
             procs.append(subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], env=os.environ.copy()))
+        if api_port is not None:
+            procs.append(subprocess.Popen([sys.executable, "-m", "core.cli", "api", "--port", str(api_port),
+                                           "--host", host], env=os.environ.copy()))
         cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
                "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false"]
         app_proc = subprocess.Popen(cmd, cwd=app.parent, env=os.environ.copy())
         procs.append(app_proc)
         shown = "localhost" if _is_loopback(host) else host
-        click.echo(f"Watchtower on http://{shown}:{port}" + (" with the scheduler worker" if len(procs) > 1 else ""))
+        click.echo(f"Watchtower on http://{shown}:{port}" + (" with the scheduler worker" if len(procs) > 1 else "")
+                   + (f"; scoring API on http://{shown}:{api_port}" if api_port is not None else ""))
         app_proc.wait()
     except KeyboardInterrupt:
         pass

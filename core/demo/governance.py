@@ -1,20 +1,21 @@
 """The governance part of the story: v3 waits in staging for its sign-offs while v2 serves production.
 
 Runs after the registry step (which leaves v3, the scheduled retrain, as a candidate). Both environments point
-at the local scoring API (`watchtower api`, port 8000), so the Deployer page's test queries reach it.
+at the local scoring API (`watchtower api`, WATCHTOWER_API_URL, by default port 8000), so the Deployer page's test
+queries reach it; `make run` starts that API beside the portal.
 """
 
 from __future__ import annotations
 
 from core import governance
 from core.access import Actor
+from core.config import get_settings
 from core.db import session_scope
 from core.governance import deployer, environments
 from core.identity import users
 
 MODEL = "fraud-detector"
 CANDIDATE = 3
-API_URL = "http://127.0.0.1:8000"
 
 
 def _person(session, username: str) -> Actor:  # noqa: ANN001 - a Session
@@ -27,7 +28,7 @@ def seed(*, progress) -> None:  # noqa: ANN001 - core.demo.Progress
     with session_scope() as s:
         admin, maya, omar = (_person(s, name) for name in ("admin", "maya", "omar"))
         for env in ("staging", "production"):
-            environments.configure_environment(session=s, actor=admin, name=env, endpoint_url=API_URL)
+            environments.configure_environment(session=s, actor=admin, name=env, endpoint_url=get_settings().api_url)
         deployer.deploy(session=s, actor=maya, model=MODEL, version=CANDIDATE, environment="staging",
                         note="the scheduled retrain after the quality alert, for a look before production")
         review = governance.request_review(

@@ -110,3 +110,56 @@ def test_serve_listens_on_127_0_0_1_by_default_and_starts_the_worker(sqlite_home
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+class Recorded:
+    """A started process that has already finished: serve records what it would run and returns at once."""
+
+    def __init__(self, cmd, *args, env=None, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        self.cmd, self.env = list(cmd), env or {}
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 0
+
+    def poll(self) -> int:
+        return 0
+
+
+def test_serve_with_an_api_port_also_starts_the_scoring_api_which_answers_its_health_route(sqlite_home,
+                                                                                           monkeypatch):
+    started: list[Recorded] = []
+    popen = subprocess.Popen  # serve's Popen is replaced below; the test starts the API for real
+    monkeypatch.setattr(admin.subprocess, "Popen", lambda *a, **kw: started.append(Recorded(*a, **kw)) or started[-1])
+    monkeypatch.delenv("WATCHTOWER_DEMO", raising=False)
+    monkeypatch.setenv("WATCHTOWER_API_URL", "")  # unset for serve, and restored after the test
+    port = free_port()
+    result = CliRunner().invoke(main, ["serve", "--no-worker", "--api-port", str(port)])
+    assert result.exit_code == 0, result.output
+    assert f"scoring API on http://localhost:{port}" in result.output
+    [api] = [p for p in started if "api" in p.cmd]
+    assert api.cmd[-5:] == ["api", "--port", str(port), "--host", "127.0.0.1"]
+    assert api.env["WATCHTOWER_API_URL"] == f"http://127.0.0.1:{port}"  # where the demo points its environments
+
+    # the very command serve runs answers on that port
+    proc = popen(api.cmd, env=api.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, "the scoring API exited"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the scoring API did not answer"
+                time.sleep(0.25)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_make_run_starts_the_scoring_api_on_api_port_and_points_the_demo_at_it():
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    run = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "API_PORT ?= 8000" in makefile
+    assert "--api-port $(API_PORT)" in run and "WATCHTOWER_API_URL=http://127.0.0.1:$(API_PORT)" in run

@@ -1,4 +1,4 @@
-"""In a real browser: the business stakeholder follows a fraud alert from her inbox to the project dashboard."""
+"""In a real browser: the business stakeholder follows the fraud-missed alert from her inbox to the project dashboard."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ def test_bianca_follows_the_fraud_alert_to_the_project_dashboard(page, portal):
 
     goto(page, "alerts")
     text = main_text(page)
-    assert "Credit card fraud: fraud screening net value needs attention" in text
-    assert "more fraud got through than it stopped" in text  # business words, not metric names
-    assert "net_value" not in text and "roc_auc" not in text
+    assert "Credit card fraud: fraud missed amount needs attention" in text
+    assert "Fraud missed in the week to" in text and "EUR we accept in a week" in text  # her words
+    assert "fraud_missed_amount" not in text and "roc_auc" not in text
     assert "✅✅✅✅✅✅❌❌" in text  # the green weeks she saw before the red ones
     assert_no_exception(page)
 
     # her newest alerts also include a review to sign; she follows the fraud alert's link
-    title = page.get_by_text("Credit card fraud: fraud screening net value needs attention").first
+    title = page.get_by_text("Credit card fraud: fraud missed amount needs attention").first
     title.locator("xpath=following::a[contains(., 'Open the page that explains it')][1]").click()
     page.get_by_text("Credit card fraud (FRAUD)").first.wait_for()
     wait_idle(page)
