@@ -24,7 +24,7 @@ from core.access import Actor, require
 from core.clock import now
 from core.entities import Environment, Model, Prediction
 from core.errors import InvalidInput, NotFound
-from core.models import registry
+from core.models import column_mapping, registry
 from core.monitoring.prediction_files import Source, batches, header, name_of, opened
 from core.monitoring.prediction_store import (
     insert_labels,
@@ -48,6 +48,7 @@ class PredictionsIngested:
     window_start: datetime | None = None  # earliest and latest prediction time in the file
     window_end: datetime | None = None
     kind: str = "predictions"
+    ignored_columns: tuple[str, ...] = ()  # columns of the file neither mapped nor read
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,7 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
     columns = [c for c in logged_columns(m) if not c.get("optional") or c["name"] in present]
     wanted = list(dict.fromkeys([id_col, *(c for c in (ts_col, score_col, prediction_col) if c),
                                  *(c["name"] for c in columns)]))
+    ignored = column_mapping.check_incoming(columns=header(source), features=m.features, read=wanted, source=name)
     had_rows = session.exec(select(Prediction.id).where(Prediction.model_id == m.id).limit(1)).first() is not None
     seen: set[str] = set()
     rows = 0
@@ -271,7 +273,7 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
                  entity_id=f"{m.name}:v{v.number}", project_id=m.project_id,
                  details={"rows": rows, "source": name, "environment": environment})
     return PredictionsIngested(model=m.name, version=v.number, environment=environment, rows=rows, source=name,
-                               window_start=span[0], window_end=span[1])
+                               window_start=span[0], window_end=span[1], ignored_columns=tuple(ignored))
 
 
 def ingest_ground_truth(*, session: Session, actor: Actor, model: str, source: Source, id_col: str,
