@@ -1,4 +1,4 @@
-"""A model's column mapping and its corrections: numbered, audited, and mirrored in the model's feature list.
+"""A model's column mapping by name, and its corrections (recorded by mapping_records).
 
 Drift, metrics, the validation lab and documentation read the model's features, so a correction takes effect
 for every evaluation after it. A model registered before mappings were recorded has the mapping its features
@@ -7,80 +7,33 @@ and target describe (number 0).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 
 import pandas as pd
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from core import artifacts, audit
+from core import artifacts
 from core.access import Actor, require
-from core.entities import ColumnMapping, Model
+from core.entities import Model
 from core.errors import InvalidInput
 from core.models import registry
 from core.models.column_mapping import Declared, Mapping, Proposal, propose
-
-
-@dataclass(frozen=True)
-class MappingInfo:
-    model: str
-    number: int
-    mapping: Mapping
-    ignored: tuple[str, ...]
-    created_by: str
-    created_at: datetime | None
-    notes: str
-
-
-def _info(model: Model, row: ColumnMapping) -> MappingInfo:
-    mapping = Mapping(target=row.target, features=tuple(dict(f) for f in row.features), id_column=row.id_column,
-                      timestamp_column=row.timestamp_column, score_column=row.score_column,
-                      prediction_column=row.prediction_column)
-    return MappingInfo(model=model.name, number=row.number, mapping=mapping, ignored=tuple(row.ignored),
-                       created_by=row.created_by, created_at=row.created_at, notes=row.notes)
-
-
-def _newest(session: Session, model: Model) -> ColumnMapping | None:
-    return session.exec(select(ColumnMapping).where(ColumnMapping.model_id == model.id)
-                        .order_by(ColumnMapping.number.desc())).first()
-
-
-def record(session: Session, *, actor: Actor, model: Model, proposal: Proposal, notes: str = "") -> MappingInfo:
-    """Store PROPOSAL as the model's next mapping, make its features the model's, and audit it."""
-    number = (session.exec(select(func.max(ColumnMapping.number)).where(ColumnMapping.model_id == model.id)).one()
-              or 0) + 1
-    m = proposal.mapping
-    row = ColumnMapping(model_id=model.id, number=number, id_column=m.id_column, timestamp_column=m.timestamp_column,
-                        target=m.target, score_column=m.score_column, prediction_column=m.prediction_column,
-                        features=[dict(f) for f in m.features], ignored=list(proposal.ignored),
-                        created_by=actor.username, notes=notes)
-    model.features = [dict(f) for f in m.features]
-    session.add(model)
-    session.add(row)
-    session.flush()
-    audit.record(session, actor=actor.username, action="mapping.set", entity_type="model", entity_id=model.name,
-                 project_id=model.project_id,
-                 details={"number": number, **m.as_schema(), "ignored": list(proposal.ignored), "notes": notes})
-    return _info(model, row)
+from core.models.mapping_records import MappingInfo, history, newest, record
 
 
 def current_mapping(*, session: Session, model: str) -> MappingInfo:
     """The mapping in force: the newest recorded, else the one the model's features and target describe."""
     m = registry.model_row(session, model)
-    row = _newest(session, m)
-    if row is not None:
-        return _info(m, row)
+    found = newest(session, m)
+    if found is not None:
+        return found
     return MappingInfo(model=m.name, number=0, mapping=Mapping(target=m.target, features=tuple(m.features)),
                        ignored=(), created_by="", created_at=None, notes="as registered, before mappings")
 
 
 def mapping_history(*, session: Session, model: str) -> list[MappingInfo]:
     """Every recorded mapping of MODEL, oldest first."""
-    m = registry.model_row(session, model)
-    rows = session.exec(select(ColumnMapping).where(ColumnMapping.model_id == m.id)
-                        .order_by(ColumnMapping.number)).all()
-    return [_info(m, r) for r in rows]
+    return history(session, registry.model_row(session, model))
 
 
 def reference_columns(session: Session, model: Model, current: Mapping) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from core.entities import (
     TrustedType,
 )
 from core.errors import Conflict, IntegrityFailure, InvalidInput, NotFound
-from core.models import metrics
+from core.models import mapping_records, metrics
 from core.models.column_mapping import Declared, propose
 from core.projects.projects import project_row
 
@@ -288,8 +288,6 @@ def register_model(*, session: Session, actor: Actor, project_key: str, name: st
     COLUMNS declares the id, timestamp and features (with kinds); whatever it leaves out is inferred (see
     column_mapping.propose) and recorded as the model's first mapping.
     """
-    from core.models import mappings  # it looks models up here
-
     require(actor, "model.register")
     _validate_model_spec(name=name, task=task, decision_threshold=decision_threshold)
     project_row(session, project_key)
@@ -314,7 +312,7 @@ def register_model(*, session: Session, actor: Actor, project_key: str, name: st
     create_model(session=session, actor=actor, project_key=project_key, name=name, task=task, target=target,
                  features=features, decision_threshold=decision_threshold, business_metrics=business_metrics,
                  description=description)
-    mappings.record(session, actor=actor, model=model_row(session, name.strip()), proposal=proposal,
+    mapping_records.record(session, actor=actor, model=model_row(session, name.strip()), proposal=proposal,
                     notes="at registration")
     return add_version(session=session, actor=actor, model=name.strip(), reference=reference, artifact_path=path,
                        artifact_sha256=sha, origin="manual" if path else "external", status="active")
