@@ -103,8 +103,9 @@ def model_register(project: str, model: str, task: str, target: str | None, refe
     actor = resolve_actor(as_user)
     declared = declared_from_options(schema=schema, id_col=id_col, ts_col=ts_col, features=features, kinds=kinds,
                                      target=target, score_col=score_col, prediction_col=prediction_col)
-    show_proposal(propose(registry.read_reference_csv(reference), declared, source=Path(reference).name))
+    proposal = propose(registry.read_reference_csv(reference), declared, source=Path(reference).name)
     if dry_run:
+        show_proposal(proposal)
         click.echo("dry run: nothing registered")
         return
     with session_scope() as s:
@@ -113,6 +114,7 @@ def model_register(project: str, model: str, task: str, target: str | None, refe
                                     artifact_sha256=sha256, score_col=declared.score_column,
                                     prediction_col=declared.prediction_column, decision_threshold=threshold,
                                     columns=declared)
+    show_proposal(proposal)
     click.echo(f"model {model} registered: version {v.number} ({v.origin}), {v.reference_rows} reference rows")
 
 

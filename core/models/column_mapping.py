@@ -196,12 +196,12 @@ def _kind_of(col: pd.Series) -> str:
 
 
 def _absent(column: str, what: str, columns: Sequence[str], source: str) -> InvalidInput:
-    return InvalidInput(f"{what} {column!r} is not a column of {source} (columns: {', '.join(columns)})")
+    return InvalidInput(f"{what} {column!r} is not in {source} (columns: {', '.join(columns)})")
 
 
 def _check_declared(frame: pd.DataFrame, d: Declared, *, source: str) -> None:
     columns = [str(c) for c in frame.columns]
-    for what, column in (("target", d.target), ("id column", d.id_column), ("timestamp column", d.timestamp_column),
+    for what, column in (("target column", d.target), ("id column", d.id_column), ("timestamp column", d.timestamp_column),
                          ("score column", d.score_column), ("prediction column", d.prediction_column)):
         if column is not None and column not in columns:
             raise _absent(column, what, columns, source)
@@ -246,7 +246,7 @@ def _checked_kinds(frame: pd.DataFrame, features: list[str], kinds: dict[str, st
             warnings.append(f"feature {name!r} is declared categorical but is a float column with {distinct:,} "
                             "distinct values: each value becomes a category of its own")
         if name not in declared and kinds[name] == "numeric" and pd.api.types.is_integer_dtype(col) \
-                and distinct <= FEW_CODES:
+                and 2 < distinct <= FEW_CODES:  # 0/1 flags are fine as numbers
             warnings.append(f"feature {name!r} holds integers with only {distinct} distinct values, taken as "
                             f"numeric; if they code categories, declare {name}=categorical")
     return warnings

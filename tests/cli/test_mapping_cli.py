@@ -138,7 +138,7 @@ def test_a_schema_file_declares_the_mapping_and_a_dry_run_registers_nothing(file
 
 
 @pytest.mark.parametrize(("options", "reason"), [
-    (("--id-col", "transaction_id"), "id column 'transaction_id' is not a column of reference.csv"),
+    (("--id-col", "transaction_id"), "id column 'transaction_id' is not in reference.csv"),
     (("--features", "amount,merchant,amount"), "feature 'amount' is listed twice"),
     (("--id-col", "id", "--features", "id,amount"), "column 'id' is both the id column and a feature"),
     (("--features", " , "), "the feature list is empty"),

@@ -65,8 +65,8 @@ def test_columns_left_out_of_a_declared_feature_list_are_ignored_and_listed(expo
 
 
 @pytest.mark.parametrize(("given", "reason"), [
-    ({"id_column": "transaction_id"}, "id column 'transaction_id' is not a column of reference.csv"),
-    ({"features": ("amount", "channel")}, "feature 'channel' is not a column of reference.csv"),
+    ({"id_column": "transaction_id"}, "id column 'transaction_id' is not in reference.csv"),
+    ({"features": ("amount", "channel")}, "feature 'channel' is not in reference.csv"),
     ({"features": ("amount", "merchant", "amount")}, "feature 'amount' is listed twice"),
     ({"id_column": "id", "features": ("id", "amount")}, "column 'id' is both the id column and a feature"),
     ({"timestamp_column": "timestamp", "features": ("timestamp", "amount")},
