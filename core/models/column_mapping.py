@@ -50,6 +50,12 @@ class Mapping:
                  "score": self.score_column, "prediction": self.prediction_column}
         return {**{c: r for r, c in named.items() if c}, **{f["name"]: f"feature ({f['type']})" for f in self.features}}
 
+    def declared(self) -> Declared:
+        """Everything said: registering with it records exactly this mapping."""
+        return Declared(target=self.target, id_column=self.id_column, timestamp_column=self.timestamp_column,
+                        score_column=self.score_column, prediction_column=self.prediction_column,
+                        features=tuple(self.feature_names), kinds={f["name"]: f["type"] for f in self.features})
+
     def as_schema(self) -> dict:
         """The schema-file form (what `--schema FILE` reads)."""
         return {"id": self.id_column, "timestamp": self.timestamp_column, "target": self.target,
@@ -146,17 +152,21 @@ def declared_from_schema(data: object, *, source: str) -> Declared:
 
 def read_schema(path: Path | str) -> Declared:
     """A YAML or JSON schema file as a declaration."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"schema file {path} does not exist")
-    text = path.read_text()
+    return schema_text(path.read_text(), name=path.name)
+
+
+def schema_text(text: str, *, name: str) -> Declared:
+    """The text of a YAML or JSON schema file (JSON when NAME ends in .json) as a declaration."""
+    import yaml
+
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if name.lower().endswith(".json") else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"schema file {path.name} is not readable: {str(exc).splitlines()[0]}") from exc
-    return declared_from_schema(data, source=f"schema file {path.name}")
+        raise InvalidInput(f"schema file {name} is not readable: {str(exc).splitlines()[0]}") from exc
+    return declared_from_schema(data, source=f"schema file {name}")
 
 
 # --- inference and checks -------------------------------------------------------------------------------
