@@ -178,6 +178,9 @@ def _mapping(at) -> dict[str, str]:  # noqa: ANN001
 
 def test_an_ml_engineer_corrects_a_models_column_mapping_on_the_registry_page(page_as):
     at = _open(page_as, "pages/registry.py", "maya")
+    assert "Register a model" in [e.label for e in at.expander]
+    at.button(key="reg_new_preview_go").click().run()  # nothing uploaded yet
+    assert [e.value for e in at.error] == ["Refused: choose the reference data (CSV)"]
     before = _mapping(at)
     assert before["is_fraud"] == "target" and before["hour"] == "feature (numeric)"
 
