@@ -314,7 +314,7 @@ def check_incoming(*, columns: Sequence[str], features: Sequence[dict], read: It
     present = [str(c) for c in columns]
     missing = [f["name"] for f in features if f["name"] not in present]
     if missing:
-        raise InvalidInput(f"{source} lacks the mapped feature column(s) {', '.join(map(repr, missing))}; "
-                           "nothing was ingested")
+        raise InvalidInput(f"{source} lacks required column(s) {', '.join(map(repr, missing))}, mapped as "
+                           "feature(s); nothing was ingested")
     used = {c for c in read if c} | {f["name"] for f in features}
     return [c for c in present if c not in used]

@@ -166,5 +166,5 @@ def test_a_log_without_a_mapped_feature_is_refused_by_name_and_writes_nothing(fi
     before = row_counts()
     code, _, err = run("predictions", "ingest", "card-fraud", tmp_path / "partial.csv")
     assert code == 1
-    assert err == "error: partial.csv lacks the mapped feature column(s) 'merchant'; nothing was ingested\n"
+    assert err == "error: partial.csv lacks required column(s) 'merchant', mapped as feature(s); nothing was ingested\n"
     assert row_counts() == before

@@ -122,5 +122,5 @@ def test_an_incoming_file_needs_every_mapped_feature_and_its_extra_columns_are_l
     ignored = check_incoming(columns=["id", "timestamp", "amount", "merchant", "score", "batch"], features=features,
                              read=["id", "timestamp", "score"], source="log.csv")
     assert ignored == ["batch"]
-    with pytest.raises(InvalidInput, match="log.csv lacks the mapped feature column\\(s\\) 'merchant'"):
+    with pytest.raises(InvalidInput, match="log.csv lacks required column\\(s\\) 'merchant', mapped as feature"):
         check_incoming(columns=["id", "amount", "score"], features=features, read=["id", "score"], source="log.csv")
