@@ -117,9 +117,9 @@ def main() -> None:
     from core.access import SYSTEM
     from core.db import session_scope
     from core.entities import Evaluation
+    from core.lake.predictions import WindowRows, window_rows
     from core.models import registry
     from core.monitoring import evaluation_store, ingest
-    from core.monitoring.prediction_store import WindowRows, window_rows
     from core.projects import projects
 
     reference = traffic(20_000, seed=1, shifted=False).rename(columns={"score": "__score__"})

@@ -29,9 +29,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from common import finish, report, sized  # noqa: E402
 
+from core.lake.predictions import WindowRows  # noqa: E402
 from core.models import metrics  # noqa: E402
 from core.monitoring import drift, estimation, evaluation_store, slice_report, slices  # noqa: E402
-from core.monitoring.prediction_store import WindowRows  # noqa: E402
 from tests.support import slice_world  # noqa: E402
 
 TARGET_RATIO, TARGET_FIRST = 3.0, 19

@@ -33,8 +33,9 @@ from core.errors import (
 )
 from core.governance import environments
 from core.identity import tokens
+from core.lake import predictions as prediction_store
 from core.models.registry import model_row
-from core.monitoring import ingest, prediction_store
+from core.monitoring import ingest
 
 log = logging.getLogger("watchtower.api")
 
@@ -284,18 +285,18 @@ def to_frame(records: list[Any], target: Served) -> pd.DataFrame:
     return frame
 
 
-def features_json(frame: pd.DataFrame, target: Served) -> pa.Array:
-    """The logged values of each record as JSON text, built column-wise exactly as file ingestion builds them."""
+def logged_features(frame: pd.DataFrame, target: Served) -> dict[str, pa.Array]:
+    """The logged values of the records, column by column, typed exactly as file ingestion types them."""
     logged = [{"name": n, "type": kind} for n, kind in target.features]
     logged += [{"name": n, "type": "numeric"} for n in target.extras if frame[n].notna().any()]
     arrays = [pa.array(frame[c["name"]].to_numpy(dtype=float), from_pandas=True) if c["type"] == "numeric"
               else pa.array([v if isinstance(v, str) else None for v in frame[c["name"]]], type=pa.string())
               for c in logged]
     batch = pa.RecordBatch.from_arrays(arrays, names=[c["name"] for c in logged])
-    return ingest.features_json(batch, logged, offset=0, name="request")
+    return ingest.feature_values(batch, logged, offset=0, name="request")
 
 
-def log_predictions(*, target: Served, features: pa.Array, scores: np.ndarray, decisions: np.ndarray | None,
+def log_predictions(*, target: Served, features: dict[str, pa.Array], scores: np.ndarray, decisions: np.ndarray | None,
                     ids: list[str], at: datetime, logged_by: str | None = None) -> int:
     """Write every prediction of one request in one short transaction, through the evaluation store's bulk path,
     each with the token that logged it."""
@@ -344,7 +345,7 @@ def score_request(*, target: Served, body: bytes, cache: EstimatorCache, max_bat
     scores = _predict(estimator, frame[[n for n, _ in target.features]], binary=binary)
     decisions = (scores >= target.threshold).astype(float) if binary else None
     ids = new_ids(len(scores))
-    log_predictions(target=target, features=features_json(frame, target), scores=scores, decisions=decisions,
+    log_predictions(target=target, features=logged_features(frame, target), scores=scores, decisions=decisions,
                     ids=ids, at=now(), logged_by=logged_by)
     answer_decisions = decisions.astype(int).tolist() if binary else [None] * len(ids)
     return {"model": target.model, "environment": target.environment, "version": target.version,

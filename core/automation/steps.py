@@ -132,13 +132,11 @@ def _ingest_sql(ctx: StepContext) -> StepResult:
 # --- evaluate and check -----------------------------------------------------------------------------
 
 def _latest_prediction(model: str):  # noqa: ANN202
-    from sqlalchemy import func
-
-    from core.entities import Prediction
+    from core.lake import predictions as prediction_store
 
     with session_scope() as s:
         m = s.exec(select(Model).where(Model.name == model)).first()
-        return s.exec(select(func.max(Prediction.ts)).where(Prediction.model_id == m.id)).one() if m else None
+    return prediction_store.span(model_id=m.id)[1] if m else None
 
 
 @step_kind("evaluate", permission="evaluation.write")

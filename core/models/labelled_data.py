@@ -7,21 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, func
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from core.entities import GroundTruth, Prediction
 from core.errors import InvalidInput
+from core.lake import predictions as prediction_store
 from core.models.registry import model_row
 
 RECENT_DAYS = 28
 RECENT_ROWS = 20_000
-
-
-def _joined(model_id: int):  # noqa: ANN202 - a SQLAlchemy select
-    on = and_(GroundTruth.model_id == Prediction.model_id, GroundTruth.prediction_id == Prediction.prediction_id)
-    return select(Prediction.prediction_id, Prediction.ts, Prediction.score, Prediction.features,
-                  GroundTruth.label).join(GroundTruth, on).where(Prediction.model_id == model_id)
 
 
 def _empty(names: list[str], target: str) -> pd.DataFrame:
@@ -31,36 +24,26 @@ def _empty(names: list[str], target: str) -> pd.DataFrame:
 def latest_labelled_ts(*, session: Session, model: str) -> datetime | None:
     """The timestamp of the newest prediction of the model whose ground truth has arrived."""
     m = model_row(session, model)
-    on = and_(GroundTruth.model_id == Prediction.model_id, GroundTruth.prediction_id == Prediction.prediction_id)
-    return session.exec(select(func.max(Prediction.ts)).join(GroundTruth, on)
-                        .where(Prediction.model_id == m.id)).one()
+    return prediction_store.span(model_id=m.id, labelled=True)[1]
 
 
 def labelled_window(*, session: Session, model: str, start: datetime | None = None,
                     end: datetime | None = None) -> pd.DataFrame:
     """Features, target (named as the model's target), `ts`, `prediction_id` and logged `__score__`, in [start, end)."""
     m = model_row(session, model)
-    q = _joined(m.id)
-    if start is not None:
-        q = q.where(Prediction.ts >= start)
-    if end is not None:
-        q = q.where(Prediction.ts < end)
-    rows = session.exec(q.order_by(Prediction.ts, Prediction.prediction_id)).all()
+    rows = prediction_store.labelled_rows(model_id=m.id, start=start, end=end)
     names = [f["name"] for f in m.features]
-    if not rows:
+    if rows.num_rows == 0:
         return _empty(names, m.target)
-    pids, stamps, scores, feats, labels = zip(*rows, strict=True)
-    frame = pd.DataFrame.from_records(list(feats))
-    for name in names:
-        if name not in frame.columns:
-            frame[name] = np.nan
-    frame = frame[[*names, *(c for c in frame.columns if c not in names)]]
-    frame.insert(0, "ts", pd.to_datetime(list(stamps)))
-    frame.insert(0, "prediction_id", list(pids))
-    frame[m.target] = np.asarray(labels, dtype=float)
-    if m.task == "binary":
-        frame[m.target] = frame[m.target].astype(int)
-    frame["__score__"] = pd.to_numeric(pd.Series(scores, dtype="float64"))
+    logged = rows.drop_columns(["prediction_id", "ts", "score", "label"]).to_pandas()
+    frame = pd.DataFrame({name: logged[name] if name in logged else np.nan for name in names}, index=logged.index)
+    for extra in (c for c in logged.columns if c not in names):
+        frame[extra] = logged[extra]
+    frame.insert(0, "ts", pd.to_datetime(rows.column("ts").to_numpy()))
+    frame.insert(0, "prediction_id", rows.column("prediction_id").to_pylist())
+    labels = rows.column("label").to_numpy()
+    frame[m.target] = labels.astype(int) if m.task == "binary" else labels.astype(float)
+    frame["__score__"] = rows.column("score").to_pandas().astype("float64").to_numpy()
     return frame
 
 

@@ -9,7 +9,6 @@ checks are the rules evaluated on those windows.
 - `evaluation_views`: What the evaluation store and drift pages show: trends against training and checks, and one window in depth.
 - `ingest`: Logging predictions and their delayed ground truth: from a DataFrame, a CSV path or an uploaded file.
 - `prediction_files`: Reading prediction and label files in chunks: CSV paths or uploads (every column as text) and DataFrames.
-- `prediction_store`: Bulk reads and writes of logged predictions and labels, through the database driver, not the ORM.
 - `slice_findings`: Why did it drop: the segments behind a window's loss, found, stored per evaluation, read and worded.
 - `slice_report`: What the segments of one window say: a loss per row, the top slices, and each slice's figures.
 - `slices`: Slice finding: the few data segments where a model loses most, in pure numpy on one window's rows.

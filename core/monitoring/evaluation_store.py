@@ -16,18 +16,18 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func
 from sqlmodel import Session, select
 
 from core import artifacts, audit
 from core.access import Actor, require
 from core.clock import now
 from core.db import session_scope
-from core.entities import Evaluation, Model, ModelVersion, Prediction
+from core.entities import Evaluation, Model, ModelVersion
 from core.errors import Conflict, InvalidInput, NotFound
+from core.lake import predictions as prediction_store
+from core.lake.predictions import WindowRows, window_rows
 from core.models import metrics, registry
 from core.monitoring import drift, estimation, ingest
-from core.monitoring.prediction_store import WindowRows, window_rows
 from core.vocabulary import GRANULARITIES
 
 SCORE, PREDICTION = "__score__", "__prediction__"
@@ -271,8 +271,7 @@ def store(*, session: Session, actor: Actor, model: str, version: int, results: 
 
 def _plan(session: Session, m: Model, v: ModelVersion, start: datetime | None, end: datetime | None,
           every: str | None) -> list[tuple[datetime, datetime]]:
-    first, last = session.exec(select(func.min(Prediction.ts), func.max(Prediction.ts))
-                               .where(Prediction.model_version_id == v.id)).one()
+    first, last = prediction_store.span(model_id=m.id, version_id=v.id)
     if first is None:
         raise InvalidInput(f"{m.name} v{v.number} has no logged predictions to evaluate")
     start = start or first
@@ -281,12 +280,8 @@ def _plan(session: Session, m: Model, v: ModelVersion, start: datetime | None, e
 
 
 def _counts(session: Session, version_id: int, start: datetime, end: datetime) -> tuple[int, int]:
-    from core.entities import GroundTruth
-
-    on = (GroundTruth.model_id == Prediction.model_id) & (GroundTruth.prediction_id == Prediction.prediction_id)
-    return session.exec(select(func.count(Prediction.id), func.count(GroundTruth.id)).select_from(Prediction)
-                        .outerjoin(GroundTruth, on).where(Prediction.model_version_id == version_id,
-                                                          Prediction.ts >= start, Prediction.ts < end)).one()
+    model_id = session.get(ModelVersion, version_id).model_id
+    return prediction_store.counts(model_id=model_id, version_id=version_id, start=start, end=end)
 
 
 def evaluate(*, actor: Actor, model: str, version: int | None = None, start: datetime | None = None,

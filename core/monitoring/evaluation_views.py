@@ -17,9 +17,9 @@ from core.config import get_settings
 from core.db import session_scope
 from core.entities import Evaluation, Model, ModelVersion, Project
 from core.errors import NotFound
+from core.lake.predictions import window_rows
 from core.models import metrics, registry
 from core.monitoring import checks, drift, evaluation_store
-from core.monitoring.prediction_store import window_rows
 
 DISTRIBUTION_ROWS = 20_000  # rows of a window a distribution chart is drawn from
 

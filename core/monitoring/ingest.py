@@ -1,16 +1,14 @@
 """Logging predictions and their delayed ground truth: from a DataFrame, a CSV path or an uploaded file.
 
-Files are streamed in chunks (pyarrow's CSV reader, every column read as text) and each chunk is validated
-with vector operations, then written with the database driver's bulk path — `executemany` on SQLite,
-`COPY` on PostgreSQL — inside the caller's single transaction. A problem anywhere in the file raises
-before the caller commits, so the transaction rolls back and nothing is written (all-or-nothing), while
-the file is never held in memory whole. Features are stored as one JSON object per prediction, built
-column-wise from the validated text rather than serialized row by row.
+Files are streamed in record batches (pyarrow's CSV reader, every column read as text) and each batch is
+validated with vector operations, then staged in the lake (`core.monitoring.lake`) as typed columns: numbers
+as float64, categories as text. The lake commits what was staged when the caller's unit of work commits, so
+a problem anywhere in the file raises before anything is committed (all-or-nothing), while the file is never
+held in memory whole.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,20 +20,18 @@ from sqlmodel import Session, select
 from core import audit
 from core.access import Actor, require
 from core.clock import now
-from core.entities import Environment, Model, Prediction
+from core.entities import Environment, Model
 from core.errors import InvalidInput, NotFound
-from core.models import column_mapping, registry
-from core.monitoring.prediction_files import Source, batches, header, name_of, opened
-from core.monitoring.prediction_store import (
+from core.lake import tables as lake
+from core.lake.predictions import (
     insert_labels,
     insert_predictions,
     stored_ids,
     stored_labels,
     update_labels,
 )
-
-_JSON_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
-_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
+from core.models import column_mapping, registry
+from core.monitoring.prediction_files import Source, batches, header, name_of, opened
 
 
 @dataclass(frozen=True)
@@ -94,38 +90,25 @@ def _numbers(col: pa.Array, *, column: str, offset: int, name: str, what: str = 
         return pa.array(values, type=pa.float64())
 
 
-def _json_numbers(col: pa.Array, *, column: str, offset: int, name: str) -> pa.Array:
-    """A numeric feature as JSON number text (null when missing, infinite or NaN)."""
+def _feature_numbers(col: pa.Array, *, column: str, offset: int, name: str) -> pa.Array:
+    """A numeric field as float64 (null when missing, infinite or NaN); names the rows that are not numbers."""
     if pa.types.is_string(col.type):
-        trimmed = pc.utf8_trim_whitespace(col)
-        plain = pc.fill_null(pc.match_substring_regex(trimmed, _JSON_NUMBER), True)
-        if pc.all(plain).as_py():
-            return trimmed
-        # Rare forms ("1.", "+3", "NaN", "") take the slow, exact path.
-        col = _numbers(trimmed, column=column, offset=offset, name=name)
+        col = _numbers(pc.utf8_trim_whitespace(col), column=column, offset=offset, name=name)
+    col = col.cast(pa.float64())
     finite = pc.fill_null(pc.is_finite(col), False)
-    return pc.if_else(finite, pc.cast(col, pa.string()), pa.scalar(None, pa.string()))
+    return pc.if_else(finite, col, pa.scalar(None, pa.float64()))
 
 
-def _json_strings(col: pa.Array) -> pa.Array:
-    """A categorical feature as JSON string text."""
-    if not pa.types.is_string(col.type):
-        col = pc.cast(col, pa.string())
-    if pc.any(pc.fill_null(pc.match_substring_regex(col, _NEEDS_ESCAPE), False)).as_py():
-        return pa.array([None if v is None else json.dumps(v) for v in col.to_pylist()], type=pa.string())
-    return pc.binary_join_element_wise('"', col, '"', "")
+def _feature_strings(col: pa.Array) -> pa.Array:
+    """A categorical field as text."""
+    return col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
 
 
-def features_json(batch: pa.RecordBatch, features: list[dict], *, offset: int, name: str) -> pa.Array:
-    """One JSON object of feature values per row, built column by column."""
-    parts: list = []
-    for i, f in enumerate(features):
-        col = batch.column(f["name"])
-        text = (_json_numbers(col, column=f["name"], offset=offset, name=name) if f["type"] == "numeric"
-                else _json_strings(col))
-        parts += [("{" if i == 0 else ",") + json.dumps(f["name"]) + ":", text]
-    parts.append("}")
-    return pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement="null")
+def feature_values(batch: pa.RecordBatch, features: list[dict], *, offset: int, name: str) -> dict[str, pa.Array]:
+    """Each logged field's values, typed as it is stored: numbers as float64, categories as text."""
+    return {f["name"]: (_feature_numbers(batch.column(f["name"]), column=f["name"], offset=offset, name=name)
+                        if f["type"] == "numeric" else _feature_strings(batch.column(f["name"])))
+            for f in features}
 
 
 def timestamps(col: pa.Array, *, column: str, offset: int, name: str) -> pa.Array:
@@ -235,7 +218,7 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
     wanted = list(dict.fromkeys([id_col, *(c for c in (ts_col, score_col, prediction_col) if c),
                                  *(c["name"] for c in columns)]))
     ignored = column_mapping.check_incoming(columns=header(source), features=m.features, read=wanted, source=name)
-    had_rows = session.exec(select(Prediction.id).where(Prediction.model_id == m.id).limit(1)).first() is not None
+    had_rows = lake.table(m.id, "predictions") is not None or lake.staged_predictions(session, model_id=m.id) is not None
     seen: set[str] = set()
     rows = 0
     span: tuple = (None, None)
@@ -263,7 +246,7 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
         first, last = pc.min_max(ts).values()
         found = [t for t in (*span, first.as_py(), last.as_py()) if t is not None]
         span = (min(found), max(found))
-        features = features_json(batch, columns, offset=rows, name=name)
+        features = feature_values(batch, columns, offset=rows, name=name)
         insert_predictions(session, model_id=m.id, version_id=v.id, environment_id=env_id, ids=ids, ts=ts,
                            score=score, predicted=predicted, features=features)
         rows += batch.num_rows

@@ -21,10 +21,10 @@ from core.clock import now
 from core.db import session_scope
 from core.entities import Evaluation, Model, ModelVersion, SliceFinding
 from core.errors import InvalidInput, NotFound, WatchtowerError
+from core.lake.predictions import window_rows
 from core.models import metrics
 from core.monitoring import slices
 from core.monitoring.evaluation_store import _decisions, align, context_for
-from core.monitoring.prediction_store import window_rows
 from core.monitoring.slice_report import (
     NOT_ENOUGH,
     Report,

@@ -17,13 +17,12 @@ from core.entities import (
     Check,
     Deployment,
     Environment,
-    GroundTruth,
     Model,
     ModelVersion,
-    Prediction,
     Scenario,
     TrainingRun,
 )
+from core.lake import predictions as prediction_store
 from core.projects.projects import project_health, project_row
 
 AUTO = 'color="#2e7d32", fontcolor="#2e7d32", style=solid, penwidth=2'
@@ -72,8 +71,8 @@ def build(*, session: Session, project_key: str) -> ProcessMap:
     project = project_row(session, project_key)
     models = session.exec(select(Model).where(Model.project_id == project.id).order_by(Model.name)).all()
     ids = [m.id for m in models] or [-1]
-    predictions = session.exec(select(func.count()).select_from(Prediction).where(Prediction.model_id.in_(ids))).one()
-    labels = session.exec(select(func.count()).select_from(GroundTruth).where(GroundTruth.model_id.in_(ids))).one()
+    logged = [prediction_store.counts(model_id=m.id) for m in models]
+    predictions, labels = sum(n for n, _ in logged), sum(k for _, k in logged)
     runs = session.exec(select(func.count()).select_from(TrainingRun).where(TrainingRun.model_id.in_(ids))).one()
     versions = session.exec(select(ModelVersion, Model).join(Model, ModelVersion.model_id == Model.id)
                             .where(Model.project_id == project.id).order_by(Model.name, ModelVersion.number)).all()

@@ -21,11 +21,13 @@ from core import artifacts, governance
 from core.api import create_app
 from core.clock import now
 from core.db import session_scope
-from core.entities import AuditEvent, Environment, Prediction, Token, User
+from core.entities import AuditEvent, Environment, Token, User
 from core.identity import tokens
+from core.lake import predictions as prediction_store
+from core.lake.predictions import LoggedPrediction
 from core.models import registry
-from core.monitoring import prediction_store
 from tests.support.governed import MODEL, actor, build, running
+from tests.support.lake import stored_predictions
 from tests.support.live_api import live_api
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,13 +61,13 @@ def records(frame, n: int) -> list[dict]:
             for r in frame.head(n).itertuples()]
 
 
-def logged(environment: str | None = None) -> list[Prediction]:
-    with session_scope() as s:
-        q = select(Prediction).order_by(Prediction.id)
-        if environment:
-            env = s.exec(select(Environment).where(Environment.name == environment)).one()
-            q = q.where(Prediction.environment_id == env.id)
-        return list(s.exec(q).all())
+def logged(environment: str | None = None) -> list[LoggedPrediction]:
+    env_id = None
+    if environment:
+        with session_scope() as s:
+            env_id = s.exec(select(Environment).where(Environment.name == environment)).one().id
+        return stored_predictions(environment_id=env_id)
+    return stored_predictions()
 
 
 def direct_scores(version: int, rows: list[dict]) -> np.ndarray:
@@ -124,7 +126,7 @@ def test_scores_equal_the_models_own_and_every_prediction_is_logged_with_its_env
     assert [p["decision"] for p in many["predictions"]] == [int(x >= 0.5) for x in scores]
     ids = [p["prediction_id"] for p in one["predictions"] + many["predictions"]]
     assert len(set(ids)) == 41
-    rows = logged("production")
+    rows = sorted(logged("production"), key=lambda r: ids.index(r.prediction_id))
     assert [r.prediction_id for r in rows] == ids
     tid, _ = token_id(secret)
     assert {r.logged_by for r in rows} == {f"token:{tid}:ci"}, "each prediction names the token that logged it"
@@ -134,8 +136,9 @@ def test_scores_equal_the_models_own_and_every_prediction_is_logged_with_its_env
         window = prediction_store.window_rows(s, version_id=rows[0].model_version_id, start=rows[0].ts,
                                               end=rows[-1].ts + timedelta(seconds=1),
                                               environment_id=rows[0].environment_id)
-    assert window.prediction_id == ids and np.allclose(window.score[1:], scores)
-    assert window.features.iloc[1:].to_dict("records") == batch
+    order = [window.prediction_id.index(i) for i in ids]  # the window is in time order, then by id
+    assert sorted(window.prediction_id) == sorted(ids) and np.allclose(window.score[order][1:], scores)
+    assert window.features.iloc[order].iloc[1:].to_dict("records") == batch
 
 
 def _no_server_error_logged(caplog) -> None:
@@ -583,5 +586,7 @@ def test_a_column_a_business_metric_sums_is_logged_with_the_prediction(backend, 
         bad = httpx.post(f"{url}/v1/staging/refunds/predict", json={"records": [{"x": 0.5, "value": "a lot"}]},
                          headers=bearer(secret))
     assert ok.status_code == 200 and len(ok.json()["predictions"]) == 2
-    assert [r.features for r in logged("staging")] == [{"x": 0.5, "value": 12.5}, {"x": 2, "value": None}]
+    stored = {r.prediction_id: r.features for r in logged("staging")}
+    assert [stored[p["prediction_id"]] for p in ok.json()["predictions"]] == [{"x": 0.5, "value": 12.5},
+                                                                            {"x": 2, "value": None}]
     assert bad.status_code == 422 and bad.json()["detail"] == "record 0: field 'value' must be a number, got text \"a lot\""

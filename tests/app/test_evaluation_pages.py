@@ -10,15 +10,14 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import streamlit as st
-from sqlmodel import func, select
 
 from core.access import pages_for
 from core.db import session_scope
-from core.entities import GroundTruth
 from core.identity import users
 from core.monitoring import checks, evaluation_store, evaluation_views
 from tests.app.conftest import open_page, texts
 from tests.support import evaluation_world as world
+from tests.support.lake import stored_labels
 from tests.support.people import ADMINISTRATOR
 
 HOSTILE = "</script><script>alert('x')</script>"
@@ -148,9 +147,7 @@ def test_a_csv_upload_is_logged_through_the_page(monitored):
     at.selectbox(key="es_label_col").select("is_fraud")
     at.button(key="es_ingest").click().run()
     assert "no prediction of fraud has id(s) 'ghost-1'" in texts(at)
-    with session_scope() as s:
-        labelled = s.exec(select(func.count()).select_from(GroundTruth)).one()
-    assert labelled == 600, "the two labelled days only"
+    assert len(stored_labels()) == 600, "the two labelled days only"
 
 
 def test_store_view_without_windows_and_without_models(sqlite_home):

@@ -7,10 +7,11 @@ from sqlmodel import select
 from core import governance
 from core.access import pages_for
 from core.db import session_scope
-from core.entities import Alert, Prediction, User
+from core.entities import Alert, User
 from core.projects import projects
 from tests.app.conftest import open_page, texts
 from tests.support.governed import MODEL, PROJECT, actor, build, running
+from tests.support.lake import stored_predictions
 from tests.support.live_api import live_api
 from tests.support.people import ADMINISTRATOR
 
@@ -131,9 +132,9 @@ def test_the_deployer_page_sends_test_queries_and_shows_answer_and_latency(backe
     assert len(answered) == 1 and answered[0].startswith("production answered 200 in ") and answered[0].endswith("(v1)")
     assert len(refused) == 1 and refused[0].startswith("production answered 422 in ")
     assert "record 0: field 'card_age_days' must be a number, got text" in detail
-    with session_scope() as s:
-        assert len(s.exec(select(Prediction)).all()) == 1, "the valid test query is logged like any prediction"
-        logged_by = s.exec(select(Prediction.logged_by)).one()
+    rows = stored_predictions()
+    assert len(rows) == 1, "the valid test query is logged like any prediction"
+    logged_by = rows[0].logged_by
     assert logged_by.startswith("token:") and ":test-query-" in logged_by, "sent as omar, with a one-request token"
     at.text_area(key="tq_record_production").input("")
     at.button(key="tq_production").click().run()  # the server has stopped

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import TIMEOUT_MS, assert_no_exception, goto, main_text, sign_in, wait_idle

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -14,11 +13,12 @@ from sqlmodel import func, select
 from core import audit
 from core.access import SYSTEM, Actor
 from core.db import session_scope
-from core.entities import Environment, GroundTruth, Prediction
+from core.entities import Environment
 from core.errors import Forbidden, InvalidInput, NotFound
 from core.models import registry
 from core.monitoring import ingest, prediction_files
 from core.projects import projects
+from tests.support.lake import stored_labels, stored_predictions
 
 MAYA = Actor(username="maya", roles=("ml_engineer",))
 FEATURES = [{"name": "amount", "type": "numeric"}, {"name": "merchant", "type": "categorical"},
@@ -61,9 +61,6 @@ def ingest_file(path: Path | io.BytesIO | pd.DataFrame, **options) -> ingest.Pre
         return ingest.ingest_predictions(session=s, actor=MAYA, model="fraud", source=path, **options)
 
 
-def stored_predictions() -> list[Prediction]:
-    with session_scope() as s:
-        return list(s.exec(select(Prediction).order_by(Prediction.prediction_id)).all())
 
 
 def count(table) -> int:  # noqa: ANN001
@@ -149,7 +146,7 @@ def test_bad_prediction_files_are_refused_whole(backend, tmp_path, rows, options
     ingest_file(predictions_csv(tmp_path, name="earlier.csv"))
     with pytest.raises(InvalidInput, match=message):
         ingest_file(predictions_csv(tmp_path, rows, name="bad.csv"), **options)
-    assert count(Prediction) == 3, "nothing of the bad file was written"
+    assert len(stored_predictions()) == 3, "nothing of the bad file was written"
 
 
 @pytest.mark.parametrize("content", [b"", b"id,ts,score,amount,merchant,card_age_days\n"], ids=["empty", "header-only"])
@@ -159,7 +156,7 @@ def test_a_file_without_rows_is_refused(backend, tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(InvalidInput, match="nothing.csv has no rows"):
         ingest_file(path)
-    assert count(Prediction) == 0
+    assert len(stored_predictions()) == 0
 
 
 def test_ids_already_stored_are_named_and_nothing_is_written(backend, tmp_path):
@@ -171,7 +168,7 @@ def test_ids_already_stored_are_named_and_nothing_is_written(backend, tmp_path):
                                         "card_age_days": 1}], name="again.csv")
     with pytest.raises(InvalidInput, match=r"prediction id\(s\) 'tx-2' are already stored for fraud"):
         ingest_file(again)
-    assert count(Prediction) == 3
+    assert len(stored_predictions()) == 3
 
 
 def test_a_bad_row_deep_in_a_large_streamed_file_writes_nothing(backend, tmp_path, monkeypatch):
@@ -182,7 +179,7 @@ def test_a_bad_row_deep_in_a_large_streamed_file_writes_nothing(backend, tmp_pat
     rows[2950]["score"] = 7
     with pytest.raises(InvalidInput, match=r"row 2951 hold 7, outside the probabilities"):
         ingest_file(predictions_csv(tmp_path, rows))
-    assert count(Prediction) == 0
+    assert len(stored_predictions()) == 0
 
 
 def test_only_people_who_may_write_evaluations_log_predictions(backend, tmp_path):
@@ -216,11 +213,6 @@ def ingest_labels(path: Path) -> ingest.LabelsIngested:
     with session_scope() as s:
         return ingest.ingest_ground_truth(session=s, actor=MAYA, model="fraud", source=path, id_col="id",
                                           label_col="is_fraud")
-
-
-def stored_labels() -> dict[str, float]:
-    with session_scope() as s:
-        return {g.prediction_id: g.label for g in s.exec(select(GroundTruth)).all()}
 
 
 def audit_actions() -> list[str]:
@@ -265,17 +257,16 @@ def test_bad_label_files_are_refused_naming_ids_and_rows(backend, tmp_path, labe
     assert stored_labels() == {}, "not even the good labels of a bad file are kept"
 
 
-def test_features_json_is_valid_for_every_kind_of_number(tmp_path):
+def test_feature_values_are_typed_for_every_kind_of_number(tmp_path):
     import pyarrow as pa
 
     batch = pa.RecordBatch.from_arrays(
         [pa.array(["1", "-2.5", "1e-7", "1.", "+3", "NaN", None, " 4 "]), pa.array(["a", 'q"', None, "x", "y", "z", "w", "v"])],
         names=["n", "c"])
-    out = ingest.features_json(batch, [{"name": "n", "type": "numeric"}, {"name": "c", "type": "categorical"}],
-                               offset=0, name="t")
-    parsed = [json.loads(s) for s in out.to_pylist()]
-    assert [p["n"] for p in parsed] == [1, -2.5, 1e-7, 1.0, 3.0, None, None, 4]
-    assert [p["c"] for p in parsed] == ["a", 'q"', None, "x", "y", "z", "w", "v"]
+    out = ingest.feature_values(batch, [{"name": "n", "type": "numeric"}, {"name": "c", "type": "categorical"}],
+                                offset=0, name="t")
+    assert out["n"].to_pylist() == [1, -2.5, 1e-7, 1.0, 3.0, None, None, 4]
+    assert out["c"].to_pylist() == ["a", 'q"', None, "x", "y", "z", "w", "v"]
 
 
 def test_a_dropped_file_is_recognised_by_its_column_names(backend, tmp_path):

@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from core.access import SYSTEM, Actor
 from core.db import session_scope
-from core.entities import GroundTruth, Prediction
 from core.identity import users
+from core.lake import predictions as prediction_store
 from core.models import registry, training
 from core.projects import projects
 from tests.support.people import ADMINISTRATOR
@@ -92,14 +93,16 @@ def log_traffic(frame: pd.DataFrame, *, version: int, labelled: bool = True) -> 
         v = registry.version_row(s, m, version)
         estimator = artifacts.load_estimator(path=v.artifact_path, sha256=v.artifact_sha256)
         names = [f["name"] for f in m.features]
+        m_kind = {f["name"]: f["type"] for f in m.features}
         scores = estimator.predict_proba(frame[names])[:, 1]
-        for row, score in zip(frame.itertuples(index=False), scores, strict=True):
-            s.add(Prediction(model_id=m.id, model_version_id=v.id, prediction_id=row.prediction_id,
-                             ts=row.ts.to_pydatetime(), score=float(score),
-                             features={n: getattr(row, n) if not isinstance(getattr(row, n), np.generic)
-                                       else getattr(row, n).item() for n in names}))
-        s.flush()
+        features = {n: pa.array(frame[n].astype(float) if m_kind[n] == "numeric" else frame[n].astype(str),
+                                type=pa.float64() if m_kind[n] == "numeric" else pa.string()) for n in names}
+        ids = frame.prediction_id.astype(str).tolist()
+        ts = pa.array(frame.ts.dt.to_pydatetime(), type=pa.timestamp("us"))
+        prediction_store.insert_predictions(s, model_id=m.id, version_id=v.id, environment_id=None, ids=ids, ts=ts,
+                                            score=pa.array(scores, type=pa.float64()), predicted=None,
+                                            features=features)
         if labelled:
-            for row in frame.itertuples(index=False):
-                s.add(GroundTruth(model_id=m.id, prediction_id=row.prediction_id, label=float(getattr(row, TARGET)),
-                                  arrived_at=row.ts.to_pydatetime() + timedelta(days=3)))
+            prediction_store.insert_labels(
+                s, model_id=m.id, ids=ids, labels=pa.array(frame[TARGET].astype(float), type=pa.float64()),
+                arrived=pa.array((frame.ts + timedelta(days=3)).dt.to_pydatetime(), type=pa.timestamp("us")))

@@ -1,0 +1,288 @@
+"""The lake: every model's logged predictions and ground truth as two Delta Lake tables, queried with DuckDB.
+
+Layout under `WATCHTOWER_LAKE_URL` (default: `WATCHTOWER_HOME/lake`; `s3://bucket/prefix` for a team):
+- `models/<model id>/predictions`, partitioned by day: `prediction_id`, `version_id`, `environment_id`, `ts`,
+  `score`, `predicted`, `logged_by`, `batch` and one typed column per logged field (`f_<name>`);
+- `models/<model id>/labels`: `prediction_id`, `label`, `arrived_at`, written by MERGE on the prediction id.
+
+Writes follow the caller's SQL unit of work. While a service validates its input, rows are staged: predictions
+as Parquet files written beside the table but not yet in its log (no reader sees them), labels in memory. When
+the session commits, the staged predictions become one Delta commit per table and the labels one MERGE (a
+`before_commit` hook, after the session's SQL is flushed); when it rolls back, the staged files are deleted.
+A batch is therefore all or nothing, and a writer killed halfway leaves only files no commit refers to.
+SQL keeps projects, models, versions, evaluations and audit; the lake keeps the rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import AddAction
+from sqlalchemy import event
+from sqlmodel import Session
+
+from core.config import get_settings
+
+LAKE_URL_SETTING = "WATCHTOWER_LAKE_URL"
+MEMORY_SETTING = "WATCHTOWER_LAKE_MEMORY"  # DuckDB's memory limit; above it, queries spill to disk
+S3_SETTINGS = {  # setting -> delta-rs storage option
+    "WATCHTOWER_LAKE_S3_ENDPOINT": "AWS_ENDPOINT_URL",
+    "WATCHTOWER_LAKE_S3_REGION": "AWS_REGION",
+    "WATCHTOWER_LAKE_S3_KEY_ID": "AWS_ACCESS_KEY_ID",
+    "WATCHTOWER_LAKE_S3_SECRET": "AWS_SECRET_ACCESS_KEY",
+}
+FEATURE_PREFIX = "f_"
+PREDICTION_BASE = pa.schema([
+    ("prediction_id", pa.string()), ("version_id", pa.int64()), ("environment_id", pa.int64()),
+    ("ts", pa.timestamp("us")), ("day", pa.date32()), ("score", pa.float64()), ("predicted", pa.float64()),
+    ("logged_by", pa.string()), ("batch", pa.string()),
+])
+LABEL_SCHEMA = pa.schema([("prediction_id", pa.string()), ("label", pa.float64()), ("arrived_at", pa.timestamp("us"))])
+_UNSAFE = re.compile(r"[ ,;{}()\n\t=%]")  # characters Delta does not allow in a column name, and our escape
+
+
+def feature_column(name: str) -> str:
+    """The lake column of a logged field (Delta forbids some characters in names: they are %-escaped)."""
+    return FEATURE_PREFIX + _UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", name)
+
+
+def field_name(column: str) -> str:
+    """The logged field a lake column holds (the inverse of `feature_column`)."""
+    return re.sub(r"%([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), column[len(FEATURE_PREFIX):])
+
+
+# --- where the lake is ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Location:
+    url: str  # a local directory or s3://bucket/prefix
+    storage_options: dict[str, str]
+
+    @property
+    def remote(self) -> bool:
+        return "://" in self.url
+
+    def table(self, model_id: int, name: str) -> str:
+        return f"{self.url.rstrip('/')}/models/{model_id}/{name}"
+
+    def filesystem(self) -> tuple[pafs.FileSystem, str]:
+        """A pyarrow filesystem and the lake's root path in it (for writing staged Parquet files)."""
+        if not self.remote:
+            return pafs.LocalFileSystem(), self.url
+        parsed = urlparse(self.url)
+        if parsed.scheme != "s3":
+            raise ValueError(f"{LAKE_URL_SETTING}: only local directories and s3:// URLs are supported")
+        endpoint = self.storage_options.get("AWS_ENDPOINT_URL", "")
+        ends = urlparse(endpoint) if endpoint else None
+        fs = pafs.S3FileSystem(
+            access_key=self.storage_options.get("AWS_ACCESS_KEY_ID"),
+            secret_key=self.storage_options.get("AWS_SECRET_ACCESS_KEY"),
+            region=self.storage_options.get("AWS_REGION", "us-east-1"),
+            endpoint_override=ends.netloc if ends else None, scheme=ends.scheme if ends else "https")
+        return fs, f"{parsed.netloc}{parsed.path}".rstrip("/")
+
+
+def location() -> Location:
+    """Where the lake is, from the settings (read each time: tests and commands point it elsewhere)."""
+    url = os.environ.get(LAKE_URL_SETTING) or str(get_settings().home / "lake")
+    options = {option: os.environ[setting] for setting, option in S3_SETTINGS.items() if os.environ.get(setting)}
+    if url.startswith("s3://"):
+        options.setdefault("AWS_REGION", "us-east-1")
+        if options.get("AWS_ENDPOINT_URL", "").startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+        # Commits to S3 use its conditional writes (If-None-Match), so concurrent writers cannot overwrite a commit.
+        options.setdefault("conditional_put", "etag")
+    return Location(url=url, storage_options=options)
+
+
+def table(model_id: int, name: str, *, version: int | None = None) -> DeltaTable | None:
+    """A model's `predictions` or `labels` table (at a version when given), or None while it has none."""
+    where = location()
+    try:
+        return DeltaTable(where.table(model_id, name), version=version, storage_options=where.storage_options or None)
+    except TableNotFoundError:
+        return None
+
+
+def versions(model_id: int) -> dict[str, int]:
+    """The current version of each of the model's tables (what an evaluation read, to reproduce it)."""
+    out = {}
+    for name in ("predictions", "labels"):
+        t = table(model_id, name)
+        if t is not None:
+            out[name] = t.version()
+    return out
+
+
+def new_batch_id() -> str:
+    """The id written with every row of one unit of work's predictions (which ingest brought a row)."""
+    return uuid.uuid4().hex
+
+
+# --- staging and committing with the SQL unit of work -------------------------------------------------------
+
+@dataclass
+class _Staged:
+    schema: pa.Schema
+    actions: list[AddAction] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    ids: list[pa.Array] = field(default_factory=list)  # staged prediction ids and times, for reads in the same unit
+    ts: list[pa.Array] = field(default_factory=list)
+
+
+@dataclass
+class _Pending:
+    predictions: dict[int, _Staged] = field(default_factory=dict)
+    labels: dict[int, list[pa.Table]] = field(default_factory=dict)
+
+
+def _pending(session: Session) -> _Pending:
+    pending = session.info.get("lake")
+    if pending is None:
+        pending = session.info["lake"] = _Pending()
+        event.listen(session, "before_commit", _commit)
+        event.listen(session, "after_rollback", _discard)
+    return pending
+
+
+def _stat(value: object) -> object:
+    if hasattr(value, "isoformat"):
+        return value.isoformat(timespec="microseconds") + "Z" if hasattr(value, "hour") else value.isoformat()
+    return value
+
+
+def _stats(batch: pa.Table) -> str:
+    """Delta file statistics for every column: readers skip files by them and trust them, so none may be missing."""
+    low, high, nulls = {}, {}, {}
+    for name in batch.schema.names:
+        col = batch.column(name)
+        nulls[name] = col.null_count
+        if col.null_count < len(col):
+            bounds = pc.min_max(col)
+            low[name], high[name] = _stat(bounds["min"].as_py()), _stat(bounds["max"].as_py())
+    return json.dumps({"numRecords": batch.num_rows, "minValues": low, "maxValues": high, "nullCount": nulls})
+
+
+def stage_predictions(session: Session, *, model_id: int, rows: pa.Table) -> None:
+    """Write validated predictions (PREDICTION_BASE's columns without `day`, plus `f_` columns) as Parquet files
+    that the session's commit adds to the model's table."""
+    pending = _pending(session)
+    where = location()
+    fs, root = where.filesystem()
+    staged = pending.predictions.get(model_id)
+    schema = pa.schema([*PREDICTION_BASE, *(f for f in rows.schema if f.name.startswith(FEATURE_PREFIX))])
+    if staged is None:
+        staged = pending.predictions[model_id] = _Staged(schema=schema)
+    else:
+        staged.schema = pa.unify_schemas([staged.schema, schema])
+    days = pc.cast(rows.column("ts"), pa.date32())
+    base = f"{root}/models/{model_id}/predictions"
+    unique = pc.unique(days).to_pylist()
+    for day in unique:
+        part = rows if len(unique) == 1 else rows.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+        relative = f"day={day.isoformat()}/part-{uuid.uuid4().hex}.parquet"
+        fs.create_dir(f"{base}/day={day.isoformat()}", recursive=True)
+        pq.write_table(part, f"{base}/{relative}", filesystem=fs, compression="zstd")
+        size = fs.get_file_info(f"{base}/{relative}").size
+        staged.actions.append(AddAction(relative, size, {"day": day.isoformat()}, int(time.time() * 1000), True,
+                                        _stats(part)))
+        staged.paths.append(f"{base}/{relative}")
+    staged.ids.append(rows.column("prediction_id").combine_chunks())
+    staged.ts.append(rows.column("ts").combine_chunks())
+
+
+def stage_labels(session: Session, *, model_id: int, rows: pa.Table) -> None:
+    """Labels (LABEL_SCHEMA) that the session's commit merges into the model's labels table by prediction id."""
+    _pending(session).labels.setdefault(model_id, []).append(rows.select(LABEL_SCHEMA.names).cast(LABEL_SCHEMA))
+
+
+def staged_predictions(session: Session, *, model_id: int) -> pa.Table | None:
+    """Prediction ids and times staged in this unit of work and not yet committed."""
+    staged = session.info.get("lake", _Pending()).predictions.get(model_id)
+    if staged is None or not staged.ids:
+        return None
+    return pa.table({"prediction_id": pa.concat_arrays(staged.ids), "ts": pa.concat_arrays(staged.ts)})
+
+
+def _commit(session: Session) -> None:
+    pending: _Pending | None = session.info.get("lake")
+    if pending is None or not (pending.predictions or pending.labels):
+        return
+    session.flush()  # SQL problems surface before the lake commits
+    where = location()
+    options = where.storage_options or None
+    for model_id, staged in list(pending.predictions.items()):
+        uri = where.table(model_id, "predictions")
+        current = table(model_id, "predictions")
+        if current is None:
+            current = DeltaTable.create(uri, staged.schema, partition_by=["day"], storage_options=options)
+        known = set(pa.schema(current.schema().to_arrow()).names)
+        if set(staged.schema.names) - known:  # a field logged for the first time: widen the table's schema
+            write_deltalake(uri, staged.schema.empty_table(), mode="append", schema_mode="merge", partition_by=["day"],
+                            storage_options=options)
+            current = table(model_id, "predictions")
+        schema = pa.schema(current.schema().to_arrow())
+        current.create_write_transaction(staged.actions, mode="append", schema=schema, partition_by=["day"])
+        del pending.predictions[model_id]
+    for model_id, parts in list(pending.labels.items()):
+        rows = pa.concat_tables(parts)
+        current = table(model_id, "labels")
+        if current is None:
+            write_deltalake(where.table(model_id, "labels"), rows, mode="append", storage_options=options)
+        else:
+            (current.merge(source=rows, predicate="t.prediction_id = s.prediction_id", source_alias="s",
+                           target_alias="t").when_matched_update_all().when_not_matched_insert_all().execute())
+        del pending.labels[model_id]
+
+
+def _discard(session: Session) -> None:
+    pending: _Pending | None = session.info.get("lake")
+    if pending is None:
+        return
+    fs, _root = location().filesystem()
+    for staged in pending.predictions.values():
+        for path in staged.paths:
+            try:
+                fs.delete_file(path)
+            except (FileNotFoundError, OSError):
+                pass  # a file left behind belongs to no commit: no reader sees it
+    pending.predictions.clear()
+    pending.labels.clear()
+
+
+# --- reading with DuckDB ------------------------------------------------------------------------------------
+
+def dataset(model_id: int, name: str, *, version: int | None = None) -> pads.Dataset | None:
+    """A table's snapshot as a pyarrow dataset (DuckDB scans it, pushing filters and projections down)."""
+    t = table(model_id, name, version=version)
+    return None if t is None else t.to_pyarrow_dataset()
+
+
+@contextmanager
+def duck() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-process DuckDB with a memory limit that spills to the lake's local temporary directory."""
+    con = duckdb.connect(config={"memory_limit": os.environ.get(MEMORY_SETTING) or "2GB", "threads": 2})
+    try:
+        spill = get_settings().home / "tmp" / "duckdb"
+        spill.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = '{Path(spill).as_posix()}'")
+        yield con
+    finally:
+        con.close()
