@@ -143,6 +143,25 @@ class Model(SQLModel, table=True):
     created_at: NaiveDatetime = Field(default_factory=now)
 
 
+class ColumnMapping(SQLModel, table=True):
+    """Which column of a model's data is what, numbered per model; the newest is the one in force."""
+
+    __table_args__ = (UniqueConstraint("model_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="model.id", index=True)
+    number: int
+    id_column: str | None = None
+    timestamp_column: str | None = None
+    target: str
+    score_column: str | None = None
+    prediction_column: str | None = None
+    features: list[dict] = _json([])  # [{"name": "amount", "type": "numeric"|"categorical"}], as on Model
+    ignored: list[str] = _json([])  # columns of the reference file that are neither features nor metadata
+    created_by: str
+    created_at: NaiveDatetime = Field(default_factory=now)
+    notes: str = _text()
+
+
 class TrainingRun(SQLModel, table=True):
     """One tracked experiment: a recipe trained on a data window, evaluated on a held-out split."""
 

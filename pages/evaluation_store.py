@@ -149,7 +149,9 @@ if user.actor.has("evaluation.write"):
                         score_col=None if score_col == "(none)" else score_col,
                         prediction_col=None if prediction_col == "(none)" else prediction_col, rerun=False,
                         after=lambda _done: load.clear(),
-                        success=lambda done: f"{done.rows:,} predictions logged for v{done.version}. " + EVALUATE)
+                        success=lambda done: f"{done.rows:,} predictions logged for v{done.version}. " + (
+                            f"Ignored column(s), not in the mapping: {', '.join(done.ignored_columns)}. "
+                            if done.ignored_columns else "") + EVALUATE)
                 else:
                     act(ingest.ingest_ground_truth, actor=user.actor, model=view.model, source=upload, id_col=id_col,
                         label_col=label_col, rerun=False, after=lambda _done: load.clear(),

@@ -11,7 +11,7 @@ import streamlit as st
 from core.db import session_scope
 from core.models import lineage, registry
 from core.validation import comparison
-from ui import notices
+from ui import column_mapping, notices
 from ui.actions import act, attempt
 from ui.documents import documentation_downloads
 from ui.pickers import pick_model, pick_version
@@ -24,6 +24,9 @@ ORIGIN = {"manual": "manual", "scheduled_retrain": "scheduled retrain", "importe
 
 st.title("Registry")
 notices.show()
+if actor.has("model.register"):
+    with st.expander("Register a model", expanded=st.session_state.get(column_mapping.PREVIEW) is not None):
+        column_mapping.register_section(actor)
 name = pick_model(key="reg_model")
 with session_scope() as s:
     rows = lineage.versions_overview(session=s, actor=actor, model=name)
@@ -79,6 +82,8 @@ if story.deployments:
     st.dataframe(pd.DataFrame([{"Environment": d.environment, "Deployed": d.deployed_at.strftime("%Y-%m-%d %H:%M"),
                                 "By": d.deployed_by, "Active": d.active} for d in story.deployments]),
                  hide_index=True, width="stretch")
+st.subheader("Column mapping")
+column_mapping.mapping_section(actor, name)
 if actor.has("governance.view"):
     documentation_downloads(actor=actor, model=name, version=number, key="reg-docs")
 if actor.has("validation.view") and v.artifact_path:

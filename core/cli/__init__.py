@@ -8,6 +8,7 @@ from core.cli import (  # noqa: F401
     docs,
     evaluation,
     governance,
+    mapping,
     monitoring,
     projects,
     registry,

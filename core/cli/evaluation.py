@@ -33,28 +33,41 @@ def predictions_group() -> None:
 @click.argument("model")
 @click.argument("file", type=click.Path(dir_okay=False))
 @_VERSION
-@click.option("--id-col", required=True, help="Column with the prediction id (unique per model).")
-@click.option("--ts-col", default=None, help="Column with the prediction time (ISO 8601; default: now).")
-@click.option("--score-col", default=None, help="Column with the probability score (binary models).")
-@click.option("--prediction-col", default=None, help="Column with the predicted class or value.")
+@click.option("--id-col", default=None, help="Column with the prediction id, unique per model (default: the mapping's).")
+@click.option("--ts-col", default=None,
+              help="Column with the prediction time (ISO 8601; default: the mapping's, else now).")
+@click.option("--score-col", default=None, help="Column with the probability score (binary models; default: the "
+                                                "mapping's when neither it nor --prediction-col is given).")
+@click.option("--prediction-col", default=None, help="Column with the predicted class or value (default: the "
+                                                     "mapping's when neither it nor --score-col is given).")
 @click.option("--env", "environment", default=None, help="Environment the predictions were made in.")
 @_AS
 @fails_cleanly
-def predictions_ingest(model: str, file: str, version: int | None, id_col: str, ts_col: str | None,
+def predictions_ingest(model: str, file: str, version: int | None, id_col: str | None, ts_col: str | None,
                        score_col: str | None, prediction_col: str | None, environment: str | None,
                        as_user: str | None) -> None:
     """Log the predictions in FILE for MODEL: the whole file, or nothing."""
     from core.cli.actors import resolve_actor
     from core.db import session_scope
+    from core.models import mappings
     from core.monitoring import ingest
 
     actor = resolve_actor(as_user)
     with session_scope() as s:
+        mapped = mappings.current_mapping(session=s, model=model).mapping
+        if not (score_col or prediction_col):
+            score_col, prediction_col = mapped.score_column, mapped.prediction_column
+        id_col = id_col or mapped.id_column
+        if id_col is None:
+            raise InvalidInput(f"{model}'s column mapping names no id column: give --id-col")
         done = ingest.ingest_predictions(session=s, actor=actor, model=model, source=file, version=version,
-                                         id_col=id_col, ts_col=ts_col, score_col=score_col,
-                                         prediction_col=prediction_col, environment=environment)
+                                         id_col=id_col, ts_col=ts_col or mapped.timestamp_column,
+                                         score_col=score_col, prediction_col=prediction_col,
+                                         environment=environment)
     span = f" from {done.window_start:%Y-%m-%d %H:%M} to {done.window_end:%Y-%m-%d %H:%M}" if done.window_start else ""
     click.echo(f"{done.rows:,} predictions of {done.model} v{done.version} logged{span}")
+    if done.ignored_columns:
+        click.echo(f"ignored column(s), not in the mapping: {', '.join(done.ignored_columns)}")
 
 
 @main.group("ground-truth")

@@ -65,6 +65,8 @@ RULES: dict[str, Rule] = {
                                                      "automation.manage"),
     "model register": _person("model.register"),
     "model list": _person("registry.view"),
+    "model mapping": _listing("registry.view"),
+    "model set-mapping": _person("model.register", "recorded as a new mapping; audited"),
     "model import": _person("model.register", "skops only; a pickle only with an administrator's allowance"),
     "model trust-type": _person("settings.manage", "audited"),
     "model allow-pickle": _person("settings.manage", "one exact file (sha256) for one model; audited"),

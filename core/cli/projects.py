@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from core.cli.base import fails_cleanly, main
+from core.cli.columns import column_options, declared_from_options, show_proposal
 
 
 @main.group("project")
@@ -75,31 +77,44 @@ def model_group() -> None:
 @click.argument("project")
 @click.argument("model")
 @click.option("--task", type=click.Choice(["binary", "regression"]), required=True)
-@click.option("--target", required=True, help="Target column in the reference file.")
+@click.option("--target", default=None, help="Target column in the reference file (or `target` in --schema).")
 @click.option("--reference", "reference", required=True, type=click.Path(dir_okay=False),
               help="Reference data (CSV) with features and target.")
 @click.option("--artifact", default=None, type=click.Path(dir_okay=False),
               help="A scikit-learn estimator saved with joblib (omit for an external model).")
 @click.option("--sha256", "sha256", default=None, help="Expected sha256 of the artifact.")
-@click.option("--score-col", default=None)
-@click.option("--prediction-col", default=None)
+@click.option("--score-col", default=None, help="Column with the model's probability score.")
+@click.option("--prediction-col", default=None, help="Column with the model's predicted class or value.")
 @click.option("--threshold", default=0.5, show_default=True, type=float, help="Decision threshold on the score.")
+@column_options
+@click.option("--dry-run", is_flag=True, help="Show the column mapping it would record; register nothing.")
 @click.option("--as", "as_user", default=None, help="Act as this user (authenticated).")
 @fails_cleanly
-def model_register(project: str, model: str, task: str, target: str, reference: str, artifact: str | None,
+def model_register(project: str, model: str, task: str, target: str | None, reference: str, artifact: str | None,
                    sha256: str | None, score_col: str | None, prediction_col: str | None, threshold: float,
-                   as_user: str | None) -> None:
-    """Register MODEL in PROJECT with version 1."""
+                   id_col: str | None, ts_col: str | None, features: str | None, kinds: tuple[str, ...],
+                   schema: str | None, dry_run: bool, as_user: str | None) -> None:
+    """Register MODEL in PROJECT with version 1; prints the column mapping it inferred or was given."""
     from core.cli.actors import resolve_actor
     from core.db import session_scope
     from core.models import registry
+    from core.models.column_mapping import propose
 
     actor = resolve_actor(as_user)
+    declared = declared_from_options(schema=schema, id_col=id_col, ts_col=ts_col, features=features, kinds=kinds,
+                                     target=target, score_col=score_col, prediction_col=prediction_col)
+    proposal = propose(registry.read_reference_csv(reference), declared, source=Path(reference).name)
+    if dry_run:
+        show_proposal(proposal)
+        click.echo("dry run: nothing registered")
+        return
     with session_scope() as s:
         v = registry.register_model(session=s, actor=actor, project_key=project, name=model, task=task,
-                                    target=target, reference_csv=reference, artifact=artifact,
-                                    artifact_sha256=sha256, score_col=score_col, prediction_col=prediction_col,
-                                    decision_threshold=threshold)
+                                    target=declared.target, reference_csv=reference, artifact=artifact,
+                                    artifact_sha256=sha256, score_col=declared.score_column,
+                                    prediction_col=declared.prediction_column, decision_threshold=threshold,
+                                    columns=declared)
+    show_proposal(proposal)
     click.echo(f"model {model} registered: version {v.number} ({v.origin}), {v.reference_rows} reference rows")
 
 

@@ -1,8 +1,11 @@
 """Models: the registry of models and their versions, where each version comes from (lineage), training
 recipes and runs, retraining on the latest labelled window, and scoring with standard and business metrics.
 
+- `column_mapping`: Which column of a model's data is what: id, timestamp, target, score, prediction, features and their kinds.
 - `labelled_data`: Labelled data to train and validate on: a CSV, or the evaluation store's predictions joined with ground truth.
 - `lineage`: Where each version comes from and where it runs: the registry's lineage and overview read models.
+- `mapping_records`: Recorded column mappings of a model row: numbered, audited, and mirrored in the model's feature list.
+- `mappings`: A model's column mapping by name, and its corrections (recorded by mapping_records).
 - `metrics`: Standard and business metrics of a model on labelled rows, in numpy (equal to scikit-learn's definitions).
 - `registry`: Models and their versions: registration with a reference sample, optional artifact, lineage.
 - `retraining`: Retraining: the active version's recipe trained on the latest labelled window, registered as a candidate.
@@ -14,11 +17,17 @@ recipes and runs, retraining on the latest labelled window, and scoring with sta
 from core.lazy import reexport
 
 __getattr__, __dir__, __all__ = reexport(__name__, {
+    "column_mapping": (
+        "Mapping", "Declared", "Proposal", "propose", "read_schema", "check_incoming",
+    ),
     "labelled_data": (
         "latest_labelled_ts", "labelled_window", "recent_labelled",
     ),
     "lineage": (
         "DeploymentRead", "versions_overview", "lineage", "verify_artifact", "model_names",
+    ),
+    "mappings": (
+        "MappingInfo", "current_mapping", "mapping_history", "propose_correction", "set_mapping",
     ),
     "metrics": (
         "binary", "regression", "business", "decide",

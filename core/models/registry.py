@@ -25,7 +25,8 @@ from core.entities import (
     TrustedType,
 )
 from core.errors import Conflict, IntegrityFailure, InvalidInput, NotFound
-from core.models import metrics
+from core.models import mapping_records, metrics
+from core.models.column_mapping import Declared, propose
 from core.projects.projects import project_row
 
 
@@ -126,18 +127,6 @@ def list_models(*, session: Session, project_key: str | None = None) -> list[Mod
     if project_key:
         q = q.where(Model.project_id == project_row(session, project_key).id)
     return [model_info(m) for m in session.exec(q).all()]
-
-
-def infer_features(frame: pd.DataFrame, *, exclude: set[str]) -> list[dict]:
-    """Numeric columns are numeric features, everything else categorical."""
-    out = []
-    for col in frame.columns:
-        if col in exclude:
-            continue
-        kind = "numeric" if pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col]) \
-            else "categorical"
-        out.append({"name": str(col), "type": kind})
-    return out
 
 
 def read_reference_csv(path: Path | str) -> pd.DataFrame:
@@ -291,27 +280,28 @@ def set_version_status(*, session: Session, actor: Actor, model: str, version: i
     return version_info(row)
 
 
-def register_model(*, session: Session, actor: Actor, project_key: str, name: str, task: str, target: str,
+def register_model(*, session: Session, actor: Actor, project_key: str, name: str, task: str, target: str | None,
                    reference_csv: Path | str, artifact: Path | str | None = None,
                    artifact_sha256: str | None = None, score_col: str | None = None,
                    prediction_col: str | None = None, decision_threshold: float = 0.5,
-                   business_metrics: list[dict] | None = None, description: str = "") -> VersionInfo:
-    """Register a model with version 1: from a reference CSV, with a skops artifact or none (external model)."""
+                   business_metrics: list[dict] | None = None, description: str = "",
+                   columns: Declared | None = None) -> VersionInfo:
+    """Register a model with version 1: from a reference CSV, with a skops artifact or none (external model).
+
+    COLUMNS declares the id, timestamp and features (with kinds); whatever it leaves out is inferred (see
+    column_mapping.propose) and recorded as the model's first mapping.
+    """
     require(actor, "model.register")
     _validate_model_spec(name=name, task=task, decision_threshold=decision_threshold)
     project_row(session, project_key)
     if session.exec(select(Model).where(Model.name == name)).first():
         raise Conflict(f"a model named {name!r} already exists")
     frame = read_reference_csv(reference_csv)
-    if target not in frame.columns:
-        raise InvalidInput(f"target column {target!r} is not in {Path(reference_csv).name} "
-                           f"(columns: {', '.join(map(str, frame.columns))})")
-    for col, what in ((score_col, "score"), (prediction_col, "prediction")):
-        if col and col not in frame.columns:
-            raise InvalidInput(f"{what} column {col!r} is not in {Path(reference_csv).name}")
-    features = infer_features(frame, exclude={target, *(c for c in (score_col, prediction_col) if c)})
-    if not features:
-        raise InvalidInput(f"{Path(reference_csv).name} has no feature columns besides the target")
+    declared = Declared(target=target, score_column=score_col, prediction_column=prediction_col).over(
+        columns or Declared())
+    proposal = propose(frame, declared, source=Path(reference_csv).name)
+    features = list(proposal.mapping.features)
+    target, score_col, prediction_col = declared.target, declared.score_column, declared.prediction_column
     path = sha = None
     if artifact is not None:
         path, sha = _import_upload(
@@ -325,6 +315,8 @@ def register_model(*, session: Session, actor: Actor, project_key: str, name: st
     create_model(session=session, actor=actor, project_key=project_key, name=name, task=task, target=target,
                  features=features, decision_threshold=decision_threshold, business_metrics=business_metrics,
                  description=description)
+    mapping_records.record(session, actor=actor, model=model_row(session, name.strip()), proposal=proposal,
+                    notes="at registration")
     return add_version(session=session, actor=actor, model=name.strip(), reference=reference, artifact_path=path,
                        artifact_sha256=sha, origin="manual" if path else "external", status="active")
 

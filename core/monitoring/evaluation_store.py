@@ -140,6 +140,12 @@ class Context:
 
 
 def _as_text(series: pd.Series) -> pd.Series:
+    # Whole floats read as "3", not "3.0": codes logged as numbers match a reference's integer categories once a
+    # mapping correction declares them categorical.
+    if pd.api.types.is_float_dtype(series):
+        present = series.dropna()
+        if len(present) and bool((present == present.round()).all()) and present.abs().max() < 2**53:
+            series = series.astype("Int64")
     return series.astype(str).astype(object).where(series.notna(), None)
 
 

@@ -30,7 +30,7 @@ from core.lake.predictions import (
     stored_labels,
     update_labels,
 )
-from core.models import registry
+from core.models import column_mapping, registry
 from core.monitoring.prediction_files import Source, batches, header, name_of, opened
 
 
@@ -44,6 +44,7 @@ class PredictionsIngested:
     window_start: datetime | None = None  # earliest and latest prediction time in the file
     window_end: datetime | None = None
     kind: str = "predictions"
+    ignored_columns: tuple[str, ...] = ()  # columns of the file neither mapped nor read
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
     columns = [c for c in logged_columns(m) if not c.get("optional") or c["name"] in present]
     wanted = list(dict.fromkeys([id_col, *(c for c in (ts_col, score_col, prediction_col) if c),
                                  *(c["name"] for c in columns)]))
+    ignored = column_mapping.check_incoming(columns=header(source), features=m.features, read=wanted, source=name)
     had_rows = lake.table(m.id, "predictions") is not None or lake.staged_predictions(session, model_id=m.id) is not None
     seen: set[str] = set()
     rows = 0
@@ -254,7 +256,7 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
                  entity_id=f"{m.name}:v{v.number}", project_id=m.project_id,
                  details={"rows": rows, "source": name, "environment": environment})
     return PredictionsIngested(model=m.name, version=v.number, environment=environment, rows=rows, source=name,
-                               window_start=span[0], window_end=span[1])
+                               window_start=span[0], window_end=span[1], ignored_columns=tuple(ignored))
 
 
 def ingest_ground_truth(*, session: Session, actor: Actor, model: str, source: Source, id_col: str,

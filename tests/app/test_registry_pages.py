@@ -197,3 +197,36 @@ def test_a_crafted_pickle_uploaded_on_the_registry_page_is_refused_without_runni
         refused = [e for e in audit.events(session=s) if e.action == "artifact.refused"]
     assert [(e.actor, e.entity_id) for e in refused] == [("maya", "model.joblib")]
     assert "v4" not in set(at.dataframe[0].value["Version"])
+
+
+def _mapping(at) -> dict[str, str]:  # noqa: ANN001
+    frame = next(df.value for df in at.dataframe if list(df.value.columns) == ["Column", "Role", "Note"])
+    return dict(zip(frame["Column"], frame["Role"], strict=True))
+
+
+def test_an_ml_engineer_corrects_a_models_column_mapping_on_the_registry_page(page_as):
+    at = _open(page_as, "pages/registry.py", "maya")
+    assert "Register a model" in [e.label for e in at.expander]
+    at.button(key="reg_new_preview_go").click().run()  # nothing uploaded yet
+    assert [e.value for e in at.error] == ["Refused: choose the reference data (CSV)"]
+    before = _mapping(at)
+    assert before["is_fraud"] == "target" and before["hour"] == "feature (numeric)"
+
+    at.text_input(key="map_kinds").input("hour=categorical")
+    at.text_input(key="map_notes").input("hours are a cycle, not a quantity")
+    at.button(key="map_go").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "fraud-detector mapping 1 recorded" in texts(at)
+    after = _mapping(at)
+    assert after["hour"] == "feature (categorical)" and set(after) == set(before)
+
+    at.text_input(key="map_features").input("amount,amount")
+    at.button(key="map_go").click().run()
+    assert [e.value for e in at.error] == ["Correction refused: feature 'amount' is listed twice"]
+
+
+def test_a_risk_manager_reads_the_mapping_but_cannot_correct_it(page_as):
+    at = _open(page_as, "pages/registry.py", "rhea")
+    assert _mapping(at)["amount"] == "feature (numeric)"
+    assert not [t for t in at.text_input if t.key == "map_kinds"]
+    assert "Register a model" not in [e.label for e in at.expander]
