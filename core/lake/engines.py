@@ -1,0 +1,113 @@
+"""The engines that query the lake: DuckDB in process by default, Spark when a cluster is configured.
+
+An engine runs one SQL query over named views, each view being the Parquet files of one Delta table snapshot
+(`snapshot_files`), and returns an Arrow table. Queries are written once, in the SQL that DuckDB and Spark SQL
+share (SELECT, JOIN, GROUP BY, CASE, COUNT, SUM, MIN, MAX, FLOOR, CAST; values from `literal`, names from
+`identifier`; no division, whose errors differ), so the same plan gives the same answer on both.
+
+Settings: `WATCHTOWER_SPARK_REMOTE` (a Spark Connect URL, `sc://host:15002`) or `WATCHTOWER_SPARK_MASTER`
+(`local[2]`, `spark://host:7077`) select Spark; otherwise DuckDB, limited by `WATCHTOWER_LAKE_MEMORY`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from datetime import date, datetime
+from typing import Protocol
+
+import pyarrow as pa
+
+from core.lake import tables as lake
+
+SPARK_SETTINGS = ("WATCHTOWER_SPARK_REMOTE", "WATCHTOWER_SPARK_MASTER")
+
+
+class Engine(Protocol):
+    name: str
+
+    def query(self, sql: str, *, views: dict[str, list[str]], schemas: dict[str, pa.Schema]) -> pa.Table:
+        """Run SQL over views (name -> the Parquet file URIs of a table snapshot, with the table's schema, so a
+        snapshot without files is an empty view) and return the result."""
+
+
+def literal(value: object) -> str:
+    """A value as a SQL literal both engines read the same way (no parameters: Spark SQL has none)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} has no SQL literal")
+        return f"CAST({value!r} AS DOUBLE)"
+    if isinstance(value, datetime):
+        return f"TIMESTAMP '{value.replace(tzinfo=None).isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+    raise TypeError(f"no SQL literal for {type(value).__name__}")
+
+
+def identifier(name: str) -> str:
+    """A column name in double quotes, which both engines read as an identifier (Spark with
+    `spark.sql.ansi.doubleQuotedIdentifiers`, set by the Spark engine)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def snapshot_files(model_id: int, name: str, *, version: int,
+                   day_from: date | None = None, day_to: date | None = None) -> tuple[list[str], pa.Schema] | None:
+    """The Parquet files of a table at a version (only the day partitions in [day_from, day_to] when given) and
+    its schema without the partition column, or None while the table does not exist."""
+    t = lake.table(model_id, name, version=version)
+    if t is None:
+        return None
+    filters = []
+    if day_from is not None:
+        filters.append(("day", ">=", day_from.isoformat()))
+    if day_to is not None:
+        filters.append(("day", "<=", day_to.isoformat()))
+    files = t.file_uris(partition_filters=filters or None)
+    schema = pa.schema(t.schema().to_arrow())
+    partitions = set(t.metadata().partition_columns)
+    return list(files), pa.schema([f for f in schema if f.name not in partitions])
+
+
+class DuckDBEngine:
+    """DuckDB in this process: reads the Parquet files directly, spills to disk above its memory limit."""
+
+    name = "duckdb"
+
+    def query(self, sql: str, *, views: dict[str, list[str]], schemas: dict[str, pa.Schema]) -> pa.Table:
+        import pyarrow.dataset as pads
+
+        where = lake.location()
+        with lake.duck() as con:
+            for view, files in views.items():
+                if where.remote:
+                    fs, _root = where.filesystem()
+                    paths = [f.split("://", 1)[1] for f in files]
+                    con.register(view, pads.dataset(paths, schema=schemas[view], filesystem=fs, format="parquet"))
+                else:
+                    paths = [f.removeprefix("file://") for f in files]
+                    con.register(view, pads.dataset(paths, schema=schemas[view], format="parquet"))
+            return con.sql(sql).to_arrow_table()
+
+
+_spark = None
+
+
+def current() -> Engine:
+    """Spark when WATCHTOWER_SPARK_REMOTE or WATCHTOWER_SPARK_MASTER is set (the `watchtower[spark]` extra),
+    otherwise DuckDB."""
+    global _spark
+    if any(os.environ.get(s) for s in SPARK_SETTINGS):
+        from core.lake.spark import SparkEngine
+
+        if _spark is None:
+            _spark = SparkEngine()
+        return _spark
+    return DuckDBEngine()
