@@ -30,7 +30,7 @@ from core.lake.predictions import (
     stored_labels,
     update_labels,
 )
-from core.models import column_mapping, registry
+from core.models import column_mapping, mapping_records, registry
 from core.monitoring.prediction_files import Source, batches, header, name_of, opened
 
 
@@ -331,22 +331,40 @@ def _first(names: list[str], candidates: tuple[str, ...]) -> str | None:
     return next((c for c in candidates if c in names), None)
 
 
+def _role_column(names: list[str], mapped: str | None, role: str, conventions: tuple[str, ...],
+                 source: Source) -> str | None:
+    """The column holding ROLE: the mapped one (which the file must have), else the first conventional name."""
+    if mapped:
+        if mapped not in names:
+            raise InvalidInput(f"{name_of(source)} has no column {mapped!r}, the model's {role} column in its "
+                               f"column mapping (its columns: {', '.join(names)})")
+        return mapped
+    return _first(names, conventions)
+
+
 def ingest_detected(*, session: Session, actor: Actor, model: str, source: Source) -> IngestOutcome:
-    """Ingest a file whose columns follow the conventions: an id (prediction_id, transaction_id or id), a time
-    (ts or timestamp), a score (score, probability) or prediction, and/or the model's target as the label."""
+    """Ingest a file of predictions and/or labels, its columns read as the model's column mapping names them
+    (id, timestamp, score, prediction, target); roles the mapping leaves open follow the conventions: an id
+    (prediction_id, transaction_id or id), a time (ts or timestamp), a score (score, probability) or a
+    prediction, and the model's target as the label."""
     m = registry.model_row(session, model)
     names = header(source)
-    pid = _first(names, ("prediction_id", "transaction_id", "id"))
-    score = _first(names, ("score", "__score__", "probability"))
-    prediction = _first(names, ("prediction", "predicted", "__prediction__"))
+    info = mapping_records.newest(session, m)
+    mapped = info.mapping if info else None
+    pid = _role_column(names, mapped and mapped.id_column, "id", ("prediction_id", "transaction_id", "id"), source)
+    score = _first(names, (*([mapped.score_column] if mapped and mapped.score_column else []),
+                           "score", "__score__", "probability"))
+    prediction = _first(names, (*([mapped.prediction_column] if mapped and mapped.prediction_column else []),
+                                "prediction", "predicted", "__prediction__"))
     label = _first(names, (m.target, "label"))
     if pid is None or not (score or prediction or label):
         raise InvalidInput(f"{name_of(source)} has no id column (prediction_id, transaction_id or id) with "
                            f"scores, predictions or labels ({m.target})")
     outcomes = []
     if score or prediction:
+        ts = _role_column(names, mapped and mapped.timestamp_column, "timestamp", ("ts", "timestamp"), source)
         outcomes.append(ingest_predictions(session=session, actor=actor, model=model, source=source, id_col=pid,
-                                           ts_col=_first(names, ("ts", "timestamp")),
+                                           ts_col=ts,
                                            score_col=score if m.task == "binary" else None,
                                            prediction_col=prediction))
         if hasattr(source, "seek"):

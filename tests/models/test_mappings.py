@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import func
 from sqlmodel import SQLModel, select
@@ -14,7 +16,9 @@ from core.db import session_scope
 from core.errors import Forbidden, InvalidInput
 from core.models import mappings, registry
 from core.models.column_mapping import Declared
+from core.monitoring import ingest
 from tests.support import external_logs as ext
+from tests.support.lake import stored_labels, stored_predictions
 
 MAYA = Actor(username="maya", roles=("ml_engineer",))
 OMAR = Actor(username="omar", roles=("business",))
@@ -74,3 +78,29 @@ def test_a_refused_correction_writes_nothing(registered, actor, declared, error,
     with pytest.raises(error, match=reason), session_scope() as s:
         mappings.set_mapping(session=s, actor=actor, model=registered, declared=declared)
     assert _row_counts() == before
+
+
+
+def test_a_dropped_log_is_read_by_the_column_names_of_the_mapping(backend, tmp_path: Path):
+    """An export that calls its id `txn_ref` and its time `booked_at`: scheduled drops are read through the mapping."""
+    ext.create_project()
+    files = ext.write_files(tmp_path)
+    for path in files.values():
+        pd.read_csv(path).rename(columns={"id": "txn_ref", "timestamp": "booked_at"}).to_csv(path, index=False)
+    with session_scope() as s:
+        registry.register_model(session=s, actor=MAYA, project_key="FRAUD", name="card-fraud", task="binary",
+                                target="is_fraud", reference_csv=files["reference"], score_col="score",
+                                columns=Declared(id_column="txn_ref", timestamp_column="booked_at"))
+    with session_scope() as s:
+        logged = ingest.ingest_detected(session=s, actor=MAYA, model="card-fraud", source=files["predictions"])
+        labelled = ingest.ingest_detected(session=s, actor=MAYA, model="card-fraud", source=files["labels"])
+    first_logged = pd.read_csv(files["predictions"])["booked_at"].min()
+    assert (logged.kind, logged.rows, logged.window_start) == ("predictions", 1500, datetime.fromisoformat(first_logged))
+    assert labelled.kind == "ground_truth" and len(stored_labels()) == 1500
+
+    untimed = tmp_path / "untimed.csv"
+    pd.read_csv(files["predictions"]).drop(columns=["booked_at"]).assign(
+        txn_ref=lambda f: "late-" + f["txn_ref"]).to_csv(untimed, index=False)
+    with pytest.raises(InvalidInput, match="no column 'booked_at', the model's timestamp column"), session_scope() as s:
+        ingest.ingest_detected(session=s, actor=MAYA, model="card-fraud", source=untimed)
+    assert len(stored_predictions()) == 1500
