@@ -22,6 +22,7 @@ when a target is missed. BENCH_QUICK=1: 100 single, 60 busy-single requests and 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -40,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from common import finish, report, sized  # noqa: E402
 
 TARGET_P99_MS = 50.0  # single record, loopback, including the logged write
-TARGET_BATCH_SHARE = 0.25  # 1,000-record batches reach at least this share of direct predict_proba's records/s
+TARGET_BATCH_SHARE = 0.5  # 1,000-record batches reach at least this share of direct predict_proba's records/s, all logged
 TARGET_AUTH_P50_MS = 2.0  # the token check alone (its p99 follows the machine's load, like every p99 here)
 TARGET_BUSY_SPREAD = 3.0  # on a busy machine, with the per-request thread limit: p99 <= 3 x p50
 NUMERIC = [f"x{i:02d}" for i in range(20)]
@@ -229,8 +230,9 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                 for i in range(args.batches):
                     batch = frame(1000, 100 + i)
                     body = records(batch)
+                    encoded = json.dumps({"records": body}).encode()  # the client's own work, outside the timing
                     started = time.perf_counter()
-                    answer = client.post(url, json={"records": body})
+                    answer = client.post(url, content=encoded, headers={"content-type": "application/json"})
                     answer.raise_for_status()
                     api_batch_s += time.perf_counter() - started
                     returned += [p["prediction_id"] for p in answer.json()["predictions"]]
@@ -260,12 +262,14 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
 
     from sqlmodel import select
 
-    from core.entities import Environment, Prediction
+    from core.entities import Environment, Model
     from core.identity.tokens import authenticate_token
-    with session_scope() as s:
+    from core.lake.predictions import logged_predictions
+    with session_scope() as s:  # both API processes have stopped: what they spooled is in the lake
         prod = s.exec(select(Environment.id).where(Environment.name == "production")).one()
-        stored = s.exec(select(Prediction.prediction_id, Prediction.environment_id, Prediction.logged_by)).all()
+        model_id = s.exec(select(Model.id).where(Model.name == "scorer")).one()
         token = authenticate_token(session=s, secret=secret)
+    stored = [(p.prediction_id, p.environment_id, p.logged_by) for p in logged_predictions(model_id=model_id)]
     stored_ids = {pid for pid, _, _ in stored}
     lost = len(set(returned) - stored_ids)
     strays = len(stored_ids - set(returned))

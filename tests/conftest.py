@@ -26,6 +26,7 @@ from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
 from core import db
+from core.lake import spool
 
 PG_BASE = os.environ.get("WATCHTOWER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ALL_BACKENDS = ("sqlite", "postgres")
@@ -131,6 +132,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.
         _truncate_all(url)
     monkeypatch.setenv("WATCHTOWER_DATABASE_URL", url)
     yield request.param
+    spool.close_process()  # a scoring API served by the test commits its spool into the test's own lake
     if request.param == "sqlite":
         db.dispose_engines()
 
@@ -144,6 +146,7 @@ def sqlite_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     monkeypatch.setenv("WATCHTOWER_DATABASE_URL", f"sqlite:///{home / 'watchtower.db'}")
     monkeypatch.delenv("WATCHTOWER_DEMO", raising=False)
     yield home
+    spool.close_process()
     db.dispose_engines()
 
 
@@ -196,4 +199,5 @@ def demo_home(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("WATCHTOWER_DATABASE_URL", f"sqlite:///{home / 'watchtower.db'}")
     monkeypatch.setenv("WATCHTOWER_DEMO", "1")
     yield home
+    spool.close_process()
     db.dispose_engines()

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -49,6 +52,7 @@ from core.errors import (
     WatchtowerError,
 )
 from core.governance import deployer
+from core.lake import spool
 
 log = logging.getLogger("watchtower.api")
 
@@ -101,7 +105,13 @@ def create_app(*, max_batch: int = DEFAULT_MAX_BATCH, max_bytes: int = DEFAULT_M
                model_threads: int | None = None) -> FastAPI:
     """The scoring API; the database is the configured one (WATCHTOWER_DATABASE_URL / WATCHTOWER_HOME).
     MODEL_THREADS (default: WATCHTOWER_API_MODEL_THREADS, else 1) bounds the model's threads per request."""
-    app = FastAPI(title="Watchtower scoring API", version="1")
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        spool.recover_orphans()  # predictions a stopped API process spooled and did not commit
+        yield
+        spool.close_process()  # what this process spooled reaches the store before it stops
+
+    app = FastAPI(title="Watchtower scoring API", version="1", lifespan=lifespan)
     cache = EstimatorCache()
     limit = ThreadLimit(model_threads_setting() if model_threads is None else model_threads)
     app.state.cache = cache
@@ -183,9 +193,10 @@ def create_app(*, max_batch: int = DEFAULT_MAX_BATCH, max_bytes: int = DEFAULT_M
         caller, target = await run_in_threadpool(authorized, request.headers.get("authorization"), ("predict",),
                                                  environment, model)
         body = await body_of(request, max_bytes)
-        # Returned as a ready JSONResponse: FastAPI's generic encoder costs more than the scoring on big batches.
-        return JSONResponse(await run_in_threadpool(score_request, target=target, body=body, cache=cache,
-                                                    max_batch=max_batch, limit=limit, logged_by=caller.logged_by))
+        # Returned ready-encoded (orjson): FastAPI's generic encoder costs more than the scoring on big batches.
+        answer = await run_in_threadpool(score_request, target=target, body=body, cache=cache, max_batch=max_batch,
+                                         limit=limit, logged_by=caller.logged_by)
+        return Response(content=orjson.dumps(answer), media_type="application/json")
 
     @app.post("/v1/{environment}/{model}/deployments", status_code=201, responses=ERROR_RESPONSES,
               openapi_extra=_body_doc(DeployBody))

@@ -9,6 +9,8 @@ import logging
 import math
 from typing import Any
 
+import orjson
+
 from core.errors import (
     InvalidInput,
     WatchtowerError,
@@ -50,7 +52,13 @@ def _bad_constant(name: str) -> float:
 
 def parse_json(body: bytes) -> Any:
     """The body as JSON; InvalidInput (field 'body') when it is not JSON, has NaN/Infinity, a number too long,
-    or nests deeper than the parser's limit."""
+    or nests deeper than the parser's limit. orjson reads well-formed bodies; a body it refuses is read again
+    by the standard parser, whose answers name the problem (an overflowing number becomes infinity, refused
+    later with its record and field)."""
+    try:
+        return orjson.loads(body or b"null")
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(body or b"null", parse_constant=_bad_constant)
     except RecursionError:

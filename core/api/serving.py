@@ -34,6 +34,8 @@ from core.errors import (
 from core.governance import environments
 from core.identity import tokens
 from core.lake import predictions as prediction_store
+from core.lake import spool
+from core.lake.tables import new_batch_id
 from core.models.registry import model_row
 from core.monitoring import ingest
 
@@ -236,53 +238,48 @@ def model_threads_setting() -> int:
 
 
 
+_PLAIN_NUMBERS = {int, float}  # bool and text are not numbers here, though numpy would convert them
+
+
+def _column(values: list[Any], name: str, kind: str, required: bool) -> tuple[Any, int | None, str | None]:
+    """One field's values as a column, or the first record whose value is refused and why. Numbers all of plain
+    int/float type convert in one block; anything else is checked value by value."""
+    if kind == "numeric" and set(map(type, values)) <= _PLAIN_NUMBERS:
+        try:
+            block = np.array(values, dtype=float)
+        except OverflowError:  # an integer beyond any float: named below
+            block = None
+        if block is not None and np.isfinite(block).all():
+            return block, None, None
+    for i, value in enumerate(values):
+        why = ("is missing" if required else None) if value is None else value_problem(value, kind)
+        if why:
+            return None, i, why
+    if kind == "numeric":
+        return np.array([np.nan if v is None else v for v in values], dtype=float), None, None
+    return values, None, None
+
+
 def to_frame(records: list[Any], target: Served) -> pd.DataFrame:
     """The records as one frame of the logged columns; the first problem (by record, then by field) is named
-    with its record and field. Columns of plain numbers are checked as one block; others value by value."""
+    with its record and field."""
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             raise invalid(f"record {i} is not an object of feature values", f"records[{i}]")
     kinds = {**{n: k for n, k in target.features}, **{n: "numeric" for n in target.extras}}
     required = {n for n, _ in target.features}
-    columns = list(kinds)
+    data: dict[str, Any] = {}
     problems: list[tuple[int, int, str, str]] = []  # (record, field position, field, why)
-    try:
-        frame = pd.DataFrame.from_records(records, columns=columns)
-    except (OverflowError, ValueError, TypeError):  # e.g. an integer beyond any float: find it value by value
-        for i, rec in enumerate(records):
-            for pos, name in enumerate(columns):
-                value = rec.get(name)
-                why = ("is missing" if name in required else None) if value is None \
-                    else value_problem(value, kinds[name])
-                if why:
-                    raise invalid(f"record {i}: field {name!r} {why}", f"records[{i}].{name}") from None
-        raise invalid("the records cannot be read as a table of feature values", "records") from None
-    block = [n for n in columns if kinds[n] == "numeric" and pd.api.types.is_numeric_dtype(frame[n])
-             and not pd.api.types.is_bool_dtype(frame[n])]
-    if block:
-        values = frame[block].to_numpy(dtype=float)
-        missing = np.isnan(values) & np.array([n in required for n in block])
-        bad = missing | np.isinf(values)
-        if bad.any():
-            i, j = divmod(int(bad.argmax()), len(block))  # row-major: the first record, then the first field
-            why = "is missing" if missing[i, j] else "must be a finite number"
-            problems.append((i, columns.index(block[j]), block[j], why))
-    for pos, name in enumerate(columns):
-        if name in block:
-            continue
-        for i, rec in enumerate(records):
-            value = rec.get(name)
-            why = ("is missing" if name in required else None) if value is None else value_problem(value, kinds[name])
-            if why:
-                problems.append((i, pos, name, why))
-                break
+    for pos, name in enumerate(kinds):
+        column, i, why = _column([rec.get(name) for rec in records], name, kinds[name], name in required)
+        if why:
+            problems.append((i, pos, name, why))
+        else:
+            data[name] = column
     if problems:
         i, _pos, name, why = min(problems)
         raise invalid(f"record {i}: field {name!r} {why}", f"records[{i}].{name}")
-    for name in columns:  # numbers as floats (a huge integer would otherwise stay a Python object)
-        if kinds[name] == "numeric" and frame[name].dtype == object:
-            frame[name] = frame[name].astype(float)
-    return frame
+    return pd.DataFrame(data, columns=list(kinds))
 
 
 def logged_features(frame: pd.DataFrame, target: Served) -> dict[str, pa.Array]:
@@ -298,17 +295,16 @@ def logged_features(frame: pd.DataFrame, target: Served) -> dict[str, pa.Array]:
 
 def log_predictions(*, target: Served, features: dict[str, pa.Array], scores: np.ndarray, decisions: np.ndarray | None,
                     ids: list[str], at: datetime, logged_by: str | None = None) -> int:
-    """Write every prediction of one request in one short transaction, through the evaluation store's bulk path,
-    each with the token that logged it."""
+    """Spool every prediction of one request, each with the token that logged it, before the answer goes out;
+    the process's spool commits them to the evaluation store within a second (`core.lake.spool`)."""
     binary = target.task == "binary"
     n = len(ids)
-    with session_scope() as s:
-        prediction_store.insert_predictions(
-            s, model_id=target.model_id, version_id=target.version_id, environment_id=target.environment_id,
-            ids=ids, ts=pa.array([at] * n, type=pa.timestamp("us")),
-            score=pa.array(scores, type=pa.float64()) if binary else None,
-            predicted=pa.array(decisions if binary else scores, type=pa.float64()), features=features,
-            logged_by=logged_by)
+    rows = prediction_store.prediction_rows(
+        version_id=target.version_id, environment_id=target.environment_id, ids=ids,
+        ts=pa.array([at] * n, type=pa.timestamp("us")), score=pa.array(scores, type=pa.float64()) if binary else None,
+        predicted=pa.array(decisions if binary else scores, type=pa.float64()), features=features,
+        logged_by=logged_by, batch=new_batch_id())
+    spool.for_process().append(model_id=target.model_id, rows=rows)
     return n
 
 

@@ -22,11 +22,11 @@ from core.lake import tables as lake
 _ID_BLOCK = 1_000_000  # ids per lookup
 
 
-def insert_predictions(session: Session, *, model_id: int, version_id: int, environment_id: int | None,
-                       ids: list[str] | pa.Array, ts: pa.Array, score: pa.Array | None, predicted: pa.Array | None,
-                       features: dict[str, pa.Array], logged_by: str | None = None) -> None:
-    """Stage validated predictions in the caller's unit of work; LOGGED_BY names who logged them (a token).
-    FEATURES maps each logged field to its values: float64 for numbers, text for categories."""
+def prediction_rows(*, version_id: int, environment_id: int | None, ids: list[str] | pa.Array, ts: pa.Array,
+                    score: pa.Array | None, predicted: pa.Array | None, features: dict[str, pa.Array],
+                    logged_by: str | None, batch: str) -> pa.Table:
+    """Validated predictions as the lake's rows; FEATURES maps each logged field to its values (float64 for
+    numbers, text for categories)."""
     ids = ids if isinstance(ids, pa.Array) else pa.array(ids, type=pa.string())
     n = len(ids)
     columns = {
@@ -37,11 +37,22 @@ def insert_predictions(session: Session, *, model_id: int, version_id: int, envi
         "score": score.cast(pa.float64()) if score is not None else pa.nulls(n, pa.float64()),
         "predicted": predicted.cast(pa.float64()) if predicted is not None else pa.nulls(n, pa.float64()),
         "logged_by": pa.nulls(n, pa.string()) if logged_by is None else pa.array([logged_by] * n, pa.string()),
-        "batch": pa.array([session.info.setdefault("lake_batch", lake.new_batch_id())] * n, pa.string()),
+        "batch": pa.array([batch] * n, pa.string()),
     }
     for name, values in features.items():
         columns[lake.feature_column(name)] = values
-    lake.stage_predictions(session, model_id=model_id, rows=pa.table(columns))
+    return pa.table(columns)
+
+
+def insert_predictions(session: Session, *, model_id: int, version_id: int, environment_id: int | None,
+                       ids: list[str] | pa.Array, ts: pa.Array, score: pa.Array | None, predicted: pa.Array | None,
+                       features: dict[str, pa.Array], logged_by: str | None = None) -> None:
+    """Stage validated predictions in the caller's unit of work; LOGGED_BY names who logged them (a token).
+    FEATURES maps each logged field to its values: float64 for numbers, text for categories."""
+    rows = prediction_rows(version_id=version_id, environment_id=environment_id, ids=ids, ts=ts, score=score,
+                           predicted=predicted, features=features, logged_by=logged_by,
+                           batch=session.info.setdefault("lake_batch", lake.new_batch_id()))
+    lake.stage_predictions(session, model_id=model_id, rows=rows)
 
 
 def _ids_table(ids: list[str]) -> pa.Table:

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction
 from sqlalchemy import event
@@ -154,6 +154,7 @@ class _Staged:
     paths: list[str] = field(default_factory=list)
     ids: list[pa.Array] = field(default_factory=list)  # staged prediction ids and times, for reads in the same unit
     ts: list[pa.Array] = field(default_factory=list)
+    app_transaction: tuple[str, int] | None = None  # (app id, version) recorded with the commit, for exactly-once
 
 
 @dataclass
@@ -189,9 +190,11 @@ def _stats(batch: pa.Table) -> str:
     return json.dumps({"numRecords": batch.num_rows, "minValues": low, "maxValues": high, "nullCount": nulls})
 
 
-def stage_predictions(session: Session, *, model_id: int, rows: pa.Table) -> None:
+def stage_predictions(session: Session, *, model_id: int, rows: pa.Table,
+                      app_transaction: tuple[str, int] | None = None) -> None:
     """Write validated predictions (PREDICTION_BASE's columns without `day`, plus `f_` columns) as Parquet files
-    that the session's commit adds to the model's table."""
+    that the session's commit adds to the model's table; APP_TRANSACTION (app id, version) is recorded with that
+    commit, so a writer can tell what it already committed (`DeltaTable.transaction_version`)."""
     pending = _pending(session)
     where = location()
     fs, root = where.filesystem()
@@ -213,6 +216,7 @@ def stage_predictions(session: Session, *, model_id: int, rows: pa.Table) -> Non
         staged.actions.append(AddAction(relative, size, {"day": day.isoformat()}, int(time.time() * 1000), True,
                                         _stats(part)))
         staged.paths.append(f"{base}/{relative}")
+    staged.app_transaction = app_transaction or staged.app_transaction
     staged.ids.append(rows.column("prediction_id").combine_chunks())
     staged.ts.append(rows.column("ts").combine_chunks())
 
@@ -248,7 +252,11 @@ def _commit(session: Session) -> None:
                             storage_options=options)
             current = table(model_id, "predictions")
         schema = pa.schema(current.schema().to_arrow())
-        current.create_write_transaction(staged.actions, mode="append", schema=schema, partition_by=["day"])
+        recorded = None
+        if staged.app_transaction is not None:
+            recorded = CommitProperties(app_transactions=[Transaction(*staged.app_transaction)])
+        current.create_write_transaction(staged.actions, mode="append", schema=schema, partition_by=["day"],
+                                         commit_properties=recorded)
         del pending.predictions[model_id]
     for model_id, parts in list(pending.labels.items()):
         rows = pa.concat_tables(parts)

@@ -6,7 +6,7 @@ from sqlmodel import select
 
 from core.db import session_scope
 from core.entities import Model
-from core.lake import predictions
+from core.lake import predictions, spool
 
 
 def _model_ids(model: str | None) -> list[int]:
@@ -17,7 +17,9 @@ def _model_ids(model: str | None) -> list[int]:
 
 def stored_predictions(model: str | None = None, *, environment_id: int | None = None
                        ) -> list[predictions.LoggedPrediction]:
-    """The logged predictions of one model (default: every model), in time order, then by prediction id."""
+    """The logged predictions of one model (default: every model), in time order, then by prediction id, once
+    what a scoring API in this process spooled is committed (as its flusher does within a second)."""
+    spool.flush_process()
     rows = [p for m in _model_ids(model) for p in predictions.logged_predictions(model_id=m, environment_id=environment_id)]
     return sorted(rows, key=lambda p: (p.ts, p.prediction_id))
 
