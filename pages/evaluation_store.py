@@ -1,12 +1,12 @@
 """Evaluation store: every metric over the windows against training and the checks; the windows; logging files."""
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 from core.access import Actor
 from core.db import session_scope
 from core.monitoring import evaluation_views, ingest
+from ui import trend_charts
 from ui.actions import act, attempt
 from ui.pickers import pick_model, pick_version
 from ui.session import require_page
@@ -70,40 +70,16 @@ else:
     chosen = st.multiselect("Metrics", offered, default=default, key="es_metrics",
                             format_func=lambda m: view.labels.get(m, m))
     lines = pd.DataFrame([vars(line) for line in view.lines], columns=["metric", "label", "value", "kind"])
-    palette = alt.Scale(domain=["realized", "estimated", "at training"], range=["#1f77b4", "#ff7f0e", "#7f7f7f"])
     for first in range(0, len(chosen), 2):
         for column, metric in zip(st.columns(2), chosen[first:first + 2], strict=False):
-            data = view.trend[view.trend.metric == metric]
-            base = alt.Chart(data).encode(
-                x=alt.X("window_start:T", title="window"),
-                y=alt.Y("value:Q", title=view.labels.get(metric, metric), scale=alt.Scale(zero=False)),
-                color=alt.Color("series:N", scale=palette, title=None),
-                strokeDash=alt.StrokeDash("series:N", legend=None,
-                                          scale=alt.Scale(domain=["realized", "estimated", "at training"],
-                                                          range=[[1, 0], [5, 3], [2, 2]])),
-                tooltip=[alt.Tooltip("window_start:T", title="from"), alt.Tooltip("window_end:T", title="to"),
-                         "series:N", alt.Tooltip("value:Q", format=",.4f"),
-                         alt.Tooltip("labelled:Q", format=".0%", title="labelled")])
-            chart = base.mark_line(point=True)
-            marks = lines[lines.metric == metric]
-            if not marks.empty:
-                rules = alt.Chart(marks).mark_rule(strokeDash=[4, 4]).encode(
-                    y="value:Q", color=alt.Color("kind:N", scale=alt.Scale(domain=["baseline", "check"],
-                                                                            range=["#2ca02c", "#d62728"]),
-                                                 title="lines"),
-                    tooltip=["label:N", alt.Tooltip("value:Q", format=",.4f")])
-                chart = alt.layer(chart, rules).resolve_scale(color="independent")
-            column.altair_chart(chart.properties(height=240, title=view.labels.get(metric, metric)), width="stretch")
+            column.vega_lite_chart(spec=trend_charts.metric_trend(
+                title=view.labels.get(metric, metric), trend=view.trend[view.trend.metric == metric],
+                lines=lines[lines.metric == metric]), width="stretch")
 
     if not view.field_drift.empty:
         st.subheader("Field drift over the windows")
         heat = view.field_drift.assign(level=view.field_drift.severity.clip(upper=5.0))
-        st.altair_chart(alt.Chart(heat).mark_rect().encode(
-            x=alt.X("window_start:T", title="window"), y=alt.Y("field:N", title=None),
-            color=alt.Color("level:Q", title="score / threshold", scale=alt.Scale(scheme="orangered", domain=[0, 5])),
-            tooltip=["field:N", alt.Tooltip("window_start:T", title="window"), "method:N",
-                     alt.Tooltip("severity:Q", format=".2f", title="score / threshold"), "drifted:N"],
-        ).properties(height=28 * heat.field.nunique() + 40), width="stretch")
+        st.vega_lite_chart(spec=trend_charts.drift_heat_map(heat), width="stretch")
 
     st.subheader("Windows")
     st.dataframe(view.windows, hide_index=True, width="stretch", column_config={
