@@ -88,7 +88,7 @@ def stored_labels(session: Session, *, model_id: int,
     times: list[datetime] = []
     with lake.duck() as con:
         if labels is None:
-            con.execute("CREATE TABLE labels (prediction_id VARCHAR, label DOUBLE)")
+            con.execute("CREATE TEMP TABLE labels (prediction_id VARCHAR, label DOUBLE)")
         else:
             con.register("labels", labels)
         for start in range(0, len(ids), _ID_BLOCK):
@@ -161,7 +161,7 @@ def _register(con, model_id: int, read: dict[str, int] | None = None) -> dict[st
     if "labels" in read:
         con.register("labels", lake.dataset(model_id, "labels", version=read["labels"]))
     else:
-        con.execute("CREATE TABLE labels (prediction_id VARCHAR, label DOUBLE, arrived_at TIMESTAMP)")
+        con.execute("CREATE TEMP TABLE labels (prediction_id VARCHAR, label DOUBLE, arrived_at TIMESTAMP)")
     return read
 
 

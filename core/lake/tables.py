@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -124,6 +126,8 @@ def table(model_id: int, name: str, *, version: int | None = None) -> DeltaTable
 def remove_all() -> None:
     """Delete every table of the lake (a demo starting over)."""
     fs, root = location().filesystem()
+    with _guard:
+        _SNAPSHOTS.clear()  # versions start again from 0 once the tables are gone
     try:
         fs.delete_dir(f"{root}/models")
     except (FileNotFoundError, OSError):
@@ -286,20 +290,57 @@ def _discard(session: Session) -> None:
 
 # --- reading with DuckDB ------------------------------------------------------------------------------------
 
+_SNAPSHOTS: OrderedDict[tuple[str, int, str, int], pads.Dataset] = OrderedDict()
+_SNAPSHOTS_KEPT = 64
+_DUCK: dict[tuple[str, str], duckdb.DuckDBPyConnection] = {}
+_guard = threading.Lock()
+
+
 def dataset(model_id: int, name: str, *, version: int | None = None) -> pads.Dataset | None:
-    """A table's snapshot as a pyarrow dataset (DuckDB scans it, pushing filters and projections down)."""
+    """A table's snapshot as a pyarrow dataset (DuckDB scans it, pushing filters and projections down).
+
+    A snapshot never changes, so the last ones read are kept: listing a table's files into a dataset costs far
+    more than the query that reads a day of it."""
+    if version is None:
+        current = table(model_id, name)
+        if current is None:
+            return None
+        version = current.version()
+    key = (location().url, model_id, name, version)
+    with _guard:
+        if key in _SNAPSHOTS:
+            _SNAPSHOTS.move_to_end(key)
+            return _SNAPSHOTS[key]
     t = table(model_id, name, version=version)
-    return None if t is None else t.to_pyarrow_dataset()
+    if t is None:
+        return None
+    snapshot = t.to_pyarrow_dataset()
+    with _guard:
+        _SNAPSHOTS[key] = snapshot
+        while len(_SNAPSHOTS) > _SNAPSHOTS_KEPT:
+            _SNAPSHOTS.popitem(last=False)
+    return snapshot
 
 
 @contextmanager
 def duck() -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-process DuckDB with a memory limit that spills to the lake's local temporary directory."""
-    con = duckdb.connect(config={"memory_limit": os.environ.get(MEMORY_SETTING) or "2GB", "threads": 2})
+    """A connection to this process's in-memory DuckDB, which has a memory limit and spills to the home's
+    temporary directory. Each caller gets a connection of its own: what it registers or creates as TEMP is
+    its own, and gone when the block ends."""
+    memory = os.environ.get(MEMORY_SETTING) or "2GB"
+    spill = get_settings().home / "tmp" / "duckdb"
+    key = (memory, str(spill))
+    with _guard:
+        database = _DUCK.get(key)
+        if database is None:
+            spill.mkdir(parents=True, exist_ok=True)
+            database = duckdb.connect(config={"memory_limit": memory, "threads": 2})
+            database.execute(f"SET temp_directory = '{Path(spill).as_posix()}'")
+            _DUCK[key] = database
+            while len(_DUCK) > 4:  # another home or limit (tests, a command pointed elsewhere): the oldest goes
+                _DUCK.pop(next(iter(_DUCK))).close()
+        con = database.cursor()
     try:
-        spill = get_settings().home / "tmp" / "duckdb"
-        spill.mkdir(parents=True, exist_ok=True)
-        con.execute(f"SET temp_directory = '{Path(spill).as_posix()}'")
         yield con
     finally:
         con.close()
