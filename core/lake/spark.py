@@ -53,8 +53,9 @@ class SparkEngine:
     name = "spark"
 
     def __init__(self, *, remote: str | None = None, master: str | None = None) -> None:
-        remote = remote if remote is not None else os.environ.get(REMOTE_SETTING) or None
-        master = master if master is not None else os.environ.get(MASTER_SETTING) or None
+        if not remote and not master:  # from the settings; the Spark Connect server wins when both are set
+            remote = os.environ.get(REMOTE_SETTING) or None
+            master = None if remote else os.environ.get(MASTER_SETTING) or None
         if not remote and not master:
             raise SparkUnavailable(f"set {REMOTE_SETTING} (sc://host:15002) or {MASTER_SETTING} (local[2]) to use Spark")
         setting = REMOTE_SETTING if remote else MASTER_SETTING

@@ -2,11 +2,13 @@
 evaluation plan runs over a model's logged predictions and labels give equal results on both engines, and the
 engine is chosen by the settings alone.
 
-Spark runs as `local[2]`, started once for the module's tests (they stay together on one test worker)."""
+Spark runs as `local[2]`, started once for the module's tests (they stay together on one test worker), or on the
+Spark Connect server that WATCHTOWER_SPARK_REMOTE names."""
 
 from __future__ import annotations
 
 import math
+import os
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -32,7 +34,9 @@ DAY = datetime(2026, 5, 4)
 
 @pytest.fixture(scope="session")
 def spark() -> spark_engine.SparkEngine:
-    engine = spark_engine.SparkEngine(master="local[2]")
+    """Spark local[2], started once; a Spark Connect server instead when WATCHTOWER_SPARK_REMOTE names one."""
+    remote = os.environ.get(spark_engine.REMOTE_SETTING)
+    engine = spark_engine.SparkEngine(remote=remote) if remote else spark_engine.SparkEngine(master="local[2]")
     engine.session()
     yield engine
     spark_engine.stop()
