@@ -21,6 +21,8 @@ import threading
 
 import pyarrow as pa
 
+from core.lake.answers import plain_types
+
 REMOTE_SETTING = "WATCHTOWER_SPARK_REMOTE"
 MASTER_SETTING = "WATCHTOWER_SPARK_MASTER"
 # Read as DuckDB reads the same SQL; set on every session, also a Spark Connect one.
@@ -104,7 +106,7 @@ class SparkEngine:
                     else:
                         frame = spark.createDataFrame([], schema)
                     frame.createOrReplaceTempView(view)
-                return spark.sql(sql).toArrow()
+                return plain_types(spark.sql(sql).toArrow())
             finally:
                 for view in views:
                     spark.catalog.dropTempView(view)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 import pandas as pd
 import pyarrow as pa
@@ -92,19 +91,18 @@ def views(model_id: int, *, day_from: date | None = None, day_to: date | None = 
 
 
 def same(a: object, b: object) -> bool:
-    if a is None or b is None:
-        return a is b
-    if isinstance(a, (int, float, Decimal)) and isinstance(b, (int, float, Decimal)):
-        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
-    return a == b
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b and type(a) is type(b)
 
 
 def answer(spark: spark_engine.SparkEngine, sql: str, model_id: int, **days: date) -> list[dict]:
-    """The query's rows on DuckDB, after checking that Spark gives the same rows (doubles to 1e-9)."""
+    """The query's rows on DuckDB, after checking that Spark gives the same rows in the same types (doubles to
+    1e-9)."""
     files, schemas = views(model_id, **days)
     on_duckdb = engines.DuckDBEngine().query(sql, views=files, schemas=schemas)
     on_spark = spark.query(sql, views=files, schemas=schemas)
-    assert on_spark.column_names == on_duckdb.column_names
+    assert on_spark.schema == on_duckdb.schema, "the same columns in the same types"
     duck_rows, spark_rows = on_duckdb.to_pylist(), on_spark.to_pylist()
     assert len(spark_rows) == len(duck_rows), (spark_rows, duck_rows)
     for d, s in zip(duck_rows, spark_rows, strict=True):
