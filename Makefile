@@ -20,14 +20,15 @@ run: $(VENV)/.app
 	WATCHTOWER_DEMO=1 WATCHTOWER_API_URL=http://127.0.0.1:$(API_PORT) \
 		$(VENV)/bin/watchtower serve --port $(PORT) --api-port $(API_PORT)
 
-# Everything: unit and integration tests on both backends in parallel, then the browser tests two at a time.
+# Everything: unit and integration tests on both backends in parallel (the Spark tests together on one worker),
+# then the browser tests two at a time.
 test: $(VENV)/.test
-	$(PY) -m pytest -q -n 3 -m "not e2e"
+	$(PY) -m pytest -q -n 3 --dist loadgroup -m "not e2e"
 	$(PY) -m pytest -q -n 2 --dist loadfile -m e2e
 
 # Unit and integration tests on SQLite only, without the slowest ones and the browser.
 test-fast: $(VENV)/.test
-	WATCHTOWER_TEST_BACKENDS=sqlite $(PY) -m pytest -q -n 3 -m "not e2e and not slow"
+	WATCHTOWER_TEST_BACKENDS=sqlite $(PY) -m pytest -q -n 3 --dist loadgroup -m "not e2e and not slow"
 
 # The tests that need no database, no files and no browser.
 test-unit: $(VENV)/.test

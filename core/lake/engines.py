@@ -3,7 +3,9 @@
 An engine runs one SQL query over named views, each view being the Parquet files of one Delta table snapshot
 (`snapshot_files`), and returns an Arrow table. Queries are written once, in the SQL that DuckDB and Spark SQL
 share (SELECT, JOIN, GROUP BY, CASE, COUNT, SUM, MIN, MAX, FLOOR, CAST; values from `literal`, names from
-`identifier`; no division, whose errors differ), so the same plan gives the same answer on both.
+`identifier`; no division, whose errors differ; NULLS FIRST or LAST spelled out in ORDER BY, whose defaults
+differ; every output column named with AS), so the same plan gives the same answer on both, in the same Arrow
+types (`core.lake.answers.plain_types`).
 
 Settings: `WATCHTOWER_SPARK_REMOTE` (a Spark Connect URL, `sc://host:15002`) or `WATCHTOWER_SPARK_MASTER`
 (`local[2]`, `spark://host:7077`) select Spark; otherwise DuckDB, limited by `WATCHTOWER_LAKE_MEMORY`.
@@ -19,6 +21,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from core.lake import tables as lake
+from core.lake.answers import plain_types
 
 SPARK_SETTINGS = ("WATCHTOWER_SPARK_REMOTE", "WATCHTOWER_SPARK_MASTER")
 
@@ -94,7 +97,7 @@ class DuckDBEngine:
                 else:
                     paths = [f.removeprefix("file://") for f in files]
                     con.register(view, pads.dataset(paths, schema=schemas[view], format="parquet"))
-            return con.sql(sql).to_arrow_table()
+            return plain_types(con.sql(sql).to_arrow_table())
 
 
 _spark = None
