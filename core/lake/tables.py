@@ -40,6 +40,7 @@ from sqlalchemy import event
 from sqlmodel import Session
 
 from core.config import get_settings
+from core.errors import WatchtowerError
 
 LAKE_URL_SETTING = "WATCHTOWER_LAKE_URL"
 MEMORY_SETTING = "WATCHTOWER_LAKE_MEMORY"  # DuckDB's memory limit; above it, queries spill to disk
@@ -100,6 +101,35 @@ class Location:
         return fs, f"{parsed.netloc}{parsed.path}".rstrip("/")
 
 
+class LakeUnreachable(WatchtowerError):
+    """The lake's object store could not be reached or refused access; nothing was written."""
+
+
+_REASONS = {  # what an S3 error says -> what it means, in the person's terms
+    "NoSuchBucket": "the bucket does not exist", "InvalidAccessKeyId": "the key id is not known",
+    "SignatureDoesNotMatch": "the secret does not match the key id", "AccessDenied": "access is denied",
+    "Connection refused": "nothing answers at the endpoint", "dns error": "the endpoint's host is not known",
+    "timed out": "the endpoint did not answer in time", "InvalidBucketName": "the bucket name is not valid",
+}
+
+
+@contextmanager
+def reachable() -> Iterator[None]:
+    """Turn a remote lake's storage error into one message naming the settings to check (no traceback)."""
+    try:
+        yield
+    except OSError as exc:
+        where = location()
+        if not where.remote:
+            raise
+        text = str(exc)
+        reason = next((meaning for marker, meaning in _REASONS.items() if marker.lower() in text.lower()),
+                      text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__)
+        settings = ", ".join([LAKE_URL_SETTING, *S3_SETTINGS])
+        raise LakeUnreachable(f"the lake at {where.url} cannot be used: {reason}; check {settings}; "
+                              "nothing was written") from None
+
+
 def location() -> Location:
     """Where the lake is, from the settings (read each time: tests and commands point it elsewhere)."""
     url = os.environ.get(LAKE_URL_SETTING) or str(get_settings().home / "lake")
@@ -117,7 +147,9 @@ def table(model_id: int, name: str, *, version: int | None = None) -> DeltaTable
     """A model's `predictions` or `labels` table (at a version when given), or None while it has none."""
     where = location()
     try:
-        return DeltaTable(where.table(model_id, name), version=version, storage_options=where.storage_options or None)
+        with reachable():
+            return DeltaTable(where.table(model_id, name), version=version,
+                              storage_options=where.storage_options or None)
     except TableNotFoundError:
         return None
 
@@ -125,10 +157,9 @@ def table(model_id: int, name: str, *, version: int | None = None) -> DeltaTable
 def remove_all() -> None:
     """Delete every table of the lake (a demo starting over)."""
     fs, root = location().filesystem()
-    try:
-        fs.delete_dir(f"{root}/models")
-    except (FileNotFoundError, OSError):
-        pass  # nothing logged yet
+    with reachable():
+        if fs.get_file_info(f"{root}/models").type != pafs.FileType.NotFound:
+            fs.delete_dir(f"{root}/models")
 
 
 def versions(model_id: int) -> dict[str, int]:
@@ -243,18 +274,25 @@ def stage_predictions(session: Session, *, model_id: int, rows: pa.Table) -> Non
     days = pc.cast(rows.column("ts"), pa.date32())
     base = f"{root}/models/{model_id}/predictions"
     unique = pc.unique(days).to_pylist()
-    for day in unique:
-        part = rows if len(unique) == 1 else rows.filter(pc.equal(days, pa.scalar(day, pa.date32())))
-        part = _by_time(part)
-        relative = f"day={day.isoformat()}/part-{uuid.uuid4().hex}.parquet"
-        fs.create_dir(f"{base}/day={day.isoformat()}", recursive=True)
-        pq.write_table(part, f"{base}/{relative}", filesystem=fs, **_write_options(part))
-        size = fs.get_file_info(f"{base}/{relative}").size
-        staged.actions.append(AddAction(relative, size, {"day": day.isoformat()}, int(time.time() * 1000), True,
-                                        _stats(part)))
-        staged.paths.append(f"{base}/{relative}")
+    with reachable():
+        for day in unique:
+            _stage_day(staged, fs, base, rows if len(unique) == 1
+                       else rows.filter(pc.equal(days, pa.scalar(day, pa.date32()))), day)
     staged.ids.append(rows.column("prediction_id").combine_chunks())
     staged.ts.append(rows.column("ts").combine_chunks())
+
+
+def _stage_day(staged: _Staged, fs: pafs.FileSystem, base: str, part: pa.Table, day: object) -> None:
+    """One day's rows as one Parquet file in time order, remembered (before it is written, so that a rollback
+    deletes even a half-written one) with the Delta action that will add it."""
+    part = _by_time(part)
+    relative = f"day={day.isoformat()}/part-{uuid.uuid4().hex}.parquet"
+    staged.paths.append(f"{base}/{relative}")
+    fs.create_dir(f"{base}/day={day.isoformat()}", recursive=True)
+    pq.write_table(part, f"{base}/{relative}", filesystem=fs, **_write_options(part))
+    size = fs.get_file_info(f"{base}/{relative}").size
+    staged.actions.append(AddAction(relative, size, {"day": day.isoformat()}, int(time.time() * 1000), True,
+                                    _stats(part)))
 
 
 def stage_labels(session: Session, *, model_id: int, rows: pa.Table) -> None:
@@ -275,6 +313,11 @@ def _commit(session: Session) -> None:
     if pending is None or not (pending.predictions or pending.labels):
         return
     session.flush()  # SQL problems surface before the lake commits
+    with reachable():
+        _commit_staged(pending)
+
+
+def _commit_staged(pending: _Pending) -> None:
     where = location()
     options = where.storage_options or None
     for model_id, staged in list(pending.predictions.items()):
