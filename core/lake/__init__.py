@@ -12,7 +12,7 @@ __getattr__, __dir__, __all__ = reexport(__name__, {
         "location", "table", "versions", "feature_column", "field_name",
     ),
     "predictions": (
-        "WindowRows", "insert_predictions", "insert_labels", "update_labels", "stored_ids", "stored_labels",
+        "WindowRows", "insert_predictions", "insert_labels", "update_labels", "repeated_ids", "stored_positions", "stored_labels",
         "window_rows", "span", "counts", "labelled_rows",
     ),
 })

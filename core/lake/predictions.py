@@ -59,22 +59,39 @@ def _ids_table(ids: list[str]) -> pa.Table:
     return pa.table({"prediction_id": pa.array(ids, type=pa.string())})
 
 
-def stored_ids(session: Session, *, model_id: int, ids: list[str]) -> list[str]:
-    """Which of these prediction ids the model already has (committed or staged in this unit of work)."""
-    found: set[str] = set()
-    preds = lake.dataset(model_id, "predictions")
-    staged = lake.staged_predictions(session, model_id=model_id)
+def repeated_ids(ids: pa.ChunkedArray) -> tuple[list[tuple[str, list[int]]], int]:
+    """Ids that appear more than once among IDS (the first five in file order, each with its 0-based positions)
+    and how many repeats there are in all. DuckDB groups them, spilling to disk above its memory limit."""
+    incoming = pa.table({"prediction_id": ids, "position": pa.array(np.arange(len(ids), dtype=np.int64))})  # noqa: F841
     with lake.duck() as con:
-        for start in range(0, len(ids), _ID_BLOCK):
-            wanted = _ids_table(ids[start:start + _ID_BLOCK])  # noqa: F841 - scanned by DuckDB
-            for source in (preds, staged):
-                if source is not None:
-                    con.register("source", source)
-                    found.update(r[0] for r in con.execute(
-                        "SELECT prediction_id FROM source WHERE prediction_id IN (SELECT prediction_id FROM wanted)"
-                    ).fetchall())
-                    con.unregister("source")
-    return sorted(found)
+        total = con.execute("SELECT count(*) - count(DISTINCT prediction_id) FROM incoming").fetchone()[0]
+        if not total:
+            return [], 0
+        shown = con.execute(
+            "SELECT prediction_id, list(position ORDER BY position) FROM incoming GROUP BY prediction_id "
+            "HAVING count(*) > 1 ORDER BY min(position) LIMIT 5").fetchall()
+    return [(pid, list(positions)) for pid, positions in shown], int(total)
+
+
+def stored_positions(*, model_id: int, ids: pa.ChunkedArray,
+                     staged: pa.Table | None) -> tuple[list[tuple[str, int]], int]:
+    """Which of IDS the model already has, committed or in STAGED (ids staged earlier in the unit of work): the
+    first five in file order with their 0-based positions, and how many in all. One scan of the stored ids."""
+    incoming = pa.table({"prediction_id": ids, "position": pa.array(np.arange(len(ids), dtype=np.int64))})  # noqa: F841
+    preds = lake.dataset(model_id, "predictions")
+    sources = [s for s in (preds, staged) if s is not None]
+    if not sources:
+        return [], 0
+    clashes: list[tuple[str, int]] = []
+    total = 0
+    with lake.duck() as con:
+        for source in sources:
+            con.register("source", source)
+            query = ("FROM incoming i WHERE i.prediction_id IN (SELECT prediction_id FROM source)")
+            total += con.execute(f"SELECT count(*) {query}").fetchone()[0]
+            clashes += con.execute(f"SELECT i.prediction_id, i.position {query} ORDER BY i.position LIMIT 5").fetchall()
+            con.unregister("source")
+    return sorted(clashes, key=lambda c: c[1])[:5], int(total)
 
 
 def stored_labels(session: Session, *, model_id: int,

@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
@@ -41,6 +42,7 @@ from sqlalchemy import event
 from sqlmodel import Session
 
 from core.config import get_settings
+from core.errors import WatchtowerError
 
 LAKE_URL_SETTING = "WATCHTOWER_LAKE_URL"
 MEMORY_SETTING = "WATCHTOWER_LAKE_MEMORY"  # DuckDB's memory limit; above it, queries spill to disk
@@ -101,6 +103,35 @@ class Location:
         return fs, f"{parsed.netloc}{parsed.path}".rstrip("/")
 
 
+class LakeUnreachable(WatchtowerError):
+    """The lake's object store could not be reached or refused access; nothing was written."""
+
+
+_REASONS = {  # what an S3 error says -> what it means, in the person's terms
+    "NoSuchBucket": "the bucket does not exist", "InvalidAccessKeyId": "the key id is not known",
+    "SignatureDoesNotMatch": "the secret does not match the key id", "AccessDenied": "access is denied",
+    "Connection refused": "nothing answers at the endpoint", "dns error": "the endpoint's host is not known",
+    "timed out": "the endpoint did not answer in time", "InvalidBucketName": "the bucket name is not valid",
+}
+
+
+@contextmanager
+def reachable() -> Iterator[None]:
+    """Turn a remote lake's storage error into one message naming the settings to check (no traceback)."""
+    try:
+        yield
+    except OSError as exc:
+        where = location()
+        if not where.remote:
+            raise
+        text = str(exc)
+        reason = next((meaning for marker, meaning in _REASONS.items() if marker.lower() in text.lower()),
+                      text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__)
+        settings = ", ".join([LAKE_URL_SETTING, *S3_SETTINGS])
+        raise LakeUnreachable(f"the lake at {where.url} cannot be used: {reason}; check {settings}; "
+                              "nothing was written") from None
+
+
 def location() -> Location:
     """Where the lake is, from the settings (read each time: tests and commands point it elsewhere)."""
     url = os.environ.get(LAKE_URL_SETTING) or str(get_settings().home / "lake")
@@ -118,7 +149,9 @@ def table(model_id: int, name: str, *, version: int | None = None) -> DeltaTable
     """A model's `predictions` or `labels` table (at a version when given), or None while it has none."""
     where = location()
     try:
-        return DeltaTable(where.table(model_id, name), version=version, storage_options=where.storage_options or None)
+        with reachable():
+            return DeltaTable(where.table(model_id, name), version=version,
+                              storage_options=where.storage_options or None)
     except TableNotFoundError:
         return None
 
@@ -128,10 +161,9 @@ def remove_all() -> None:
     fs, root = location().filesystem()
     with _guard:
         _SNAPSHOTS.clear()  # versions start again from 0 once the tables are gone
-    try:
-        fs.delete_dir(f"{root}/models")
-    except (FileNotFoundError, OSError):
-        pass  # nothing logged yet
+    with reachable():
+        if fs.get_file_info(f"{root}/models").type != pafs.FileType.NotFound:
+            fs.delete_dir(f"{root}/models")
 
 
 def versions(model_id: int) -> dict[str, int]:
@@ -194,11 +226,50 @@ def _stats(batch: pa.Table) -> str:
     return json.dumps({"numRecords": batch.num_rows, "minValues": low, "maxValues": high, "nullCount": nulls})
 
 
+ZSTD_LEVEL = 2  # measured on logged features: smaller than 1 and 3 alike, as fast as 1; from 5 on, slower
+_SAMPLE = 2048  # values of a float column compressed both ways to choose its encoding
+
+
+def _splits_better(col: pa.ChunkedArray, codec: pa.Codec) -> bool:
+    """Whether a float column compresses smaller with its bytes split into streams (model scores, measurements
+    at full precision) than as plain values (numbers logged with few decimals repeat byte patterns zstd finds)."""
+    values = pc.fill_null(col.slice(0, _SAMPLE), 0.0).combine_chunks().to_numpy(zero_copy_only=False)
+    plain = np.ascontiguousarray(values, dtype=np.float64)
+    split = np.ascontiguousarray(plain.view(np.uint8).reshape(-1, 8).T)
+    return len(codec.compress(split.tobytes())) < len(codec.compress(plain.tobytes()))
+
+
+def _write_options(part: pa.Table) -> dict:
+    """How a staged file stores each column: times as deltas (rows are sorted by time), ids with their shared
+    prefixes, floats as logged (float64) either plain or byte-stream-split, whichever compresses smaller,
+    and text that repeats (categories, who logged a batch, the batch) in a dictionary, nearly free when constant."""
+    codec = pa.Codec("zstd", ZSTD_LEVEL)
+    encoding = {}
+    for f in part.schema:
+        if pa.types.is_timestamp(f.type) or pa.types.is_integer(f.type) and f.name != "version_id":
+            encoding[f.name] = "DELTA_BINARY_PACKED"
+        elif f.name == "prediction_id":
+            encoding[f.name] = "DELTA_BYTE_ARRAY"
+        elif pa.types.is_floating(f.type):
+            encoding[f.name] = "BYTE_STREAM_SPLIT" if _splits_better(part.column(f.name), codec) else "PLAIN"
+    return {"compression": "zstd", "compression_level": ZSTD_LEVEL, "column_encoding": encoding,
+            "use_dictionary": [n for n in part.schema.names if n not in encoding], "store_schema": False}
+
+
+def _by_time(part: pa.Table) -> pa.Table:
+    """Rows in time order (tight min/max per row group for readers, small deltas between stored times)."""
+    ts = part.column("ts")
+    if len(ts) < 2 or pc.all(pc.greater_equal(ts.slice(1), ts.slice(0, len(ts) - 1))).as_py():
+        return part
+    return part.take(pc.sort_indices(part, sort_keys=[("ts", "ascending"), ("prediction_id", "ascending")]))
+
+
 def stage_predictions(session: Session, *, model_id: int, rows: pa.Table,
                       app_transaction: tuple[str, int] | None = None) -> None:
     """Write validated predictions (PREDICTION_BASE's columns without `day`, plus `f_` columns) as Parquet files
-    that the session's commit adds to the model's table; APP_TRANSACTION (app id, version) is recorded with that
-    commit, so a writer can tell what it already committed (`DeltaTable.transaction_version`)."""
+    that the session's commit adds to the model's table: one file per day, its rows in time order.
+    APP_TRANSACTION (app id, version) is recorded with that commit, so a writer can tell what it already
+    committed (`DeltaTable.transaction_version`)."""
     pending = _pending(session)
     where = location()
     fs, root = where.filesystem()
@@ -211,18 +282,26 @@ def stage_predictions(session: Session, *, model_id: int, rows: pa.Table,
     days = pc.cast(rows.column("ts"), pa.date32())
     base = f"{root}/models/{model_id}/predictions"
     unique = pc.unique(days).to_pylist()
-    for day in unique:
-        part = rows if len(unique) == 1 else rows.filter(pc.equal(days, pa.scalar(day, pa.date32())))
-        relative = f"day={day.isoformat()}/part-{uuid.uuid4().hex}.parquet"
-        fs.create_dir(f"{base}/day={day.isoformat()}", recursive=True)
-        pq.write_table(part, f"{base}/{relative}", filesystem=fs, compression="zstd")
-        size = fs.get_file_info(f"{base}/{relative}").size
-        staged.actions.append(AddAction(relative, size, {"day": day.isoformat()}, int(time.time() * 1000), True,
-                                        _stats(part)))
-        staged.paths.append(f"{base}/{relative}")
+    with reachable():
+        for day in unique:
+            _stage_day(staged, fs, base, rows if len(unique) == 1
+                       else rows.filter(pc.equal(days, pa.scalar(day, pa.date32()))), day)
     staged.app_transaction = app_transaction or staged.app_transaction
     staged.ids.append(rows.column("prediction_id").combine_chunks())
     staged.ts.append(rows.column("ts").combine_chunks())
+
+
+def _stage_day(staged: _Staged, fs: pafs.FileSystem, base: str, part: pa.Table, day: object) -> None:
+    """One day's rows as one Parquet file in time order, remembered (before it is written, so that a rollback
+    deletes even a half-written one) with the Delta action that will add it."""
+    part = _by_time(part)
+    relative = f"day={day.isoformat()}/part-{uuid.uuid4().hex}.parquet"
+    staged.paths.append(f"{base}/{relative}")
+    fs.create_dir(f"{base}/day={day.isoformat()}", recursive=True)
+    pq.write_table(part, f"{base}/{relative}", filesystem=fs, **_write_options(part))
+    size = fs.get_file_info(f"{base}/{relative}").size
+    staged.actions.append(AddAction(relative, size, {"day": day.isoformat()}, int(time.time() * 1000), True,
+                                    _stats(part)))
 
 
 def stage_labels(session: Session, *, model_id: int, rows: pa.Table) -> None:
@@ -243,6 +322,11 @@ def _commit(session: Session) -> None:
     if pending is None or not (pending.predictions or pending.labels):
         return
     session.flush()  # SQL problems surface before the lake commits
+    with reachable():
+        _commit_staged(pending)
+
+
+def _commit_staged(pending: _Pending) -> None:
     where = location()
     options = where.storage_options or None
     for model_id, staged in list(pending.predictions.items()):

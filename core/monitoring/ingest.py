@@ -26,8 +26,9 @@ from core.lake import tables as lake
 from core.lake.predictions import (
     insert_labels,
     insert_predictions,
-    stored_ids,
+    repeated_ids,
     stored_labels,
+    stored_positions,
     update_labels,
 )
 from core.models import column_mapping, mapping_records, registry
@@ -150,6 +151,39 @@ def _ids(col: pa.Array, *, column: str, offset: int, name: str, seen: set[str]) 
     return ids
 
 
+def _prediction_ids(col: pa.Array, *, column: str, offset: int, name: str) -> pa.Array:
+    """A chunk's prediction ids, trimmed: none blank, none longer than 128 characters, none repeated within
+    the chunk (repeats across chunks and against stored ids are found once the whole file is read)."""
+    text = pc.utf8_trim_whitespace(col.cast(pa.string()))
+    lengths = pc.utf8_length(text)
+    blank = _where(pc.equal(lengths, 0))
+    if blank:
+        raise InvalidInput(f"{name}: {_rows(blank, offset)} have no {column!r}; nothing was ingested")
+    long = _where(pc.greater(lengths, 128))
+    if long:
+        raise InvalidInput(f"{name}: {_rows(long, offset)} have a {column!r} longer than 128 characters")
+    if len(pc.unique(text)) < len(text):
+        _refuse_repeats(pa.chunked_array([text]), column=column, offset=offset, name=name)
+    return text
+
+
+def _refuse_repeats(ids: pa.ChunkedArray, *, column: str, offset: int, name: str) -> None:
+    repeated, total = repeated_ids(ids)
+    if repeated:
+        shown = ", ".join(repr(pid) for pid, _positions in repeated)
+        where = "; ".join(f"{pid!r} at {_rows(positions, offset)}" for pid, positions in repeated)
+        raise InvalidInput(f"{name}: column {column!r}: prediction id(s) {shown} appear more than once in the file "
+                           f"({where}; {total} repeat(s)); nothing was ingested")
+
+
+def _refuse_stored(ids: pa.ChunkedArray, *, model: Model, staged: pa.Table | None, column: str, name: str) -> None:
+    clashes, total = stored_positions(model_id=model.id, ids=ids, staged=staged)
+    if clashes:
+        shown = ", ".join(repr(pid) for pid, _position in clashes)
+        raise InvalidInput(f"{name}: column {column!r}: prediction id(s) {shown} are already stored for {model.name} "
+                           f"({_rows([p for _pid, p in clashes], 0)}; {total} in all); nothing was ingested")
+
+
 def _check_scores(score: pa.Array, *, column: str, offset: int, name: str, task: str) -> None:
     missing = _where(pc.invert(pc.fill_null(pc.is_finite(score), False)))
     if missing:
@@ -218,8 +252,9 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
     wanted = list(dict.fromkeys([id_col, *(c for c in (ts_col, score_col, prediction_col) if c),
                                  *(c["name"] for c in columns)]))
     ignored = column_mapping.check_incoming(columns=header(source), features=m.features, read=wanted, source=name)
-    had_rows = lake.table(m.id, "predictions") is not None or lake.staged_predictions(session, model_id=m.id) is not None
-    seen: set[str] = set()
+    committed = lake.table(m.id, "predictions") is not None
+    staged_before = lake.staged_predictions(session, model_id=m.id)  # an earlier ingest in this unit of work
+    ids_read: list[pa.Array] = []  # the file's ids, checked once the file is read (repeats, stored ids)
     rows = 0
     span: tuple = (None, None)
     received = now()
@@ -227,12 +262,8 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
     for batch in batches(source, wanted, text=text):
         if batch.num_rows == 0:
             continue
-        ids = _ids(batch.column(id_col), column=id_col, offset=rows, name=name, seen=seen)
-        if had_rows:
-            clash = stored_ids(session, model_id=m.id, ids=ids)
-            if clash:
-                raise InvalidInput(f"{name}: prediction id(s) {', '.join(map(repr, clash[:5]))} are already stored "
-                                   f"for {m.name} ({len(clash)} in all); nothing was ingested")
+        ids = _prediction_ids(batch.column(id_col), column=id_col, offset=rows, name=name)
+        ids_read.append(ids)
         ts = (timestamps(batch.column(ts_col), column=ts_col, offset=rows, name=name) if ts_col
               else pa.array([received] * batch.num_rows, type=pa.timestamp("us")))
         score = predicted = None
@@ -252,6 +283,11 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
         rows += batch.num_rows
     if rows == 0:
         raise InvalidInput(f"{name} has no rows; nothing was ingested")
+    every_id = pa.chunked_array(ids_read, type=pa.string())
+    if len(ids_read) > 1:
+        _refuse_repeats(every_id, column=id_col, offset=0, name=name)
+    if committed or staged_before is not None:
+        _refuse_stored(every_id, model=m, staged=staged_before, column=id_col, name=name)
     audit.record(session, actor=actor.username, action="predictions.ingest", entity_type="model_version",
                  entity_id=f"{m.name}:v{v.number}", project_id=m.project_id,
                  details={"rows": rows, "source": name, "environment": environment})

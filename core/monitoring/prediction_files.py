@@ -1,7 +1,9 @@
-"""Reading prediction and label files in chunks: CSV paths or uploads (every column as text) and DataFrames.
+"""Reading prediction and label files in chunks: CSV and Parquet paths or uploads, and DataFrames.
 
-pyarrow's streaming CSV reader keeps one chunk in memory at a time; a DataFrame is cut into chunks and
-converted column by column (numbers as float64, times as timestamps, everything else as text).
+pyarrow's streaming CSV reader keeps one chunk in memory at a time (every column as text); a Parquet file is read
+one record batch at a time with its own types (text columns cast to text); a DataFrame is cut into chunks and
+converted column by column (numbers as float64, times as timestamps, everything else as text). A file is Parquet
+when it starts with Parquet's magic bytes, whatever its name.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from typing import BinaryIO
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
 
 from core.errors import InvalidInput
 
 Source = pd.DataFrame | str | Path | BinaryIO | bytes
 CHUNK_BYTES = 32 << 20  # CSV bytes per chunk
 CHUNK_ROWS = 100_000  # DataFrame rows per chunk
+PARQUET_ROWS = 250_000  # Parquet rows per record batch
 
 
 def opened(source: Source) -> pd.DataFrame | str | Path | BinaryIO:
@@ -35,13 +39,46 @@ def name_of(source: Source) -> str:
     return getattr(source, "name", None) or "the uploaded file"
 
 
+def is_parquet(source: Source) -> bool:
+    """Whether a file (a path or an upload) is Parquet, by its first bytes."""
+    if isinstance(source, pd.DataFrame):
+        return False
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source[:4]) == b"PAR1"
+    if isinstance(source, (str, Path)):
+        if not Path(source).is_file():
+            return False
+        with open(source, "rb") as f:
+            return f.read(4) == b"PAR1"
+    start = source.tell()
+    try:
+        return source.read(4) == b"PAR1"
+    finally:
+        source.seek(start)
+
+
+def _parquet(source: str | Path | BinaryIO, name: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(source)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidInput(f"{name} is not a readable Parquet file: {str(exc).splitlines()[0]}; "
+                           "nothing was ingested") from None
+
+
 def header(source: Source) -> list[str]:
-    """The column names of a source (a file's header is read from its first block only)."""
+    """The column names of a source (a CSV's header is read from its first block, a Parquet file's from its
+    footer)."""
     if isinstance(source, pd.DataFrame):
         return [str(c) for c in source.columns]
     name = name_of(source)
     if isinstance(source, (str, Path)) and not Path(source).is_file():
         raise InvalidInput(f"file {source} does not exist")
+    if is_parquet(source):
+        source = opened(source)
+        names = _parquet(source, name).schema_arrow.names
+        if not isinstance(source, (str, Path)):
+            source.seek(0)
+        return names
     try:
         names = pcsv.open_csv(source, read_options=pcsv.ReadOptions(block_size=1 << 16)).schema.names
     except pa.ArrowInvalid as exc:
@@ -61,6 +98,20 @@ def _csv_batches(source: str | Path | BinaryIO, name: str, columns: list[str]) -
                                  convert_options=options)
     except pa.ArrowInvalid as exc:
         raise InvalidInput(f"{name} is not a readable CSV: {str(exc).splitlines()[0]}; nothing was ingested") from None
+
+
+def _parquet_batches(source: str | Path | BinaryIO, name: str, columns: list[str],
+                     text: set[str]) -> Iterator[pa.RecordBatch]:
+    file = _parquet(source, name)
+    try:
+        for batch in file.iter_batches(batch_size=PARQUET_ROWS, columns=columns, use_threads=True):
+            arrays = [batch.column(c) for c in columns]
+            yield pa.RecordBatch.from_arrays(
+                [a.cast(pa.string()) if c in text and not pa.types.is_string(a.type) else a
+                 for c, a in zip(columns, arrays, strict=True)], names=columns)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+        raise InvalidInput(f"{name} is not a readable Parquet file: {str(exc).splitlines()[0]}; "
+                           "nothing was ingested") from None
 
 
 def _text(col: pd.Series) -> pa.Array:
@@ -91,9 +142,12 @@ def _frame_batches(frame: pd.DataFrame, columns: list[str], text: set[str]) -> I
 def batches(source: Source, columns: list[str], *, text: set[str]) -> Iterator[pa.RecordBatch]:
     """The source's `columns` in chunks; `text` columns are always read as text (ids, categories)."""
     name = name_of(source)
-    missing = [c for c in columns if c not in header(source)]
+    present = set(header(source))
+    missing = [c for c in columns if c not in present]
     if missing:
         raise InvalidInput(f"{name} lacks required column(s) {', '.join(map(repr, missing))}; nothing was ingested")
     if isinstance(source, pd.DataFrame):
         return _frame_batches(source, columns, text)
+    if is_parquet(source):
+        return _parquet_batches(source, name, columns, text)
     return _csv_batches(source, name, columns)

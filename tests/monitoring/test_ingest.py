@@ -123,7 +123,7 @@ def test_predictions_without_timestamps_are_stamped_on_arrival(backend, tmp_path
     ([{"id": "a", "ts": "2026-05-01", "score": 0.5, "amount": 1, "merchant": "x", "card_age_days": 1},
       {"id": "b", "ts": "2026-05-01", "score": 0.5, "amount": 1, "merchant": "x", "card_age_days": 1},
       {"id": "a", "ts": "2026-05-01", "score": 0.5, "amount": 1, "merchant": "x", "card_age_days": 1}], {},
-     r"prediction id\(s\) 'a' appear more than once"),
+     r"column 'id': prediction id\(s\) 'a' appear more than once in the file \('a' at rows 1, 3; 1 repeat"),
     ([{"id": "a", "ts": "2026-05-01", "score": "high", "amount": 1, "merchant": "x", "card_age_days": 1}], {},
      r"column 'score' row 1 hold 'high', which are not numbers"),
     ([{"id": "a", "ts": "2026-05-01", "score": 0.5, "amount": 1, "merchant": "x", "card_age_days": 1},
@@ -166,7 +166,7 @@ def test_ids_already_stored_are_named_and_nothing_is_written(backend, tmp_path):
                                         "card_age_days": 1},
                                        {"id": "tx-2", "ts": "2026-05-03", "score": 0.1, "amount": 1, "merchant": "x",
                                         "card_age_days": 1}], name="again.csv")
-    with pytest.raises(InvalidInput, match=r"prediction id\(s\) 'tx-2' are already stored for fraud"):
+    with pytest.raises(InvalidInput, match=r"prediction id\(s\) 'tx-2' are already stored for fraud \(row 2; 1 in all\)"):
         ingest_file(again)
     assert len(stored_predictions()) == 3
 
@@ -180,6 +180,39 @@ def test_a_bad_row_deep_in_a_large_streamed_file_writes_nothing(backend, tmp_pat
     with pytest.raises(InvalidInput, match=r"row 2951 hold 7, outside the probabilities"):
         ingest_file(predictions_csv(tmp_path, rows))
     assert len(stored_predictions()) == 0
+
+
+def test_an_id_repeated_in_another_chunk_is_named_with_both_rows_and_nothing_is_written(backend, tmp_path,
+                                                                                       monkeypatch):
+    monkeypatch.setattr(prediction_files, "CHUNK_BYTES", 4096)  # the repeat lands in a later chunk than the first
+    world()
+    rows = [{"id": f"tx-{i}", "ts": "2026-05-01", "score": 0.5, "amount": i, "merchant": "fuel", "card_age_days": i}
+            for i in range(3000)]
+    rows[2500]["id"] = "tx-7"
+    with pytest.raises(InvalidInput, match=r"column 'id': prediction id\(s\) 'tx-7' appear more than once in the "
+                                           r"file \('tx-7' at rows 8, 2501; 1 repeat"):
+        ingest_file(predictions_csv(tmp_path, rows))
+    assert len(stored_predictions()) == 0
+
+
+def test_a_parquet_file_is_ingested_with_its_own_types_and_checked_like_a_csv(backend, tmp_path):
+    world()
+    frame = pd.DataFrame({"id": [101, 102, 103], "ts": pd.to_datetime(["2026-05-01T10:00:00Z"] * 3),
+                          "score": [0.91, 0.02, 0.4], "amount": [431.0, 12.5, None], "merchant": ["web", "fuel", None],
+                          "card_age_days": [3, 400, 12]})
+    frame.to_parquet(tmp_path / "predictions.parquet")
+    done = ingest_file(tmp_path / "predictions.parquet")
+    assert (done.rows, done.window_start) == (3, datetime(2026, 5, 1, 10))
+    first = stored_predictions()[0]
+    assert (first.prediction_id, first.score, first.features) == ("101", 0.91, {"amount": 431.0, "merchant": "web",
+                                                                                 "card_age_days": 3.0})
+    frame.assign(id=[201, 202, 203], score=[0.5, 1.5, 0.5]).to_parquet(tmp_path / "upload")  # any name: read by its bytes
+    with pytest.raises(InvalidInput, match=r"column 'score' row 2 hold 1.5, outside the probabilities"):
+        ingest_file(io.BytesIO((tmp_path / "upload").read_bytes()))
+    frame.assign(id=[301, 302, 101]).to_parquet(tmp_path / "again.parquet")
+    with pytest.raises(InvalidInput, match=r"'101' are already stored for fraud \(row 3; 1 in all\)"):
+        ingest_file(tmp_path / "again.parquet")
+    assert len(stored_predictions()) == 3
 
 
 def test_only_people_who_may_write_evaluations_log_predictions(backend, tmp_path):
