@@ -175,13 +175,13 @@ def _numeric_select(index: int, expr: str, *, where: str, bins: _Bins | None, ex
     if exact:
         key = expr
     elif bins is None:
-        key = "0"
+        key = None  # one group: the count and range are all that is needed without a reference
     else:
         key = (f"CASE WHEN {expr} < {literal(bins.low)} THEN -1 WHEN {expr} > {literal(bins.high)} THEN -2 "
                f"ELSE CAST(FLOOR(({expr} - {literal(bins.low)}) * {literal(bins.per_unit)}) AS BIGINT) END")
     return (f"SELECT {index} AS field, COUNT(*) AS n, MIN({expr}) AS low, MAX({expr}) AS high, SUM({expr}) AS total, "
             f"SUM(CASE WHEN {expr} = FLOOR({expr}) THEN 0 ELSE 1 END) AS fractional "
-            f"FROM preds p WHERE {where} AND {_finite(expr)} GROUP BY {key}")
+            f"FROM preds p WHERE {where} AND {_finite(expr)}" + (f" GROUP BY {key}" if key else ""))
 
 
 def _text_select(index: int, expr: str, *, where: str) -> str:
@@ -367,9 +367,10 @@ def _frame(table: pa.Table) -> pd.DataFrame:
 
 def measure(ctx: Context, *, model_id: int, version_id: int, start: datetime, end: datetime, granularity: str,
             read: dict[str, int] | None = None, engine: engines.Engine | None = None,
-            exact_rows: int = EXACT_ROWS) -> WindowResult:
+            exact_rows: int | None = None) -> WindowResult:
     """Evaluate one window of a version over the lake (at the table versions in READ, else the current ones)."""
     engine = engine or engines.current()
+    exact_rows = EXACT_ROWS if exact_rows is None else exact_rows
     read = dict(read or lake.versions(model_id))
     preds = engines.snapshot_files(model_id, "predictions", version=read["predictions"], day_from=start.date(),
                                    day_to=(end - timedelta(microseconds=1)).date())
@@ -413,6 +414,7 @@ def measure(ctx: Context, *, model_id: int, version_id: int, start: datetime, en
             text_parts.append(_text_select(i, expr, where=where))
     numeric_groups = _frame(engine.query(" UNION ALL ".join(numeric_parts), views=views, schemas=schemas)) \
         if numeric_parts else pd.DataFrame({"field": []})
+    numeric_groups = numeric_groups[numeric_groups.n > 0] if len(numeric_groups) else numeric_groups
     text_groups = _frame(engine.query(" UNION ALL ".join(text_parts), views=views, schemas=schemas)) \
         if text_parts else pd.DataFrame({"field": []})
 
