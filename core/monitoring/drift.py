@@ -7,6 +7,11 @@ Each column is tested the way `Report([DataDriftPreset()])` tests it: the column
 current data, infinities and missing values are dropped, the default test is chosen from the reference
 size and the number of distinct values, and Evidently's test function gives the score and the decision.
 Calling the tests per column on bounded samples costs close to plain scipy, instead of a whole Report.
+
+An evaluation window is not sampled: `data_drift_counted` takes each current column as the lake's engine
+summed it (`Counted`: distinct values or fine bins with their counts) and runs the same tests on weighted
+values with Evidently's own typing, test choice and thresholds (exact on distinct values; on bins, the
+Wasserstein distance from bin means and the K-S statistic with values spread evenly inside a bin).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-SAMPLE_ROWS = 100_000  # rows per side a drift test sees; larger windows are sampled (fixed seed)
+SAMPLE_ROWS = 100_000  # rows per side a drift test on frames sees (a drill-down); larger frames are sampled
 REPORT_ROWS = 5_000  # rows per side in the full HTML report
 _TYPE_NAMES = {"num": "numeric", "cat": "categorical", "text": "text"}
 

@@ -235,11 +235,12 @@ def store(*, session: Session, actor: Actor, model: str, version: int, results: 
 
 def _plan(session: Session, m: Model, v: ModelVersion, start: datetime | None, end: datetime | None,
           every: str | None) -> list[tuple[datetime, datetime]]:
-    first, last = prediction_store.span(model_id=m.id, version_id=v.id)
-    if first is None:
-        raise InvalidInput(f"{m.name} v{v.number} has no logged predictions to evaluate")
-    start = start or first
-    end = end or (last + timedelta(microseconds=1))
+    if start is None or end is None:  # the span is read only when the period is open
+        first, last = prediction_store.span(model_id=m.id, version_id=v.id)
+        if first is None:
+            raise InvalidInput(f"{m.name} v{v.number} has no logged predictions to evaluate")
+        start = start or first
+        end = end or (last + timedelta(microseconds=1))
     return windows(start=start, end=end, every=every)
 
 
@@ -273,7 +274,7 @@ def evaluate(*, actor: Actor, model: str, version: int | None = None, start: dat
                 continue
             if (a, b) in stored and only_changed and stored[(a, b)] == tuple(counts):
                 continue
-            todo.append((a, b))
+            todo.append((a, b, counts[0]))
         number, name, version_id, model_id = v.number, m.name, v.id, m.id
         ctx = context_for(model=m, version=v) if todo else None
     if not todo:
@@ -282,9 +283,9 @@ def evaluate(*, actor: Actor, model: str, version: int | None = None, start: dat
         raise InvalidInput(f"{name} v{number} has no predictions between {plan[0][0]:%Y-%m-%d %H:%M} and "
                            f"{plan[-1][1]:%Y-%m-%d %H:%M}")
     results = []
-    for i, (a, b) in enumerate(todo, 1):
+    for i, (a, b, size) in enumerate(todo, 1):
         result = window_plan.measure(ctx, model_id=model_id, version_id=version_id, start=a, end=b,
-                                     granularity=every or "custom")
+                                     granularity=every or "custom", size=size)
         results.append(result)
         progress(f"window {i}/{len(todo)}: {a:%Y-%m-%d} → {b:%Y-%m-%d}, {result.rows:,} rows")
     with session_scope() as s:

@@ -354,9 +354,8 @@ def _field_column(ctx: Context, feature: dict, *, numeric_groups: pd.DataFrame |
     missing = rows - present
     kind = "numeric"
     if ref_int and missing == 0 and present and float(groups.fractional.sum()) == 0:
-        single = bool((groups.low == groups.high).all())
-        distinct = len(groups) if single else int(np.sum(np.where(groups.low == groups.high, 1, 2)))
-        if distinct <= 10 and single:  # Evidently: integers with few values are categories
+        # Aligned as integers, which Evidently types as categories when they take at most 10 values.
+        if bool((groups.low == groups.high).all()) and len(groups) <= 10:
             kind = "categorical"
     return _numbers(groups, kind=kind), missing
 
@@ -367,8 +366,9 @@ def _frame(table: pa.Table) -> pd.DataFrame:
 
 def measure(ctx: Context, *, model_id: int, version_id: int, start: datetime, end: datetime, granularity: str,
             read: dict[str, int] | None = None, engine: engines.Engine | None = None,
-            exact_rows: int | None = None) -> WindowResult:
-    """Evaluate one window of a version over the lake (at the table versions in READ, else the current ones)."""
+            exact_rows: int | None = None, size: int | None = None) -> WindowResult:
+    """Evaluate one window of a version over the lake (at the table versions in READ, else the current ones).
+    SIZE, the window's prediction count when the caller has it, spares counting them first."""
     engine = engine or engines.current()
     exact_rows = EXACT_ROWS if exact_rows is None else exact_rows
     read = dict(read or lake.versions(model_id))
@@ -388,8 +388,9 @@ def measure(ctx: Context, *, model_id: int, version_id: int, start: datetime, en
     outcome = _regression(ctx, first) if first is not None else None
     if outcome is None:
         # The window's size decides score grouping: count it in the same plan first (a cheap scan).
-        size = engine.query(f"SELECT COUNT(*) AS n FROM preds p WHERE {where}", views=views,
-                            schemas=schemas).column("n")[0].as_py()
+        if size is None:
+            size = engine.query(f"SELECT COUNT(*) AS n FROM preds p WHERE {where}", views=views,
+                                schemas=schemas).column("n")[0].as_py()
         table = engine.query(outcomes_sql(ctx, where=where, numeric=numeric, binned=size > exact_rows),
                              views=views, schemas=schemas)
         outcome = _binary(ctx, table, numeric)
