@@ -29,7 +29,7 @@ NAMES = [f["name"] for f in FEATURES]
 def _frame(n: int, *, seed: int, shifted: bool) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({
-        "amount": rng.lognormal(3.5 + (0.15 if shifted else 0.0), 0.8, n).round(2),  # with missing values
+        "amount": rng.lognormal(3.5 + (0.15 if shifted else 0.0), 0.8, n),  # continuous, with missing values
         "card_age_days": rng.integers(1, 600, n) if shifted else rng.integers(1, 3000, n),  # integer-coded
         "hour": rng.integers(0, 24, n),
         "segment": rng.integers(0, 4, n),  # few integers: Evidently types it as categorical
