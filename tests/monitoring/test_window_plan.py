@@ -115,3 +115,40 @@ def test_drift_from_aggregates_equals_evidently_on_the_whole_window(sqlite_home,
     assert e.metrics["recall"] == pytest.approx(sk.recall_score(current.is_fraud, predicted), rel=1e-12)
     assert e.data_quality["missing_rate"]["amount"] == pytest.approx(current.amount.isna().mean())
     assert e.prediction_drift["field"] == "__score__"
+
+
+def test_a_regression_window_in_fine_bins_keeps_its_errors_exact(sqlite_home, monkeypatch):
+    monkeypatch.setattr(window_plan, "EXACT_ROWS", 100)
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"area": rng.normal(80, 25, 6000), "rooms": rng.integers(1, 8, 6000).astype(float),
+                          "city": rng.choice(["north", "south", "east"], 6000)})
+    frame["price"] = 1000 * frame.area + 5000 * frame.rooms + rng.normal(0, 8000, 6000)
+    frame["predicted"] = 1000 * frame.area + 5000 * frame.rooms
+    features = [{"name": "area", "type": "numeric"}, {"name": "rooms", "type": "numeric"},
+                {"name": "city", "type": "categorical"}]
+    with session_scope() as s:
+        projects.create_project(session=s, actor=SYSTEM, key="HOMES", name="Home prices")
+        registry.create_model(session=s, actor=SYSTEM, project_key="HOMES", name="prices", task="regression",
+                              target="price", features=features)
+        registry.add_version(session=s, actor=SYSTEM, model="prices", status="active",
+                             reference=frame.head(2000).rename(columns={"predicted": "__prediction__"}))
+    window = frame.tail(4000).assign(id=[f"h{i}" for i in range(4000)], ts=DAY + timedelta(hours=3))
+    with session_scope() as s:
+        ingest.ingest_predictions(session=s, actor=SYSTEM, model="prices", source=window, id_col="id",
+                                  ts_col="ts", prediction_col="predicted")
+        ingest.ingest_ground_truth(session=s, actor=SYSTEM, model="prices", source=window, id_col="id",
+                                   label_col="price")
+    (e,) = evaluation_store.evaluate(actor=SYSTEM, model="prices", every="1D")
+    assert e.metrics["mae"] == pytest.approx(sk.mean_absolute_error(window.price, window.predicted), rel=1e-9)
+    assert e.metrics["rmse"] == pytest.approx(np.sqrt(sk.mean_squared_error(window.price, window.predicted)), rel=1e-9)
+    assert e.metrics["r2"] == pytest.approx(sk.r2_score(window.price, window.predicted), rel=1e-9)
+    assert e.metrics["mape"] == pytest.approx(sk.mean_absolute_percentage_error(window.price, window.predicted),
+                                              rel=1e-9)
+    reference = frame.head(2000).rename(columns={"predicted": "__prediction__"})
+    reference["city"] = reference.city.astype(object)
+    data = Report([DataDriftPreset()]).run(window[["area", "rooms", "city"]].reset_index(drop=True),
+                                           reference[["area", "rooms", "city"]]).dict()
+    expected = {m["config"]["column"]: m["value"] for m in data["metrics"] if m["config"]["type"].endswith("ValueDrift")}
+    got = {f["field"]: f["score"] for f in e.field_drift}
+    assert got == pytest.approx(expected, abs=1e-3)
+    assert e.prediction_drift["field"] == "__prediction__" and e.prediction_drift["method"] == "wasserstein"
