@@ -306,9 +306,12 @@ class Counted:
 def _n_values(reference: pd.Series, current: Counted, cap: int) -> int:
     """Distinct values of reference and current together, exact up to `cap` (a lower bound for binned numbers,
     whose bins each hold at least one value and, when low < high, at least two)."""
-    if current.exact:
-        return len(set(reference.unique().tolist()) | set(current.distinct().tolist()))
-    return max(int(reference.nunique()), int(np.sum(np.where(current.low == current.high, 1, 2))))
+    if not current.exact:
+        return max(int(reference.nunique()), int(np.sum(np.where(current.low == current.high, 1, 2))))
+    values = current.distinct()
+    if len(values) > cap:  # already more than the test choice needs to know
+        return len(values)
+    return len(set(reference.unique().tolist()) | set(values.tolist()))
 
 
 def counted_test(reference: pd.Series, current: Counted, ctype):  # noqa: ANN001, ANN201 - Evidently types

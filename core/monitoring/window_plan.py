@@ -179,14 +179,17 @@ def _numeric_select(index: int, expr: str, *, where: str, bins: _Bins | None, ex
     else:
         key = (f"CASE WHEN {expr} < {literal(bins.low)} THEN -1 WHEN {expr} > {literal(bins.high)} THEN -2 "
                f"ELSE CAST(FLOOR(({expr} - {literal(bins.low)}) * {literal(bins.per_unit)}) AS BIGINT) END")
-    return (f"SELECT {index} AS field, COUNT(*) AS n, MIN({expr}) AS low, MAX({expr}) AS high, SUM({expr}) AS total, "
+    return (f"SELECT {index} AS field, CAST(NULL AS STRING) AS value, COUNT(*) AS n, MIN({expr}) AS low, "
+            f"MAX({expr}) AS high, SUM({expr}) AS total, "
             f"SUM(CASE WHEN {expr} = FLOOR({expr}) THEN 0 ELSE 1 END) AS fractional "
             f"FROM preds p WHERE {where} AND {_finite(expr)}" + (f" GROUP BY {key}" if key else ""))
 
 
 def _text_select(index: int, expr: str, *, where: str) -> str:
-    return f"SELECT {index} AS field, {expr} AS value, COUNT(*) AS n FROM preds p WHERE {where} AND {expr} IS NOT NULL " \
-           f"GROUP BY {expr}"
+    nothing = "CAST(NULL AS DOUBLE)"
+    return (f"SELECT {index} AS field, {expr} AS value, COUNT(*) AS n, {nothing} AS low, {nothing} AS high, "
+            f"{nothing} AS total, CAST(0 AS BIGINT) AS fractional FROM preds p WHERE {where} AND {expr} IS NOT NULL "
+            f"GROUP BY {expr}")
 
 
 # --- from aggregates to a window's figures ----------------------------------------------------------------------
@@ -360,10 +363,6 @@ def _field_column(ctx: Context, feature: dict, *, numeric_groups: pd.DataFrame |
     return _numbers(groups, kind=kind), missing
 
 
-def _frame(table: pa.Table) -> pd.DataFrame:
-    return table.to_pandas()
-
-
 def measure(ctx: Context, *, model_id: int, version_id: int, start: datetime, end: datetime, granularity: str,
             read: dict[str, int] | None = None, engine: engines.Engine | None = None,
             exact_rows: int | None = None, size: int | None = None) -> WindowResult:
@@ -413,11 +412,11 @@ def measure(ctx: Context, *, model_id: int, version_id: int, start: datetime, en
                                                  bins=bins_for(ctx.drift_reference.get(name))))
         else:
             text_parts.append(_text_select(i, expr, where=where))
-    numeric_groups = _frame(engine.query(" UNION ALL ".join(numeric_parts), views=views, schemas=schemas)) \
-        if numeric_parts else pd.DataFrame({"field": []})
-    numeric_groups = numeric_groups[numeric_groups.n > 0] if len(numeric_groups) else numeric_groups
-    text_groups = _frame(engine.query(" UNION ALL ".join(text_parts), views=views, schemas=schemas)) \
-        if text_parts else pd.DataFrame({"field": []})
+    parts = numeric_parts + text_parts
+    groups = engine.query(" UNION ALL ".join(parts), views=views, schemas=schemas).to_pandas() if parts else \
+        pd.DataFrame({"field": [], "value": [], "n": [], "low": [], "high": [], "total": [], "fractional": []})
+    numeric_groups = groups[groups.low.notna() & (groups.n > 0)]
+    text_groups = groups[groups.value.notna()][["field", "value", "n"]]
 
     current, missing = {}, {}
     for i, (name, feature) in enumerate(targets):
