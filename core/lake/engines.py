@@ -55,6 +55,11 @@ def literal(value: object) -> str:
     raise TypeError(f"no SQL literal for {type(value).__name__}")
 
 
+def literal_list(values: list[str]) -> str:
+    """Text values as a SQL list literal, `['a', 'b']`."""
+    return "[" + ", ".join(literal(v) for v in values) + "]"
+
+
 def identifier(name: str) -> str:
     """A column name in double quotes, which both engines read as an identifier (Spark with
     `spark.sql.ansi.doubleQuotedIdentifiers`, set by the Spark engine)."""
@@ -94,9 +99,16 @@ class DuckDBEngine:
                     fs, _root = where.filesystem()
                     paths = [f.split("://", 1)[1] for f in files]
                     con.register(view, pads.dataset(paths, schema=schemas[view], filesystem=fs, format="parquet"))
+                elif not files:
+                    con.register(view, schemas[view].empty_table())
                 else:
+                    # DuckDB's own Parquet reader (parallel, pushing filters into row groups); files written before
+                    # a field was first logged lack its column: the table's schema, by name, supplies it as NULL.
                     paths = [f.removeprefix("file://") for f in files]
-                    con.register(view, pads.dataset(paths, schema=schemas[view], format="parquet"))
+                    con.register(f"{view}__schema", schemas[view].empty_table())
+                    con.execute(f"CREATE TEMP VIEW {identifier(view)} AS SELECT * FROM {identifier(view + '__schema')} "
+                                f"UNION ALL BY NAME SELECT * FROM read_parquet({literal_list(paths)}, "
+                                "union_by_name = true, hive_partitioning = false)")
             return plain_types(con.sql(sql).to_arrow_table())
 
 

@@ -246,16 +246,19 @@ def span(*, model_id: int, version_id: int | None = None,
 
 
 def counts(*, model_id: int, version_id: int | None = None, start: datetime | None = None,
-           end: datetime | None = None) -> tuple[int, int]:
-    """How many predictions fall in the window, and how many of them have a label."""
+           end: datetime | None = None, labelled: bool = True) -> tuple[int, int | None]:
+    """How many predictions fall in the window, and how many of them have a label (None without LABELLED, which
+    spares joining the labels)."""
     with lake.duck() as con:
         if _register(con, model_id) is None:
-            return 0, 0
+            return 0, 0 if labelled else None
         where, params = _window_filter(version_id, start, end, None)
-        rows, labelled = con.execute(
+        if not labelled:
+            return int(con.execute(f"SELECT count(*) FROM preds p WHERE {where}", params).fetchone()[0]), None
+        rows, known = con.execute(
             "SELECT count(*), count(l.label) FROM preds p LEFT JOIN labels l ON l.prediction_id = p.prediction_id "
             f"WHERE {where}", params).fetchone()
-    return int(rows), int(labelled)
+    return int(rows), int(known)
 
 
 def labelled_rows(*, model_id: int, start: datetime | None = None, end: datetime | None = None) -> pa.Table:

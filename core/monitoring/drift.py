@@ -7,6 +7,11 @@ Each column is tested the way `Report([DataDriftPreset()])` tests it: the column
 current data, infinities and missing values are dropped, the default test is chosen from the reference
 size and the number of distinct values, and Evidently's test function gives the score and the decision.
 Calling the tests per column on bounded samples costs close to plain scipy, instead of a whole Report.
+
+An evaluation window is not sampled: `data_drift_counted` takes each current column as the lake's engine
+summed it (`Counted`: distinct values or fine bins with their counts) and runs the same tests on weighted
+values with Evidently's own typing, test choice and thresholds (exact on distinct values; on bins, the
+Wasserstein distance from bin means and the K-S statistic with values spread evenly inside a bin).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-SAMPLE_ROWS = 100_000  # rows per side a drift test sees; larger windows are sampled (fixed seed)
+SAMPLE_ROWS = 100_000  # rows per side a drift test on frames sees (a drill-down); larger frames are sampled
 REPORT_ROWS = 5_000  # rows per side in the full HTML report
 _TYPE_NAMES = {"num": "numeric", "cat": "categorical", "text": "text"}
 
@@ -255,3 +260,205 @@ def category_shares(*, reference: pd.Series, current: pd.Series, top: int = 30) 
         shares = values.where(values.isin(keep), "(other)").value_counts(normalize=True)
         rows += [{"category": str(k), "dataset": label, "share": float(v)} for k, v in shares.items()]
     return pd.DataFrame(rows, columns=["category", "dataset", "share"])
+
+
+# --- drift from a window's aggregates -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Counted:
+    """A current column as the engine summed it: cleaned values (no missing, no infinities) with their counts.
+
+    Numbers come as groups: `low`/`high` the smallest and largest value of each group, `total` their sum. A
+    group whose low equals its high is one distinct value (always so when `exact`); otherwise it is a fine bin
+    of the column's histogram. Categories come as distinct values (`values`, text) with their counts.
+    """
+
+    kind: str | None  # Evidently's typing of the current column: numeric | categorical | text | None
+    counts: np.ndarray
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    total: np.ndarray | None = None
+    values: np.ndarray | None = None  # distinct values (categories, or numbers when exact)
+
+    @property
+    def rows(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def exact(self) -> bool:
+        return self.values is not None or bool(np.array_equal(self.low, self.high))
+
+    def points(self) -> np.ndarray:
+        """A representative value per group: the value itself, or the mean of a bin."""
+        if self.values is not None:
+            return self.values
+        return np.where(self.low == self.high, self.low, self.total / np.maximum(self.counts, 1))
+
+    def distinct(self) -> np.ndarray:
+        """The distinct values (only when exact)."""
+        return self.values if self.values is not None else self.low
+
+    def expanded(self) -> pd.Series:
+        """Every value again (only for exact columns, small enough to hold)."""
+        return pd.Series(np.repeat(self.distinct(), self.counts.astype(np.int64)))
+
+
+def _n_values(reference: pd.Series, current: Counted, cap: int) -> int:
+    """Distinct values of reference and current together, exact up to `cap` (a lower bound for binned numbers,
+    whose bins each hold at least one value and, when low < high, at least two)."""
+    if not current.exact:
+        return max(int(reference.nunique()), int(np.sum(np.where(current.low == current.high, 1, 2))))
+    values = current.distinct()
+    if len(values) > cap:  # already more than the test choice needs to know
+        return len(values)
+    return len(set(reference.unique().tolist()) | set(values.tolist()))
+
+
+def counted_test(reference: pd.Series, current: Counted, ctype):  # noqa: ANN001, ANN201 - Evidently types
+    """`default_test`'s choice, made from a current column's counts."""
+    from evidently.legacy.calculations import stattests
+    from evidently.legacy.core import ColumnType
+
+    large = reference.shape[0] > 1000
+    if ctype == ColumnType.Numerical:
+        n_values = _n_values(reference, current, 5)
+        if large:
+            return stattests.wasserstein_stat_test if n_values > 5 else stattests.jensenshannon_stat_test
+        if n_values > 5:
+            return stattests.ks_stat_test
+        return stattests.chi_stat_test if n_values > 2 else stattests.z_stat_test
+    if large:
+        return stattests.jensenshannon_stat_test
+    return stattests.chi_stat_test if _n_values(reference, current, 2) > 2 else stattests.z_stat_test
+
+
+def _shares(reference: pd.Series, current: Counted) -> tuple[list, np.ndarray, np.ndarray]:
+    """Counts of reference and current per value of either (Evidently's value-count binning)."""
+    ref_counts = reference.value_counts()
+    cur_counts: dict = {}
+    for value, n in zip(current.distinct().tolist(), current.counts.tolist(), strict=True):
+        cur_counts[value] = cur_counts.get(value, 0) + n
+    keys = list(set(ref_counts.index.tolist()) | set(cur_counts))
+    ref = np.array([float(ref_counts.get(k, 0)) for k in keys])
+    cur = np.array([float(cur_counts.get(k, 0)) for k in keys])
+    return keys, ref, cur
+
+
+def wasserstein_counted(reference: pd.Series, current: Counted) -> float:
+    """Wasserstein distance normed by the reference's standard deviation, the current side weighted."""
+    from scipy import stats
+
+    norm = max(float(np.std(reference)), 0.001)
+    return float(stats.wasserstein_distance(reference.to_numpy(float), current.points().astype(float),
+                                            None, current.counts.astype(float))) / norm
+
+
+def jensenshannon_counted(reference: pd.Series, current: Counted) -> float:
+    from scipy.spatial import distance
+
+    _keys, ref, cur = _shares(reference, current)
+    return float(distance.jensenshannon(ref / reference.shape[0], cur / current.rows))
+
+
+def chisquare_counted(reference: pd.Series, current: Counted) -> float:
+    from scipy.stats import chisquare
+
+    _keys, ref, cur = _shares(reference, current)
+    return float(chisquare(cur, ref * (current.rows / reference.shape[0]))[1])
+
+
+def z_counted(reference: pd.Series, current: Counted) -> float:
+    """Evidently's two-proportion Z-test: the share of values other than the smallest, in each dataset."""
+    from scipy.stats import norm
+
+    keys, ref, cur = _shares(reference, current)
+    if len(keys) == 1:
+        return 1.0
+    first = keys.index(sorted(keys)[0])
+    n1, n2 = float(ref.sum()), float(cur.sum())
+    p1, p2 = (n1 - ref[first]) / n1, (n2 - cur[first]) / n2
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    z = (p1 - p2) / np.sqrt(pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2))
+    return float(2 * (1 - norm.cdf(np.abs(z))))
+
+
+def _current_cdf(current: Counted, at: np.ndarray, *, left: bool) -> np.ndarray:
+    """Share of current values <= `at` (< `at` with `left`), values spread evenly inside a bin's [low, high]."""
+    order = np.argsort(current.low, kind="mergesort")
+    low, high = current.low[order], current.high[order]
+    counts = current.counts[order].astype(float)
+    before = np.r_[0.0, np.cumsum(counts)]
+    i = np.searchsorted(low, at, side="left" if left else "right") - 1
+    inside = np.clip(i, 0, len(low) - 1)
+    span = high[inside] - low[inside]
+    part = np.where(span > 0, (at - low[inside]) / np.where(span > 0, span, 1.0), 1.0)
+    part = np.where(high[inside] <= at, 1.0, np.clip(part, 0.0, 1.0))
+    got = np.where(i >= 0, before[inside] + counts[inside] * part, 0.0)
+    return got / counts.sum()
+
+
+def ks_counted(reference: pd.Series, current: Counted) -> float:
+    """The two-sample K-S p-value as `scipy.stats.ks_2samp` gives it (exact below 10,000 rows a side, else
+    Smirnov's asymptotic distribution), from the current column's groups."""
+    from scipy import stats
+
+    ref = np.sort(reference.to_numpy(float))
+    n1, n2 = ref.size, current.rows
+    if current.exact and max(n1, n2) <= 10_000:
+        return float(stats.ks_2samp(ref, current.expanded().to_numpy(float))[1])
+    at = np.unique(np.r_[ref, current.low, current.high])
+    right = np.abs(np.searchsorted(ref, at, side="right") / n1 - _current_cdf(current, at, left=False))
+    left = np.abs(np.searchsorted(ref, at, side="left") / n1 - _current_cdf(current, at, left=True))
+    d = float(max(right.max(), left.max()))
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    return float(np.clip(stats.distributions.kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
+
+
+_COUNTED = {"wasserstein": wasserstein_counted, "jensenshannon": jensenshannon_counted,
+            "chisquare": chisquare_counted, "z": z_counted, "ks": ks_counted}
+
+
+def field_drift_counted(*, name: str, reference: pd.Series, current: Counted) -> FieldDrift:
+    """Test one field as DataDriftPreset would, from the reference's values and the current column's counts.
+
+    `reference` is cleaned (`prepared_reference`). Text columns are tested on their values again (Evidently's
+    text tests need them), numbers and categories from the counts.
+    """
+    from evidently.legacy.core import ColumnType
+
+    if current.kind is None:
+        return _untested(name, "untested", "not a numeric, categorical or text column")
+    if reference.empty or current.rows == 0:
+        return _untested(name, current.kind, f"no values in the {'reference' if reference.empty else 'current'} data")
+    if current.kind == "text":
+        return field_drift(name=name, reference=reference, current=current.expanded(), kind="text",
+                           reference_clean=True)
+    ctype = ColumnType.Numerical if current.kind == "numeric" else ColumnType.Categorical
+    if ctype == ColumnType.Numerical and (current.values is not None or
+                                          not pd.api.types.is_numeric_dtype(reference)):
+        return _untested(name, current.kind, "values are not all numbers")
+    test = counted_test(reference, current, ctype)
+    score = _COUNTED[test.name](reference, current)
+    threshold = float(test.default_threshold)
+    drifted = score >= threshold if test.name in ("wasserstein", "jensenshannon") else \
+        (score <= threshold if test.name == "ks" else score < threshold)
+    return FieldDrift(field=name, type=current.kind, method=test.name, method_label=test.display_name,
+                      threshold=threshold, score=score, drifted=bool(drifted))
+
+
+def data_drift_counted(*, reference: dict[str, pd.Series], current: dict[str, Counted], columns: list[str],
+                       prediction_column: str | None = None) -> DriftSummary:
+    """`data_drift` from a window's counts: every field, and the prediction, against a prepared reference."""
+
+    def test(c: str) -> FieldDrift:
+        if c not in reference or c not in current:
+            return _untested(c, "untested", "missing from the reference or the current data")
+        return field_drift_counted(name=c, reference=reference[c], current=current[c])
+
+    fields = [test(c) for c in columns]
+    tested = [f for f in fields if f.method]
+    drifted = sum(1 for f in tested if f.drifted)
+    prediction = test(prediction_column) if prediction_column and prediction_column in reference and \
+        prediction_column in current else None
+    return DriftSummary(fields=fields, drifted_fields=drifted,
+                        drift_share=(drifted / len(tested)) if tested else None, prediction=prediction)

@@ -1,7 +1,8 @@
 """The model evaluation store: a version's metrics, estimates, business metrics and drift per time window.
 
-`evaluate` reads one window at a time (predictions left-joined with their labels), computes outside any
-transaction, then writes all new windows in one short transaction. Windows are append-only: a stored
+`evaluate` measures one window at a time with the lake's engine (`window_plan`: a few SQL aggregates over the
+whole window, never its rows), outside any transaction, then writes all new windows in one short transaction.
+`compute_window` measures rows already in memory (a drill-down's window). Windows are append-only: a stored
 window of a version is replaced only with `overwrite=True`, and the replacement is audited.
 """
 
@@ -11,7 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -25,9 +26,10 @@ from core.db import session_scope
 from core.entities import Evaluation, Model, ModelVersion
 from core.errors import Conflict, InvalidInput, NotFound
 from core.lake import predictions as prediction_store
-from core.lake.predictions import WindowRows, window_rows
+from core.lake.predictions import WindowRows
 from core.models import metrics, registry
-from core.monitoring import drift, estimation, ingest
+from core.monitoring import drift, estimation, ingest, window_plan
+from core.monitoring.window_plan import Context, WindowResult, as_text
 from core.vocabulary import GRANULARITIES
 
 SCORE, PREDICTION = "__score__", "__prediction__"
@@ -58,26 +60,6 @@ class EvaluationRead:
     @property
     def label_coverage(self) -> float:
         return self.labelled_rows / self.rows if self.rows else 0.0
-
-
-@dataclass(frozen=True)
-class WindowResult:
-    """What one window measured, before it is stored."""
-
-    start: datetime
-    end: datetime
-    granularity: str
-    rows: int
-    labelled_rows: int
-    metrics: dict = field(default_factory=dict)
-    estimated_metrics: dict = field(default_factory=dict)
-    business_metrics: dict = field(default_factory=dict)
-    data_quality: dict = field(default_factory=dict)
-    drift_share: float | None = None
-    drifted_fields: int = 0
-    prediction_drift: dict = field(default_factory=dict)
-    field_drift: list[dict] = field(default_factory=list)
-    read_versions: dict = field(default_factory=dict)  # the lake table versions the rows were read at
 
 
 def evaluation_read(ev: Evaluation, model: str, version: int) -> EvaluationRead:
@@ -125,30 +107,6 @@ def windows(*, start: datetime, end: datetime, every: str | None) -> list[tuple[
 
 # --- computing one window -------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Context:
-    """What every window of a version is measured against: the model, its reference and calibration."""
-
-    task: str
-    threshold: float
-    features: list[dict]
-    business: list[dict]
-    target: str
-    reference: pd.DataFrame
-    calibration: estimation.Calibration | None
-    drift_reference: dict  # the reference's columns bounded and cleaned once for every window's drift tests
-
-
-def _as_text(series: pd.Series) -> pd.Series:
-    # Whole floats read as "3", not "3.0": codes logged as numbers match a reference's integer categories once a
-    # mapping correction declares them categorical.
-    if pd.api.types.is_float_dtype(series):
-        present = series.dropna()
-        if len(present) and bool((present == present.round()).all()) and present.abs().max() < 2**53:
-            series = series.astype("Int64")
-    return series.astype(str).astype(object).where(series.notna(), None)
-
-
 def align(frame: pd.DataFrame, reference: pd.DataFrame, features: list[dict]) -> pd.DataFrame:
     """Current features typed like the reference: categories as text, numbers as ints only if the reference has ints."""
     out = {}
@@ -156,7 +114,7 @@ def align(frame: pd.DataFrame, reference: pd.DataFrame, features: list[dict]) ->
         name = f["name"]
         col = frame[name] if name in frame else pd.Series([None] * len(frame), index=frame.index, dtype=object)
         if f["type"] == "categorical":
-            out[name] = _as_text(col)
+            out[name] = as_text(col)
             continue
         col = pd.to_numeric(col, errors="coerce")
         integral = col.notna().all() and np.array_equal(col.to_numpy(), np.round(col.to_numpy()))
@@ -172,7 +130,7 @@ def context_for(*, model: Model, version: ModelVersion) -> Context:
     prepared = reference.copy()
     for f in model.features:
         if f["type"] == "categorical" and f["name"] in prepared:
-            prepared[f["name"]] = _as_text(prepared[f["name"]])
+            prepared[f["name"]] = as_text(prepared[f["name"]])
     calibration = None
     if model.task == "binary" and SCORE in reference and model.target in reference:
         calibration = estimation.calibrate(score=reference[SCORE].to_numpy(float),
@@ -180,7 +138,8 @@ def context_for(*, model: Model, version: ModelVersion) -> Context:
     columns = [*(f["name"] for f in model.features), SCORE, PREDICTION]
     return Context(task=model.task, threshold=model.decision_threshold, features=list(model.features),
                    business=list(model.business_metrics), target=model.target, reference=prepared,
-                   calibration=calibration, drift_reference=drift.prepared_reference(prepared, columns))
+                   calibration=calibration,
+                   drift_reference=drift.prepared_reference(prepared, columns, limit=len(prepared)))
 
 
 def _decisions(ctx: Context, score: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -216,16 +175,14 @@ def compute_window(ctx: Context, rows: WindowRows, *, start: datetime, end: date
                                prediction_column=SCORE if has_score else PREDICTION)
     missing = {f["name"]: float(current[f["name"]].isna().mean()) for f in ctx.features}
     return WindowResult(start=start, end=end, granularity=granularity, rows=len(rows),
-                        labelled_rows=int(labelled.sum()), metrics=_clean(realized) if labelled.any() else {},
-                        estimated_metrics=_clean(estimated), business_metrics=_clean(business),
+                        labelled_rows=int(labelled.sum()), metrics=window_plan.clean(realized) if labelled.any() else {},
+                        estimated_metrics=window_plan.clean(estimated), business_metrics=window_plan.clean(business),
                         data_quality={"missing_rate": missing, "rows": len(rows)},
                         drift_share=summary.drift_share, drifted_fields=summary.drifted_fields,
                         prediction_drift=summary.prediction.as_dict() if summary.prediction else {},
                         field_drift=[f.as_dict() for f in summary.fields], read_versions=dict(rows.read))
 
 
-def _clean(values: dict) -> dict:
-    return {k: (None if v is None or not np.isfinite(v) else float(v)) for k, v in values.items()}
 
 
 # --- storing ------------------------------------------------------------------------------------------
@@ -278,17 +235,20 @@ def store(*, session: Session, actor: Actor, model: str, version: int, results: 
 
 def _plan(session: Session, m: Model, v: ModelVersion, start: datetime | None, end: datetime | None,
           every: str | None) -> list[tuple[datetime, datetime]]:
-    first, last = prediction_store.span(model_id=m.id, version_id=v.id)
-    if first is None:
-        raise InvalidInput(f"{m.name} v{v.number} has no logged predictions to evaluate")
-    start = start or first
-    end = end or (last + timedelta(microseconds=1))
+    if start is None or end is None:  # the span is read only when the period is open
+        first, last = prediction_store.span(model_id=m.id, version_id=v.id)
+        if first is None:
+            raise InvalidInput(f"{m.name} v{v.number} has no logged predictions to evaluate")
+        start = start or first
+        end = end or (last + timedelta(microseconds=1))
     return windows(start=start, end=end, every=every)
 
 
-def _counts(session: Session, version_id: int, start: datetime, end: datetime) -> tuple[int, int]:
+def _counts(session: Session, version_id: int, start: datetime, end: datetime, *,
+            labelled: bool = True) -> tuple[int, int | None]:
     model_id = session.get(ModelVersion, version_id).model_id
-    return prediction_store.counts(model_id=model_id, version_id=version_id, start=start, end=end)
+    return prediction_store.counts(model_id=model_id, version_id=version_id, start=start, end=end,
+                                   labelled=labelled)
 
 
 def evaluate(*, actor: Actor, model: str, version: int | None = None, start: datetime | None = None,
@@ -308,13 +268,14 @@ def evaluate(*, actor: Actor, model: str, version: int | None = None, start: dat
             select(Evaluation).where(Evaluation.model_version_id == v.id)).all()}
         todo = []
         for a, b in plan:
-            counts = _counts(s, v.id, a, b)
+            # The labelled count only matters to compare with a stored window (it joins the labels).
+            counts = _counts(s, v.id, a, b, labelled=only_changed and (a, b) in stored)
             if counts[0] == 0:
                 continue
             if (a, b) in stored and only_changed and stored[(a, b)] == tuple(counts):
                 continue
-            todo.append((a, b))
-        number, name, version_id = v.number, m.name, v.id
+            todo.append((a, b, counts[0]))
+        number, name, version_id, model_id = v.number, m.name, v.id, m.id
         ctx = context_for(model=m, version=v) if todo else None
     if not todo:
         if only_changed:
@@ -322,11 +283,11 @@ def evaluate(*, actor: Actor, model: str, version: int | None = None, start: dat
         raise InvalidInput(f"{name} v{number} has no predictions between {plan[0][0]:%Y-%m-%d %H:%M} and "
                            f"{plan[-1][1]:%Y-%m-%d %H:%M}")
     results = []
-    for i, (a, b) in enumerate(todo, 1):
-        with session_scope() as s:
-            rows = window_rows(s, version_id=version_id, start=a, end=b)
-        results.append(compute_window(ctx, rows, start=a, end=b, granularity=every or "custom"))
-        progress(f"window {i}/{len(todo)}: {a:%Y-%m-%d} → {b:%Y-%m-%d}, {len(rows):,} rows")
+    for i, (a, b, size) in enumerate(todo, 1):
+        result = window_plan.measure(ctx, model_id=model_id, version_id=version_id, start=a, end=b,
+                                     granularity=every or "custom", size=size)
+        results.append(result)
+        progress(f"window {i}/{len(todo)}: {a:%Y-%m-%d} → {b:%Y-%m-%d}, {result.rows:,} rows")
     with session_scope() as s:
         return store(session=s, actor=actor, model=name, version=number, results=results,
                      overwrite=overwrite or only_changed)
