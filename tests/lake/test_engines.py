@@ -55,9 +55,13 @@ def traffic(n: int, *, first: int, day: datetime) -> pd.DataFrame:
     })
 
 
-def a_fraud_model_with_two_versions_of_traffic_and_some_labels() -> dict[str, int]:
-    reference = pd.DataFrame({"amount": [12.5, 80.0, 431.0, 9.9] * 25, "merchant type": ["fuel", "web"] * 50,
-                              'card "tier"': ["gold", "plain"] * 50, "is_fraud": [0, 0, 1, 0] * 25, "__score__": [0.1, 0.2, 0.9, 0.05] * 25})
+def a_fraud_model_with_two_versions_of_traffic_and_some_labels(*, reference_rows: int = 100) -> dict[str, int]:
+    """Model `fraud`: v1 with two days of traffic, v2 with one; REFERENCE_ROWS decide Evidently's drift tests
+    (up to 1,000: K-S, chi-squared, Z; above: Wasserstein, Jensen-Shannon)."""
+    n = reference_rows // 4
+    reference = pd.DataFrame({"amount": [12.5, 80.0, 431.0, 9.9] * n, "merchant type": ["fuel", "web"] * 2 * n,
+                              'card "tier"': ["gold", "plain"] * 2 * n, "is_fraud": [0, 0, 1, 0] * n,
+                              "__score__": [0.1, 0.2, 0.9, 0.05] * n})
     with session_scope() as s:
         projects.create_project(session=s, actor=SYSTEM, key="CARDS", name="Card payments")
         registry.create_model(session=s, actor=SYSTEM, project_key="CARDS", name="fraud", task="binary",
@@ -245,3 +249,40 @@ def test_spark_without_pyspark_says_which_setting_needs_it_and_the_extra(monkeyp
     monkeypatch.setitem(sys.modules, "pyspark", None)
     with pytest.raises(spark_engine.SparkUnavailable, match="WATCHTOWER_SPARK_REMOTE.*watchtower\\[spark\\]"):
         spark_engine.SparkEngine(remote="sc://127.0.0.1:15102")
+
+
+def _equal(duck: object, spark_value: object, where: str) -> None:
+    if isinstance(duck, dict):
+        assert duck.keys() == spark_value.keys(), where
+        for k in duck:
+            _equal(duck[k], spark_value[k], f"{where}.{k}")
+    elif isinstance(duck, list):
+        assert len(duck) == len(spark_value), where
+        for i, (d, s) in enumerate(zip(duck, spark_value, strict=True)):
+            _equal(d, s, f"{where}[{i}]")
+    elif isinstance(duck, float) and isinstance(spark_value, float):
+        assert math.isclose(duck, spark_value, rel_tol=1e-9, abs_tol=1e-9), f"{where}: {duck} != {spark_value}"
+    else:
+        assert duck == spark_value, f"{where}: {duck!r} != {spark_value!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("spark")
+@pytest.mark.parametrize("reference_rows", [100, 2000])
+@pytest.mark.parametrize("exact_rows", [None, 10], ids=["grouped by value", "in fine bins"])
+def test_a_window_evaluated_on_spark_equals_the_same_window_on_duckdb(spark, sqlite_home, reference_rows, exact_rows):
+    from dataclasses import asdict
+
+    from core.entities import Model, ModelVersion
+    from core.monitoring import evaluation_store, window_plan
+
+    ids = a_fraud_model_with_two_versions_of_traffic_and_some_labels(reference_rows=reference_rows)
+    with session_scope() as s:
+        ctx = evaluation_store.context_for(model=s.get(Model, ids["model"]), version=s.get(ModelVersion, ids["v1"]))
+    window = {"model_id": ids["model"], "version_id": ids["v1"], "start": DAY, "end": DAY + timedelta(days=2),
+              "granularity": "custom", "exact_rows": exact_rows}
+    on_duckdb = asdict(window_plan.measure(ctx, engine=engines.DuckDBEngine(), **window))
+    on_spark = asdict(window_plan.measure(ctx, engine=spark, **window))
+    assert on_duckdb["rows"] == 250 and on_duckdb["labelled_rows"] == 125 and on_duckdb["metrics"]
+    assert len(on_duckdb["field_drift"]) == len(FEATURES) and any(f["method"] for f in on_duckdb["field_drift"])
+    _equal(on_duckdb, on_spark, "window")
