@@ -92,14 +92,19 @@ def default_test(reference: pd.Series, current: pd.Series, ctype):  # noqa: ANN0
     Reference > 1000 rows: Wasserstein (numeric, > 5 values) or Jensen-Shannon; otherwise K-S (numeric,
     > 5 values), chi-squared (> 2 values) or Z-test. Text columns get the text-content tests.
     """
+    return _choose_test(ctype, large=reference.shape[0] > 1000,
+                        distinct=lambda cap: _distinct_upto(reference, current, cap))
+
+
+def _choose_test(ctype, *, large: bool, distinct):  # noqa: ANN001, ANN202 - Evidently types
+    """Evidently's rule; DISTINCT(cap) counts the values of both columns together, exactly up to cap."""
     from evidently.legacy.calculations import stattests
     from evidently.legacy.core import ColumnType
 
-    large = reference.shape[0] > 1000
     if ctype == ColumnType.Text:
         return stattests.abs_text_content_drift_stat_test if large else stattests.perc_text_content_drift_stat_test
     if ctype == ColumnType.Numerical:
-        n_values = _distinct_upto(reference, current, 5)
+        n_values = distinct(5)
         if large:
             return stattests.wasserstein_stat_test if n_values > 5 else stattests.jensenshannon_stat_test
         if n_values > 5:
@@ -108,7 +113,7 @@ def default_test(reference: pd.Series, current: pd.Series, ctype):  # noqa: ANN0
     if ctype == ColumnType.Categorical:
         if large:
             return stattests.jensenshannon_stat_test
-        return stattests.chi_stat_test if _distinct_upto(reference, current, 2) > 2 else stattests.z_stat_test
+        return stattests.chi_stat_test if distinct(2) > 2 else stattests.z_stat_test
     raise ValueError(f"no default drift test for column type {ctype}")
 
 
@@ -316,20 +321,8 @@ def _n_values(reference: pd.Series, current: Counted, cap: int) -> int:
 
 def counted_test(reference: pd.Series, current: Counted, ctype):  # noqa: ANN001, ANN201 - Evidently types
     """`default_test`'s choice, made from a current column's counts."""
-    from evidently.legacy.calculations import stattests
-    from evidently.legacy.core import ColumnType
-
-    large = reference.shape[0] > 1000
-    if ctype == ColumnType.Numerical:
-        n_values = _n_values(reference, current, 5)
-        if large:
-            return stattests.wasserstein_stat_test if n_values > 5 else stattests.jensenshannon_stat_test
-        if n_values > 5:
-            return stattests.ks_stat_test
-        return stattests.chi_stat_test if n_values > 2 else stattests.z_stat_test
-    if large:
-        return stattests.jensenshannon_stat_test
-    return stattests.chi_stat_test if _n_values(reference, current, 2) > 2 else stattests.z_stat_test
+    return _choose_test(ctype, large=reference.shape[0] > 1000,
+                        distinct=lambda cap: _n_values(reference, current, cap))
 
 
 def _shares(reference: pd.Series, current: Counted) -> tuple[list, np.ndarray, np.ndarray]:
