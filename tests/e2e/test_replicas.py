@@ -16,8 +16,6 @@ from core.db import session_scope
 from core.identity import users
 from tests.conftest import _truncate_all
 from tests.e2e.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     LOG_ERROR_MARKERS,
     TIMEOUT_MS,
     _wait_healthy,
@@ -83,31 +81,26 @@ def _signed_in(browser, url: str):  # noqa: ANN001, ANN202 - playwright objects
 
 
 @pytest.mark.e2e
-def test_two_replicas_on_one_database_show_what_either_one_changed(replicas):
-    from playwright.sync_api import sync_playwright
+def test_two_replicas_on_one_database_show_what_either_one_changed(replicas, browser):  # noqa: ANN001
+    first_context, first = _signed_in(browser, replicas[0])
+    second_context, second = _signed_in(browser, replicas[1])
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        first_context, first = _signed_in(browser, replicas[0])
-        second_context, second = _signed_in(browser, replicas[1])
+    goto(first, "Tokens")
+    first.get_by_label("Name").fill("replica-check")
+    first.get_by_label("Name").press("Enter")
+    wait_idle(first)
+    first.get_by_role("button", name="Create token").click()
+    first.get_by_text("Copy the secret of token").wait_for()
 
-        goto(first, "Tokens")
-        first.get_by_label("Name").fill("replica-check")
-        first.get_by_label("Name").press("Enter")
-        wait_idle(first)
-        first.get_by_role("button", name="Create token").click()
-        first.get_by_text("Copy the secret of token").wait_for()
+    goto(second, "Tokens")
+    revoke = second.get_by_test_id("stSelectbox").filter(has_text="Token")
+    shown = revoke.inner_text() + " " + revoke.locator("input").input_value()
+    assert "replica-check of maya" in shown, f"the second replica lists the token made on the first: {shown!r}"
+    second.get_by_role("button", name="Revoke").click()
+    second.get_by_text("Token replica-check of maya revoked").wait_for()
 
-        goto(second, "Tokens")
-        revoke = second.get_by_test_id("stSelectbox").filter(has_text="Token")
-        shown = revoke.inner_text() + " " + revoke.locator("input").input_value()
-        assert "replica-check of maya" in shown, f"the second replica lists the token made on the first: {shown!r}"
-        second.get_by_role("button", name="Revoke").click()
-        second.get_by_text("Token replica-check of maya revoked").wait_for()
-
-        goto(first, "Alerts")
-        goto(first, "Tokens")
-        assert "Revoke a token" not in main_text(first), "the first replica sees the revocation made on the second"
-        first_context.close()
-        second_context.close()
-        browser.close()
+    goto(first, "Alerts")
+    goto(first, "Tokens")
+    assert "Revoke a token" not in main_text(first), "the first replica sees the revocation made on the second"
+    first_context.close()
+    second_context.close()
