@@ -15,6 +15,10 @@ Every test gets one speed marker, from where it lives and the fixtures it uses:
 from __future__ import annotations
 
 import os
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # workers share the cores: one OpenMP thread each (before sklearn loads)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import shutil
 import uuid
 from collections.abc import Iterator
