@@ -261,6 +261,31 @@ def counts(*, model_id: int, version_id: int | None = None, start: datetime | No
     return int(rows), int(known)
 
 
+def window_counts(*, model_id: int, version_id: int, windows: list[tuple[datetime, datetime]], labelled: bool,
+                  read: dict[str, int] | None = None) -> tuple[dict[str, int], list[tuple[int, int | None]]]:
+    """`counts` of a version for many windows [start, end) in one scan, at the table versions in READ (else the
+    current ones): the versions read, and (rows, labelled rows or None without LABELLED) per window, in order."""
+    nothing = [(0, 0 if labelled else None)] * len(windows)
+    if not windows:
+        return dict(read or {}), nothing
+    with lake.duck() as con:
+        read = _register(con, model_id, read)
+        if read is None:
+            return {}, nothing
+        con.register("w", pa.table({"i": pa.array(range(len(windows)), pa.int64()),
+                                    "a": pa.array([a for a, _ in windows], pa.timestamp("us")),
+                                    "b": pa.array([b for _, b in windows], pa.timestamp("us"))}))
+        where, params = _window_filter(version_id, min(a for a, _ in windows), max(b for _, b in windows), None)
+        join = "LEFT JOIN labels l ON l.prediction_id = p.prediction_id " if labelled else ""
+        found = con.execute(
+            f"SELECT w.i, count(*), {'count(l.label)' if labelled else 'NULL'} FROM preds p {join}"
+            f"JOIN w ON p.ts >= w.a AND p.ts < w.b WHERE {where} GROUP BY w.i", params).fetchall()
+    out = list(nothing)
+    for i, rows, known in found:
+        out[i] = (int(rows), int(known) if labelled else None)
+    return read, out
+
+
 def labelled_rows(*, model_id: int, start: datetime | None = None, end: datetime | None = None) -> pa.Table:
     """Predictions of a model with their label, in [start, end): prediction_id, ts, score, label and the
     logged fields under their own names, in time order."""

@@ -146,14 +146,29 @@ def location() -> Location:
 
 
 def table(model_id: int, name: str, *, version: int | None = None) -> DeltaTable | None:
-    """A model's `predictions` or `labels` table (at a version when given), or None while it has none."""
+    """A model's `predictions` or `labels` table (at a version when given), or None while it has none.
+
+    A table at a given version never changes: the last ones opened are kept (opening reads the log), so that
+    the windows of one evaluation do not each read it again."""
     where = location()
+    key = (where.url, model_id, name, version)
+    if version is not None:
+        with _guard:
+            if key in _OPENED:
+                _OPENED.move_to_end(key)
+                return _OPENED[key]
     try:
         with reachable():
-            return DeltaTable(where.table(model_id, name), version=version,
-                              storage_options=where.storage_options or None)
+            opened = DeltaTable(where.table(model_id, name), version=version,
+                                storage_options=where.storage_options or None)
     except TableNotFoundError:
         return None
+    if version is not None:
+        with _guard:
+            _OPENED[key] = opened
+            while len(_OPENED) > _SNAPSHOTS_KEPT:
+                _OPENED.popitem(last=False)
+    return opened
 
 
 def remove_all() -> None:
@@ -161,6 +176,7 @@ def remove_all() -> None:
     fs, root = location().filesystem()
     with _guard:
         _SNAPSHOTS.clear()  # versions start again from 0 once the tables are gone
+        _OPENED.clear()
     with reachable():
         if fs.get_file_info(f"{root}/models").type != pafs.FileType.NotFound:
             fs.delete_dir(f"{root}/models")
@@ -375,6 +391,7 @@ def _discard(session: Session) -> None:
 # --- reading with DuckDB ------------------------------------------------------------------------------------
 
 _SNAPSHOTS: OrderedDict[tuple[str, int, str, int], pads.Dataset] = OrderedDict()
+_OPENED: OrderedDict[tuple[str, int, str, int], DeltaTable] = OrderedDict()
 _SNAPSHOTS_KEPT = 64
 _DUCK: dict[tuple[str, str], duckdb.DuckDBPyConnection] = {}
 _guard = threading.Lock()

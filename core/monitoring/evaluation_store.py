@@ -244,13 +244,6 @@ def _plan(session: Session, m: Model, v: ModelVersion, start: datetime | None, e
     return windows(start=start, end=end, every=every)
 
 
-def _counts(session: Session, version_id: int, start: datetime, end: datetime, *,
-            labelled: bool = True) -> tuple[int, int | None]:
-    model_id = session.get(ModelVersion, version_id).model_id
-    return prediction_store.counts(model_id=model_id, version_id=version_id, start=start, end=end,
-                                   labelled=labelled)
-
-
 def evaluate(*, actor: Actor, model: str, version: int | None = None, start: datetime | None = None,
              end: datetime | None = None, every: str | None = None, overwrite: bool = False,
              only_changed: bool = False, progress: Callable[[str], None] = lambda _m: None) -> list[EvaluationRead]:
@@ -266,15 +259,17 @@ def evaluate(*, actor: Actor, model: str, version: int | None = None, start: dat
         plan = _plan(s, m, v, start, end, every)
         stored = {(e.window_start, e.window_end): (e.rows, e.labelled_rows) for e in s.exec(
             select(Evaluation).where(Evaluation.model_version_id == v.id)).all()}
+        # Every window reads the same table versions; the labelled counts only matter to compare with stored
+        # windows (they join the labels).
+        read, counts = prediction_store.window_counts(model_id=m.id, version_id=v.id, windows=plan,
+                                                      labelled=only_changed)
         todo = []
-        for a, b in plan:
-            # The labelled count only matters to compare with a stored window (it joins the labels).
-            counts = _counts(s, v.id, a, b, labelled=only_changed and (a, b) in stored)
-            if counts[0] == 0:
+        for (a, b), (rows, labelled) in zip(plan, counts, strict=True):
+            if rows == 0:
                 continue
-            if (a, b) in stored and only_changed and stored[(a, b)] == tuple(counts):
+            if (a, b) in stored and only_changed and stored[(a, b)] == (rows, labelled):
                 continue
-            todo.append((a, b, counts[0]))
+            todo.append((a, b, rows))
         number, name, version_id, model_id = v.number, m.name, v.id, m.id
         ctx = context_for(model=m, version=v) if todo else None
     if not todo:
@@ -285,7 +280,7 @@ def evaluate(*, actor: Actor, model: str, version: int | None = None, start: dat
     results = []
     for i, (a, b, size) in enumerate(todo, 1):
         result = window_plan.measure(ctx, model_id=model_id, version_id=version_id, start=a, end=b,
-                                     granularity=every or "custom", size=size)
+                                     granularity=every or "custom", size=size, read=read)
         results.append(result)
         progress(f"window {i}/{len(todo)}: {a:%Y-%m-%d} → {b:%Y-%m-%d}, {result.rows:,} rows")
     with session_scope() as s:
