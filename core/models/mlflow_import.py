@@ -35,7 +35,7 @@ from core.db import session_scope
 from core.entities import Model
 from core.errors import Conflict, InvalidInput
 from core.models import mapping_records, metrics, mlflow_client, mlflow_sources, registry
-from core.models.column_mapping import Declared, Proposal, propose
+from core.models.column_mapping import Declared, Proposal, metadata_like, propose
 from core.models.mappings import current_mapping
 from core.models.mlflow_client import NUMERIC_TYPES, Loaded, MlflowVersion
 from core.projects.projects import project_row
@@ -112,6 +112,7 @@ def _target(frame: pd.DataFrame, declared: Declared) -> str:
         return declared.target
     roles = {declared.id_column, declared.timestamp_column, declared.score_column, declared.prediction_column}
     left = [str(c) for c in frame.columns if c not in (declared.features or ()) and c not in roles]
+    left = [c for c in left if c not in metadata_like(frame, left)] or left
     if declared.features is not None and len(left) == 1:
         return left[0]
     raise InvalidInput("name the target column with --target" + (
