@@ -41,7 +41,7 @@ TESTS = Path(__file__).resolve().parent
 INTEGRATION_FIXTURES = {
     "backend", "sqlite_home", "demo_home", "demo_template", "pg_schema_url",  # a database
     "tmp_path", "tmp_path_factory",  # files
-    "workers", "receiver", "smtp", "provider",  # subprocesses and servers
+    "workers", "receiver", "smtp", "provider", "mlflow_server",  # subprocesses and servers
 }
 
 
