@@ -27,6 +27,7 @@ from sqlmodel import SQLModel
 
 from core import db
 from core.lake import spool
+from tests.support.mlflow_world import mlflow_server  # noqa: F401 - a session fixture: a real MLflow server
 
 PG_BASE = os.environ.get("WATCHTOWER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ALL_BACKENDS = ("sqlite", "postgres")
