@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sqlmodel import select
+from threadpoolctl import threadpool_limits
 
 from core import artifacts
 from core.access import Actor, require
@@ -140,13 +141,14 @@ def _scored(loaded: Loaded, frame: pd.DataFrame, *, features: list[str], task: s
     return frame.assign(**{"__score__" if probability else "__prediction__": out})
 
 
-def _stored(loaded: Loaded, sample: pd.DataFrame) -> tuple[str | None, str | None, bool]:
-    """Save a scikit-learn model with skops, and check the stored file scores exactly as the loaded model."""
+def _stored(loaded: Loaded, scored: pd.DataFrame, features: list[str]) -> tuple[str | None, str | None, bool]:
+    """Save a scikit-learn model with skops, and check the stored file scores the reference as the loaded model did."""
     if loaded.flavor != "sklearn":
         return None, None, False
     path, sha, new = artifacts.save_skops(loaded.model)
     try:
         back = artifacts.load_estimator(path=path, sha256=sha, what="the model imported from MLflow")
+        sample = scored[features].head(50)
         how = "predict_proba" if hasattr(loaded.model, "predict_proba") else "predict"
         if not np.allclose(getattr(back, how)(sample), getattr(loaded.model, how)(sample), equal_nan=True):
             raise InvalidInput("the model does not score the same once saved with skops; it cannot be imported")
@@ -205,20 +207,18 @@ def import_from_mlflow(*, actor: Actor, project_key: str, model_uri: str, tracki
     declared = replace(declared, target=_target(frame, declared))
     proposal = propose(frame, declared, source=source)
     features = proposal.mapping.feature_names
-    if loaded.flavor == "sklearn":
-        registry.check_scores_reference(loaded.model, frame, features=list(proposal.mapping.features), task=task,
-                                        source=ref.uri)
     m = proposal.mapping
     renamed = frame.rename(columns={k: v for k, v in ((m.score_column, "__score__"),
                                                       (m.prediction_column, "__prediction__")) if k})
-    scored = _scored(loaded, renamed, features=features, task=task)
+    with threadpool_limits(1):  # a reference sample: threads would cost more to start than they save
+        scored = _scored(loaded, renamed, features=features, task=task)
+        path, sha, new_file = _stored(loaded, scored, features)
     baseline = metrics.reference_baseline(scored, task=task, target=m.target, threshold=decision_threshold)
     baseline |= {k: float(v) for k, v in run_metrics.items() if k in KNOWN_METRICS}
     recipe = {"source": "mlflow", "tracking_uri": uri, "model_uri": ref.uri,
               "registered_model": found.name, "model_version": found.version, "alias": ref.alias,
               "run_id": found.run_id, "flavor": loaded.flavor, "mirror_metrics": bool(mirror_metrics),
               "run_metrics": run_metrics}
-    path, sha, new_file = _stored(loaded, scored[features].head(200))
     try:
         with session_scope() as s:
             if existing is None:

@@ -62,6 +62,6 @@ def test_a_server_that_is_down_fails_in_one_line_naming_it(backend, tmp_path):
                    "--reference", str(world.reference_csv(tmp_path))], maya)
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"error: the MLflow tracking server at {down} is not reachable (ConnectError: [Errno 111] Connection refused); "
+        f"error: the MLflow tracking server at {down} is not reachable (ConnectionRefusedError: [Errno 111] Connection refused); "
         "nothing was written"]
     assert _run(["model", "list"], maya).output.strip() == "no models yet"
