@@ -140,6 +140,23 @@ def save_estimator(estimator: Any) -> tuple[str, str]:
     return _relative(dest), digest
 
 
+def save_skops(estimator: Any) -> tuple[str, str, bool]:
+    """Dump an estimator with skops into the artifact store; return (path, sha256, whether the file is new).
+
+    For estimators Watchtower loaded from a source an administrator trusts (an MLflow tracking server): the
+    file's types are trusted for this one artifact, and scoring it later never unpickles anything.
+    """
+    store = get_settings().artifacts_dir
+    store.mkdir(parents=True, exist_ok=True)
+    tmp = store / f"tmp-{id(estimator)}-{hashlib.sha1(repr(estimator).encode()).hexdigest()[:8]}.skops"
+    skops.io.dump(estimator, tmp)
+    digest = sha256_file(tmp)
+    dest = store / f"{digest}.skops"
+    new = not dest.exists()
+    tmp.replace(dest)
+    return _relative(dest), digest, new
+
+
 def load_estimator(*, path: str, sha256: str, actor: str = "system", what: str = "") -> Any:
     """Load an artifact after verifying its sha256; a mismatch refuses to load and is audited."""
     full = resolve(path)

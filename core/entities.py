@@ -583,6 +583,16 @@ class PickleAllowance(SQLModel, table=True):
     allowed_at: NaiveDatetime = Field(default_factory=now)
 
 
+class TrustedMlflowSource(SQLModel, table=True):
+    """An MLflow tracking server an administrator allows models to be imported from (loading one runs its code)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    tracking_uri: str = Field(unique=True)  # normalised: scheme and host in lower case, no trailing slash
+    trusted_by: str
+    trusted_at: NaiveDatetime = Field(default_factory=now)
+    note: str = _text()
+
+
 class AuditVerification(SQLModel, table=True):
     """The outcome of one verification of the audit chain against a checkpoint kept outside the database."""
 

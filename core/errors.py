@@ -27,3 +27,7 @@ class Forbidden(WatchtowerError):
 
 class IntegrityFailure(WatchtowerError):
     """Stored data failed verification (artifact checksum, audit chain)."""
+
+
+class Unavailable(WatchtowerError):
+    """A service Watchtower depends on (an MLflow tracking server) cannot be reached; nothing was written."""

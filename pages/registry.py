@@ -11,7 +11,7 @@ import streamlit as st
 from core.db import session_scope
 from core.models import lineage, registry
 from core.validation import comparison
-from ui import column_mapping, notices
+from ui import column_mapping, mlflow_import, notices
 from ui.actions import act, attempt
 from ui.documents import documentation_downloads
 from ui.pickers import pick_model, pick_version
@@ -27,6 +27,11 @@ notices.show()
 if actor.has("model.register"):
     with st.expander("Register a model", expanded=st.session_state.get(column_mapping.PREVIEW) is not None):
         column_mapping.register_section(actor)
+    with st.expander("Import from MLflow"):
+        mlflow_import.import_section(actor)
+if actor.has("settings.manage"):
+    with st.expander("Trusted MLflow sources"):
+        mlflow_import.sources_section(actor)
 name = pick_model(key="reg_model")
 with session_scope() as s:
     rows = lineage.versions_overview(session=s, actor=actor, model=name)
@@ -70,6 +75,7 @@ with left:
                    f"{t.value if t.value is not None else '—'} against {t.threshold}, {t.at:%Y-%m-%d}).")
     if story.notes:
         st.caption(story.notes)
+    mlflow_import.lineage_section(v.recipe)
 with right:
     st.markdown("**Recipe**")
     st.code(json.dumps(v.recipe, indent=1, default=str), language="json")

@@ -31,6 +31,7 @@ from sqlmodel import SQLModel
 
 from core import db
 from core.lake import spool
+from tests.support.mlflow_world import mlflow_server  # noqa: F401 - a session fixture: a real MLflow server
 
 PG_BASE = os.environ.get("WATCHTOWER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ALL_BACKENDS = ("sqlite", "postgres")
@@ -45,7 +46,7 @@ TESTS = Path(__file__).resolve().parent
 INTEGRATION_FIXTURES = {
     "backend", "sqlite_home", "demo_home", "demo_template", "pg_schema_url",  # a database
     "tmp_path", "tmp_path_factory",  # files
-    "workers", "receiver", "smtp", "provider",  # subprocesses and servers
+    "workers", "receiver", "smtp", "provider", "mlflow_server",  # subprocesses and servers
 }
 
 

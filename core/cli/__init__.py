@@ -9,6 +9,7 @@ from core.cli import (  # noqa: F401
     evaluation,
     governance,
     mapping,
+    mlflow_import,
     monitoring,
     projects,
     registry,

@@ -70,6 +70,10 @@ RULES: dict[str, Rule] = {
     "model import": _person("model.register", "skops only; a pickle only with an administrator's allowance"),
     "model trust-type": _person("settings.manage", "audited"),
     "model allow-pickle": _person("settings.manage", "one exact file (sha256) for one model; audited"),
+    "model import-mlflow": _person("model.register", "only from a tracking server an administrator trusts; "
+                                                     "a refusal is audited"),
+    "admin trust-mlflow": _person("settings.manage", "audited"),
+    "admin mlflow-sources": _person("registry.view"),
     "slices": _person("evaluation.view"),
     "predictions ingest": _person("evaluation.write"),
     "ground-truth ingest": _person("evaluation.write"),

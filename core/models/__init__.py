@@ -7,6 +7,10 @@ recipes and runs, retraining on the latest labelled window, and scoring with sta
 - `mapping_records`: Recorded column mappings of a model row: numbered, audited, and mirrored in the model's feature list.
 - `mappings`: A model's column mapping by name, and its corrections (recorded by mapping_records).
 - `metrics`: Standard and business metrics of a model on labelled rows, in numpy (equal to scikit-learn's definitions).
+- `mlflow_client`: The one module that talks to MLflow (the optional `watchtower[mlflow]` extra), so its API churn stays here.
+- `mlflow_import`: A Watchtower version from an MLflow registered model version (`models:/NAME@ALIAS` or `models:/NAME/VERSION`).
+- `mlflow_mirror`: Window evaluations written back to the MLflow run a version was imported from (`--mirror-metrics`).
+- `mlflow_sources`: MLflow tracking servers an administrator trusts: the only ones Watchtower imports models from.
 - `registry`: Models and their versions: registration with a reference sample, optional artifact, lineage.
 - `retraining`: Retraining: the active version's recipe trained on the latest labelled window, registered as a candidate.
 - `scoring`: Scoring a fitted estimator on a frame of features, and its standard and business metrics (core.models.metrics).
@@ -31,6 +35,12 @@ __getattr__, __dir__, __all__ = reexport(__name__, {
     ),
     "metrics": (
         "binary", "regression", "business", "decide",
+    ),
+    "mlflow_import": (
+        "MlflowImport", "import_from_mlflow",
+    ),
+    "mlflow_sources": (
+        "SourceInfo", "list_sources", "trust_source", "distrust_source",
     ),
     "registry": (
         "ModelInfo", "VersionInfo", "get_model", "get_version", "list_versions", "list_models",

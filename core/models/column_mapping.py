@@ -196,6 +196,11 @@ def _parses_as_dates(col: pd.Series) -> bool:
     return bool(parsed.notna().all())
 
 
+def metadata_like(frame: pd.DataFrame, columns: Iterable[str]) -> set[str]:
+    """The COLUMNS inference would take for an id (unique per row) or a timestamp (dates)."""
+    return {c for c in columns if _is_id(frame[c]) or _parses_as_dates(frame[c])}
+
+
 def _prefer(candidates: list[str], names: tuple[str, ...]) -> str:
     return next((c for n in names for c in candidates if c.lower() == n), candidates[0])
 

@@ -27,7 +27,7 @@ from core.entities import Evaluation, Model, ModelVersion
 from core.errors import Conflict, InvalidInput, NotFound
 from core.lake import predictions as prediction_store
 from core.lake.predictions import WindowRows
-from core.models import metrics, registry
+from core.models import metrics, mlflow_mirror, registry
 from core.monitoring import drift, estimation, ingest, window_plan
 from core.monitoring.window_plan import Context, WindowResult, as_text
 from core.vocabulary import GRANULARITIES
@@ -284,8 +284,11 @@ def evaluate(*, actor: Actor, model: str, version: int | None = None, start: dat
         results.append(result)
         progress(f"window {i}/{len(todo)}: {a:%Y-%m-%d} → {b:%Y-%m-%d}, {result.rows:,} rows")
     with session_scope() as s:
-        return store(session=s, actor=actor, model=name, version=number, results=results,
-                     overwrite=overwrite or only_changed)
+        stored = store(session=s, actor=actor, model=name, version=number, results=results,
+                       overwrite=overwrite or only_changed)
+    # Subscribers see committed windows only, and never fail the evaluation.
+    mlflow_mirror.evaluations_stored(actor=actor.username, version_id=version_id, evaluations=stored)
+    return stored
 
 
 def evaluate_new(*, actor: Actor, model: str, start: datetime | None = None, end: datetime | None = None,

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("sklearn", "evidently", "pandas", "streamlit", "scipy", "numpy", "skops", "altair", "fpdf")
+HEAVY = ("sklearn", "evidently", "pandas", "streamlit", "scipy", "numpy", "skops", "altair", "fpdf", "mlflow")
 
 PROBE = """
 import json, sys
