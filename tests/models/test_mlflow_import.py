@@ -117,6 +117,28 @@ def test_a_model_logged_without_signature_gets_its_mapping_from_the_reference_fi
 
 
 @pytest.mark.slow
+def test_a_model_only_pyfunc_can_load_is_monitored_from_its_logged_predictions(backend, mlflow_server, tmp_path):
+    external_logs.create_project()
+    world.trust(mlflow_server.uri)
+    name = world.unique("pyfunc-fraud")
+    run_id, _ = world.log_pyfunc_and_register(mlflow_server.uri, name)
+    reference = world.reference_csv(tmp_path)
+
+    with pytest.raises(InvalidInput, match="--task binary"):  # a pyfunc model does not say what it predicts
+        _import(mlflow_server.uri, f"models:/{name}@champion", reference)
+    assert _nothing_written()
+    done = _import(mlflow_server.uri, f"models:/{name}@champion", reference, task="binary")
+
+    v = done.version
+    assert (done.flavor, v.number, v.status) == ("python_function", 1, "active")
+    assert v.artifact_path is None  # nothing Watchtower would unpickle later: it watches the logged predictions
+    assert done.proposal.mapping.feature_names == world.FEATURES
+    assert (v.recipe["run_id"], v.recipe["model_uri"], v.recipe["flavor"]) == \
+        (run_id, f"models:/{name}@champion", "python_function")
+    assert v.training_metrics["roc_auc"] == 0.9 and 0 < v.training_metrics["pr_auc"] <= 1  # scored by the model
+
+
+@pytest.mark.slow
 def test_an_untrusted_tracking_server_is_refused_before_anything_is_loaded(backend, mlflow_server, tmp_path):
     external_logs.create_project()
     name = world.unique("card-fraud")
