@@ -228,9 +228,14 @@ def _environment_id(session: Session, environment: str | None) -> int | None:
 
 def logged_columns(model: Model) -> list[dict]:
     """Features, plus any column a business metric sums, as stored with each prediction."""
-    out = [dict(f) for f in model.features]
+    return logged_fields(features=model.features, business_metrics=model.business_metrics)
+
+
+def logged_fields(*, features: list[dict], business_metrics: list[dict]) -> list[dict]:
+    """A model's FEATURES, plus any column one of its BUSINESS_METRICS sums (optional), as logged."""
+    out = [dict(f) for f in features]
     names = {f["name"] for f in out}
-    for spec in model.business_metrics:
+    for spec in business_metrics:
         column = spec.get("column")
         if column and column not in names:
             out.append({"name": column, "type": "numeric", "optional": True})
