@@ -223,8 +223,8 @@ def stage_predictions(session: Session, *, model_id: int, rows: pa.Table,
         for day, part in by_day(rows):
             staged.files.add(fs, base, day, part)
     staged.app_transaction = app_transaction or staged.app_transaction
-    staged.ids.append(rows.column("prediction_id").combine_chunks())
-    staged.ts.append(rows.column("ts").combine_chunks())
+    staged.ids.extend(rows.column("prediction_id").chunks)  # the caller's arrays, not a copy
+    staged.ts.extend(rows.column("ts").chunks)
 
 
 def stage_labels(session: Session, *, model_id: int, rows: pa.Table) -> None:
@@ -237,7 +237,8 @@ def staged_predictions(session: Session, *, model_id: int) -> pa.Table | None:
     staged = session.info.get("lake", _Pending()).predictions.get(model_id)
     if staged is None or not staged.ids:
         return None
-    return pa.table({"prediction_id": pa.concat_arrays(staged.ids), "ts": pa.concat_arrays(staged.ts)})
+    return pa.table({"prediction_id": pa.chunked_array(staged.ids, pa.string()),
+                     "ts": pa.chunked_array(staged.ts, pa.timestamp("us"))})
 
 
 def _commit(session: Session) -> None:

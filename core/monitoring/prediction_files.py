@@ -66,7 +66,8 @@ def is_parquet(source: Source) -> bool:
 
 def _parquet(source: str | Path | BinaryIO, name: str) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(source)
+        # Without pre-buffering: it keeps every byte read until the reader is closed (the whole file, in the end).
+        return pq.ParquetFile(source, pre_buffer=False)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInput(f"{name} is not a readable Parquet file: {str(exc).splitlines()[0]}; "
                            "nothing was ingested") from None
