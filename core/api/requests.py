@@ -7,9 +7,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
+import numpy as np
 import orjson
+import pandas as pd
+import pyarrow as pa
 
 from core.errors import (
     InvalidInput,
@@ -111,6 +116,69 @@ def value_problem(value: Any, kind: str) -> str | None:
     if not isinstance(value, str):
         return f"must be a category (text), got {kind_of(value)}"
     return None
+
+
+_PLAIN_NUMBERS = {int, float}  # bool and text are not numbers here, though numpy would convert them
+
+
+def _column(values: Sequence[Any], kind: str, required: bool) -> tuple[Any, int | None, str | None]:
+    """One field's values as a column (float64 with NaN where missing, or the texts), or the first record whose
+    value is refused and why. Numbers all of plain int/float type convert in one block; anything else is checked
+    value by value."""
+    if kind == "numeric" and set(map(type, values)) <= _PLAIN_NUMBERS:
+        try:
+            block = np.array(values, dtype=float)
+        except OverflowError:  # an integer beyond any float: named below
+            block = None
+        if block is not None and np.isfinite(block).all():
+            return block, None, None
+    for i, value in enumerate(values):
+        why = ("is missing" if required else None) if value is None else value_problem(value, kind)
+        if why:
+            return None, i, why
+    if kind == "numeric":
+        return np.array([np.nan if v is None else v for v in values], dtype=float), None, None
+    return list(values), None, None
+
+
+def _field_values(records: list[dict], names: list[str]) -> list[Sequence[Any]]:
+    """Each named field's values over the records, read column by column (a missing field is None)."""
+    if len(names) > 1:
+        try:  # every record has every field, the usual case: read in C, record by record
+            return list(zip(*map(itemgetter(*names), records), strict=True)) if records else [()] * len(names)
+        except KeyError:
+            pass
+    return [[rec.get(name) for rec in records] for name in names]
+
+
+def read_records(records: list[Any], *, features: Sequence[tuple[str, str]],
+                 extras: Sequence[str] = ()) -> tuple[pd.DataFrame, dict[str, pa.Array]]:
+    """The records as the model's input frame (its FEATURES, (name, numeric|categorical), in order) and as the
+    logged columns (the features, then each of EXTRAS, numeric columns a business metric sums, that some record
+    holds), typed as file ingestion types them: numbers as float64, categories as text, missing values null.
+    The first problem, by record then by field, is named with its record and field."""
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise invalid(f"record {i} is not an object of feature values", f"records[{i}]")
+    kinds = {**{n: k for n, k in features}, **{n: "numeric" for n in extras if n not in dict(features)}}
+    required = {n for n, _ in features}
+    names = list(kinds)
+    columns: dict[str, Any] = {}
+    problems: list[tuple[int, int, str, str]] = []  # (record, field position, field, why)
+    for pos, (name, values) in enumerate(zip(names, _field_values(records, names), strict=True)):
+        column, i, why = _column(values, kinds[name], name in required)
+        if why:
+            problems.append((i, pos, name, why))
+        else:
+            columns[name] = column
+    if problems:
+        i, _pos, name, why = min(problems)
+        raise invalid(f"record {i}: field {name!r} {why}", f"records[{i}].{name}")
+    frame = pd.DataFrame({name: columns[name] for name, _ in features})
+    logged = {name: pa.array(column, type=pa.float64(), from_pandas=True) if kinds[name] == "numeric"
+              else pa.array(column, type=pa.string())
+              for name, column in columns.items() if name in required or not np.isnan(column).all()}
+    return frame, logged
 
 
 def deploy_payload(body: bytes) -> tuple[int, str]:

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 from threadpoolctl import threadpool_limits
 
 from core import artifacts
-from core.api.requests import Unavailable, invalid, parse_records, value_problem, with_field
+from core.api.requests import Unavailable, invalid, parse_records, read_records, with_field
 from core.clock import now
 from core.config import get_settings
 from core.db import session_scope
@@ -68,13 +69,22 @@ class Served:
     deployment_id: int = 0
 
 
+# Built once: the deployment is read on every request (a new one is served at once), and building a statement
+# costs more than running it.
+_ACTIVE = (select(Deployment.id, Deployment.deployed_at, Deployment.deployed_by, Environment.id.label("environment_id"),
+                  Environment.name.label("environment"), Model.id.label("model_id"), Model.name.label("model"),
+                  Model.task, Model.features, Model.business_metrics, Model.decision_threshold,
+                  ModelVersion.id.label("version_id"), ModelVersion.number, ModelVersion.artifact_path,
+                  ModelVersion.artifact_sha256)
+           .join(Environment, Deployment.environment_id == Environment.id)
+           .join(Model, Deployment.model_id == Model.id)
+           .join(ModelVersion, Deployment.model_version_id == ModelVersion.id)
+           .where(Environment.name == bindparam("environment"), Model.name == bindparam("model"), Deployment.active))
+
+
 def served_in(session: Session, *, environment: str, model: str) -> Served:
     """The deployment active in ENVIRONMENT for MODEL (one query); NotFound names what is missing."""
-    found = session.exec(select(Deployment, Environment, Model, ModelVersion)
-                         .join(Environment, Deployment.environment_id == Environment.id)
-                         .join(Model, Deployment.model_id == Model.id)
-                         .join(ModelVersion, Deployment.model_version_id == ModelVersion.id)
-                         .where(Environment.name == environment, Model.name == model, Deployment.active)).first()
+    found = session.execute(_ACTIVE, {"environment": environment, "model": model}).first()
     if found is None:  # say which of the three is missing
         try:
             env = environments.environment_row(session, environment)
@@ -85,13 +95,14 @@ def served_in(session: Session, *, environment: str, model: str) -> Served:
         except NotFound as exc:
             raise with_field(exc, "model") from None
         raise with_field(NotFound(f"{m.name} is not deployed in {env.name}"), "model")
-    dep, env, m, v = found
-    return Served(model_id=m.id, model=m.name, task=m.task,
-                  features=tuple((f["name"], f.get("type", "numeric")) for f in m.features),
-                  extras=tuple(c["name"] for c in ingest.logged_columns(m) if c.get("optional")),
-                  threshold=m.decision_threshold, environment_id=env.id, environment=env.name, version_id=v.id,
-                  version=v.number, since=dep.deployed_at, deployed_by=dep.deployed_by,
-                  artifact_path=v.artifact_path or "", sha256=v.artifact_sha256 or "", deployment_id=dep.id)
+    logged = ingest.logged_fields(features=found.features, business_metrics=found.business_metrics)
+    return Served(model_id=found.model_id, model=found.model, task=found.task,
+                  features=tuple((f["name"], f.get("type", "numeric")) for f in found.features),
+                  extras=tuple(c["name"] for c in logged if c.get("optional")),
+                  threshold=found.decision_threshold, environment_id=found.environment_id,
+                  environment=found.environment, version_id=found.version_id, version=found.number,
+                  since=found.deployed_at, deployed_by=found.deployed_by, artifact_path=found.artifact_path or "",
+                  sha256=found.artifact_sha256 or "", deployment_id=found.id)
 
 
 def served(*, environment: str, model: str) -> Served:
@@ -238,61 +249,6 @@ def model_threads_setting() -> int:
 
 
 
-_PLAIN_NUMBERS = {int, float}  # bool and text are not numbers here, though numpy would convert them
-
-
-def _column(values: list[Any], name: str, kind: str, required: bool) -> tuple[Any, int | None, str | None]:
-    """One field's values as a column, or the first record whose value is refused and why. Numbers all of plain
-    int/float type convert in one block; anything else is checked value by value."""
-    if kind == "numeric" and set(map(type, values)) <= _PLAIN_NUMBERS:
-        try:
-            block = np.array(values, dtype=float)
-        except OverflowError:  # an integer beyond any float: named below
-            block = None
-        if block is not None and np.isfinite(block).all():
-            return block, None, None
-    for i, value in enumerate(values):
-        why = ("is missing" if required else None) if value is None else value_problem(value, kind)
-        if why:
-            return None, i, why
-    if kind == "numeric":
-        return np.array([np.nan if v is None else v for v in values], dtype=float), None, None
-    return values, None, None
-
-
-def to_frame(records: list[Any], target: Served) -> pd.DataFrame:
-    """The records as one frame of the logged columns; the first problem (by record, then by field) is named
-    with its record and field."""
-    for i, rec in enumerate(records):
-        if not isinstance(rec, dict):
-            raise invalid(f"record {i} is not an object of feature values", f"records[{i}]")
-    kinds = {**{n: k for n, k in target.features}, **{n: "numeric" for n in target.extras}}
-    required = {n for n, _ in target.features}
-    data: dict[str, Any] = {}
-    problems: list[tuple[int, int, str, str]] = []  # (record, field position, field, why)
-    for pos, name in enumerate(kinds):
-        column, i, why = _column([rec.get(name) for rec in records], name, kinds[name], name in required)
-        if why:
-            problems.append((i, pos, name, why))
-        else:
-            data[name] = column
-    if problems:
-        i, _pos, name, why = min(problems)
-        raise invalid(f"record {i}: field {name!r} {why}", f"records[{i}].{name}")
-    return pd.DataFrame(data, columns=list(kinds))
-
-
-def logged_features(frame: pd.DataFrame, target: Served) -> dict[str, pa.Array]:
-    """The logged values of the records, column by column, typed exactly as file ingestion types them."""
-    logged = [{"name": n, "type": kind} for n, kind in target.features]
-    logged += [{"name": n, "type": "numeric"} for n in target.extras if frame[n].notna().any()]
-    arrays = [pa.array(frame[c["name"]].to_numpy(dtype=float), from_pandas=True) if c["type"] == "numeric"
-              else pa.array([v if isinstance(v, str) else None for v in frame[c["name"]]], type=pa.string())
-              for c in logged]
-    batch = pa.RecordBatch.from_arrays(arrays, names=[c["name"] for c in logged])
-    return ingest.feature_values(batch, logged, offset=0, name="request")
-
-
 def log_predictions(*, target: Served, features: dict[str, pa.Array], scores: np.ndarray, decisions: np.ndarray | None,
                     ids: list[str], at: datetime, logged_by: str | None = None) -> int:
     """Spool every prediction of one request, each with the token that logged it, before the answer goes out;
@@ -333,16 +289,16 @@ def score_request(*, target: Served, body: bytes, cache: EstimatorCache, max_bat
                   limit: ThreadLimit | None = None, logged_by: str | None = None) -> dict:
     """Validate, score and log one request; the answer holds a prediction id, score and decision per record."""
     records = parse_records(body, max_batch=max_batch)
-    frame = to_frame(records, target)
+    frame, logged = read_records(records, features=target.features, extras=target.extras)
     estimator = cache.get(target)
     if limit is not None:
         limit.apply(cache.loads)
     binary = target.task == "binary"
-    scores = _predict(estimator, frame[[n for n, _ in target.features]], binary=binary)
+    scores = _predict(estimator, frame, binary=binary)
     decisions = (scores >= target.threshold).astype(float) if binary else None
     ids = new_ids(len(scores))
-    log_predictions(target=target, features=logged_features(frame, target), scores=scores, decisions=decisions,
-                    ids=ids, at=now(), logged_by=logged_by)
+    log_predictions(target=target, features=logged, scores=scores, decisions=decisions, ids=ids, at=now(),
+                    logged_by=logged_by)
     answer_decisions = decisions.astype(int).tolist() if binary else [None] * len(ids)
     return {"model": target.model, "environment": target.environment, "version": target.version,
             "predictions": [{"prediction_id": pid, "score": sc, "decision": d}

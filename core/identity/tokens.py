@@ -22,6 +22,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, select
 
 from core import audit
@@ -178,12 +179,22 @@ def revoke_token(*, session: Session, actor: Actor, token_id: int) -> TokenRead:
     return _read(token, owner.username)
 
 
+# Built once: a token check runs on every API request, and building a statement costs more than running it.
+_BY_DIGEST = (select(Token.id, Token.name, Token.secret_hash, Token.scopes, Token.expires_at, Token.last_used_at,
+                     Token.revoked_at, User.username, User.roles, User.active)
+              .join(User, User.id == Token.user_id, isouter=True)
+              .where(Token.secret_hash == bindparam("digest")))
+_TOUCH = (update(Token).where(Token.id == bindparam("token")).values(last_used_at=bindparam("at"))
+          .execution_options(synchronize_session=False))
+
+
 def authenticate_token(*, session: Session, secret: str) -> TokenIdentity:
-    """The identity a presented secret acts for; Unauthenticated when unknown, revoked, expired or its user is gone."""
+    """The identity a presented secret acts for; Unauthenticated when unknown, revoked, expired or its user is gone.
+    Read afresh from the database on every call (one query), so a revocation holds from the next request on."""
     if not secret or not secret.startswith(SECRET_PREFIX) or len(secret) > 128:
         raise Unauthenticated("a valid token is required")
     digest = _hash(secret)
-    token = session.exec(select(Token).where(Token.secret_hash == digest)).first()
+    token = session.execute(_BY_DIGEST, {"digest": digest}).first()
     if token is None or not hmac.compare_digest(token.secret_hash, digest):
         raise Unauthenticated("a valid token is required")
     at = now()
@@ -191,13 +202,11 @@ def authenticate_token(*, session: Session, secret: str) -> TokenIdentity:
         raise Unauthenticated(f"token {token.name!r} was revoked")
     if token.expires_at <= at:
         raise Unauthenticated(f"token {token.name!r} expired on {token.expires_at:%Y-%m-%d %H:%M} UTC")
-    user = session.get(User, token.user_id)
-    if user is None or not user.active:
+    if token.username is None or not token.active:
         raise Unauthenticated(f"token {token.name!r} belongs to a user who is no longer active")
     if token.last_used_at is None or at - token.last_used_at >= LAST_USED_RESOLUTION:
-        token.last_used_at = at
-        session.add(token)
-    return TokenIdentity(actor=Actor(username=user.username, roles=tuple(user.roles)), token_id=token.id,
+        session.execute(_TOUCH, {"token": token.id, "at": at})
+    return TokenIdentity(actor=Actor(username=token.username, roles=tuple(token.roles)), token_id=token.id,
                          token_name=token.name, scopes=tuple(token.scopes))
 
 

@@ -59,18 +59,39 @@ def _ids_table(ids: list[str]) -> pa.Table:
     return pa.table({"prediction_id": pa.array(ids, type=pa.string())})
 
 
+def _id_hashes(ids: pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit hash of each id (DuckDB's), in order, computed a chunk at a time: 8 bytes per id."""
+    out = np.empty(len(ids), dtype=np.uint64)
+    start = 0
+    with lake.duck() as con:
+        for chunk in ids.chunks:
+            part = pa.table({"prediction_id": chunk,  # noqa: F841 - scanned by DuckDB
+                             "position": pa.array(np.arange(start, start + len(chunk), dtype=np.int64))})
+            found = con.execute("SELECT position, hash(prediction_id) AS h FROM part").fetchnumpy()
+            out[found["position"]] = found["h"]
+            start += len(chunk)
+    return out
+
+
 def repeated_ids(ids: pa.ChunkedArray) -> tuple[list[tuple[str, list[int]]], int]:
     """Ids that appear more than once among IDS (the first five in file order, each with its 0-based positions)
-    and how many repeats there are in all. DuckDB groups them, spilling to disk above its memory limit."""
-    incoming = pa.table({"prediction_id": ids, "position": pa.array(np.arange(len(ids), dtype=np.int64))})  # noqa: F841
-    with lake.duck() as con:
-        total = con.execute("SELECT count(*) - count(DISTINCT prediction_id) FROM incoming").fetchone()[0]
-        if not total:
-            return [], 0
-        shown = con.execute(
-            "SELECT prediction_id, list(position ORDER BY position) FROM incoming GROUP BY prediction_id "
-            "HAVING count(*) > 1 ORDER BY min(position) LIMIT 5").fetchall()
-    return [(pid, list(positions)) for pid, positions in shown], int(total)
+    and how many repeats there are in all. The ids are compared by a 64-bit hash first, sorted in numpy; only
+    the ids whose hash repeats are then compared as text, so the check holds about 8 bytes per id besides the
+    ids themselves, whatever their number."""
+    ordered = _id_hashes(ids)
+    ordered.sort()  # in place: the hashes in file order are computed again only when some repeat
+    suspects = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    if len(suspects) == 0:
+        return [], 0
+    hashes = _id_hashes(ids)
+    at = np.minimum(np.searchsorted(suspects, hashes), len(suspects) - 1)
+    positions = np.flatnonzero(suspects[at] == hashes)
+    groups: dict[str, list[int]] = {}
+    for position, pid in zip(positions.tolist(), ids.take(pa.array(positions)).to_pylist(), strict=True):
+        groups.setdefault(pid, []).append(position)
+    repeated = sorted((found for found in groups.items() if len(found[1]) > 1), key=lambda found: found[1][0])
+    return repeated[:5], sum(len(found) - 1 for _pid, found in repeated)
 
 
 def stored_positions(*, model_id: int, ids: pa.ChunkedArray,

@@ -12,6 +12,12 @@ committed), then deletes the files. Files at or below the version the table reco
 committing them again, so a flusher stopped between its commit and the deletion duplicates nothing. A directory
 whose lock is free belongs to a process that died: the next process to start flushes it and removes it.
 
+Durable before answered: a request's file is fsynced before its answer goes out (one fsync, under its final name:
+no rename whose directory entry would still need syncing). A flush takes only the files numbered below the oldest
+one still being written, so it never reads half a file and never records a version past a file yet to come; a
+file cut short by a crash belongs to a request that was never answered, and is dropped. Requests go on writing
+while a flush commits.
+
 Predictions reach the evaluation store within `WATCHTOWER_API_FLUSH_SECONDS` (default 1) of their answer, and
 at once when the API stops.
 """
@@ -53,20 +59,32 @@ def root() -> Path:
     return get_settings().home / "spool"
 
 
-def _commit_directory(directory: Path) -> int:
-    """Commit every spooled file under DIRECTORY (one commit per model) and delete them; returns the rows committed."""
+def _read(path: Path) -> pa.Table | None:
+    """A spooled file's rows; None for a file cut short (its writer died or failed before it was durable, so its
+    request was never answered with these predictions)."""
+    try:
+        return ipc.open_file(path).read_all()
+    except (pa.ArrowInvalid, OSError):
+        log.warning("spooled file %s is incomplete (its request was not answered); it is dropped", path)
+        return None
+
+
+def _commit_directory(directory: Path, below: int | None = None) -> int:
+    """Commit every spooled file under DIRECTORY (one commit per model), those numbered below BELOW when given
+    (files at or above it may still be being written), and delete them; returns the rows committed."""
     app_id = f"spool-{directory.name}"
     committed = 0
     for model_dir in sorted(p for p in directory.iterdir() if p.is_dir()):
-        files = sorted(model_dir.glob("*.arrow"))
+        files = [f for f in sorted(model_dir.glob("*.arrow")) if below is None or int(f.stem) < below]
         if not files:
             continue
         model_id = int(model_dir.name)
         table = lake.table(model_id, "predictions")
         done = table.transaction_version(app_id) if table is not None else None
         fresh = [f for f in files if done is None or int(f.stem) > done]
-        if fresh:
-            rows = pa.concat_tables([ipc.open_file(f).read_all() for f in fresh], promote_options="default")
+        parts = [part for part in map(_read, fresh) if part is not None]
+        if parts:
+            rows = pa.concat_tables(parts, promote_options="default")
             with session_scope() as s:
                 lake.stage_predictions(s, model_id=model_id, rows=rows,
                                        app_transaction=(app_id, max(int(f.stem) for f in fresh)))
@@ -87,29 +105,42 @@ class Spool:
         fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self.directory = making.rename(root() / name)
         self._seq = 0
-        self._guard = threading.Lock()  # sequence numbers and flushes
+        self._writing: set[int] = set()  # numbers of the files being written now
+        self._guard = threading.Lock()  # sequence numbers and the files being written
+        self._flushing = threading.Lock()  # one flush at a time; requests go on writing meanwhile
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def append(self, *, model_id: int, rows: pa.Table) -> None:
-        """Write one request's predictions to disk (before the request is answered)."""
+        """Write one request's predictions to disk and fsync them (before the request is answered): one fsync,
+        no rename, as a flush leaves alone every file numbered from the oldest one still being written."""
         with self._guard:
             self._seq += 1
             seq = self._seq
-        folder = self.directory / str(model_id)
-        folder.mkdir(exist_ok=True)
-        partial = folder / f"{seq:012d}.partial"
-        with partial.open("wb") as out:
-            with ipc.new_file(out, rows.schema) as writer:
-                writer.write_table(rows)
-            out.flush()
-            os.fsync(out.fileno())
-        partial.rename(folder / f"{seq:012d}.arrow")  # a flush never reads half a file
+            self._writing.add(seq)
+        path = self.directory / str(model_id) / f"{seq:012d}.arrow"
+        try:
+            path.parent.mkdir(exist_ok=True)
+            with path.open("wb") as out:
+                with ipc.new_file(out, rows.schema) as writer:
+                    writer.write_table(rows)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            path.unlink(missing_ok=True)  # the request fails: its predictions are not logged
+            raise
+        finally:
+            with self._guard:
+                self._writing.discard(seq)
 
     def flush(self) -> int:
-        """Commit what is spooled now; returns the rows committed."""
-        with self._guard:
-            return _commit_directory(self.directory)
+        """Commit what is spooled now (every file written in full, up to the oldest one still being written: the
+        commit records the highest number it holds, so a file numbered below it must not come later); returns
+        the rows committed."""
+        with self._flushing:
+            with self._guard:
+                below = min(self._writing, default=self._seq + 1)
+            return _commit_directory(self.directory, below=below)
 
     def start(self, *, every: float) -> None:
         """Flush every EVERY seconds in a background thread, after taking over the spools of dead processes."""

@@ -15,11 +15,9 @@ SQL keeps projects, models, versions, evaluations and audit; the lake keeps the 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -29,20 +27,17 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import duckdb
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
-from deltalake.transaction import AddAction
 from sqlalchemy import event
 from sqlmodel import Session
 
 from core.config import get_settings
 from core.errors import WatchtowerError
+from core.lake.staging import StagedFiles, by_day
 
 LAKE_URL_SETTING = "WATCHTOWER_LAKE_URL"
 MEMORY_SETTING = "WATCHTOWER_LAKE_MEMORY"  # DuckDB's memory limit; above it, queries spill to disk
@@ -202,8 +197,7 @@ def new_batch_id() -> str:
 @dataclass
 class _Staged:
     schema: pa.Schema
-    actions: list[AddAction] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
+    files: StagedFiles = field(default_factory=StagedFiles)
     ids: list[pa.Array] = field(default_factory=list)  # staged prediction ids and times, for reads in the same unit
     ts: list[pa.Array] = field(default_factory=list)
     app_transaction: tuple[str, int] | None = None  # (app id, version) recorded with the commit, for exactly-once
@@ -224,66 +218,11 @@ def _pending(session: Session) -> _Pending:
     return pending
 
 
-def _stat(value: object) -> object:
-    if hasattr(value, "isoformat"):
-        return value.isoformat(timespec="microseconds") + "Z" if hasattr(value, "hour") else value.isoformat()
-    return value
-
-
-def _stats(batch: pa.Table) -> str:
-    """Delta file statistics for every column: readers skip files by them and trust them, so none may be missing."""
-    low, high, nulls = {}, {}, {}
-    for name in batch.schema.names:
-        col = batch.column(name)
-        nulls[name] = col.null_count
-        if col.null_count < len(col):
-            bounds = pc.min_max(col)
-            low[name], high[name] = _stat(bounds["min"].as_py()), _stat(bounds["max"].as_py())
-    return json.dumps({"numRecords": batch.num_rows, "minValues": low, "maxValues": high, "nullCount": nulls})
-
-
-ZSTD_LEVEL = 2  # measured on logged features: smaller than 1 and 3 alike, as fast as 1; from 5 on, slower
-_SAMPLE = 2048  # values of a float column compressed both ways to choose its encoding
-
-
-def _splits_better(col: pa.ChunkedArray, codec: pa.Codec) -> bool:
-    """Whether a float column compresses smaller with its bytes split into streams (model scores, measurements
-    at full precision) than as plain values (numbers logged with few decimals repeat byte patterns zstd finds)."""
-    values = pc.fill_null(col.slice(0, _SAMPLE), 0.0).combine_chunks().to_numpy(zero_copy_only=False)
-    plain = np.ascontiguousarray(values, dtype=np.float64)
-    split = np.ascontiguousarray(plain.view(np.uint8).reshape(-1, 8).T)
-    return len(codec.compress(split.tobytes())) < len(codec.compress(plain.tobytes()))
-
-
-def _write_options(part: pa.Table) -> dict:
-    """How a staged file stores each column: times as deltas (rows are sorted by time), ids with their shared
-    prefixes, floats as logged (float64) either plain or byte-stream-split, whichever compresses smaller,
-    and text that repeats (categories, who logged a batch, the batch) in a dictionary, nearly free when constant."""
-    codec = pa.Codec("zstd", ZSTD_LEVEL)
-    encoding = {}
-    for f in part.schema:
-        if pa.types.is_timestamp(f.type) or pa.types.is_integer(f.type) and f.name != "version_id":
-            encoding[f.name] = "DELTA_BINARY_PACKED"
-        elif f.name == "prediction_id":
-            encoding[f.name] = "DELTA_BYTE_ARRAY"
-        elif pa.types.is_floating(f.type):
-            encoding[f.name] = "BYTE_STREAM_SPLIT" if _splits_better(part.column(f.name), codec) else "PLAIN"
-    return {"compression": "zstd", "compression_level": ZSTD_LEVEL, "column_encoding": encoding,
-            "use_dictionary": [n for n in part.schema.names if n not in encoding], "store_schema": False}
-
-
-def _by_time(part: pa.Table) -> pa.Table:
-    """Rows in time order (tight min/max per row group for readers, small deltas between stored times)."""
-    ts = part.column("ts")
-    if len(ts) < 2 or pc.all(pc.greater_equal(ts.slice(1), ts.slice(0, len(ts) - 1))).as_py():
-        return part
-    return part.take(pc.sort_indices(part, sort_keys=[("ts", "ascending"), ("prediction_id", "ascending")]))
-
-
 def stage_predictions(session: Session, *, model_id: int, rows: pa.Table,
                       app_transaction: tuple[str, int] | None = None) -> None:
     """Write validated predictions (PREDICTION_BASE's columns without `day`, plus `f_` columns) as Parquet files
-    that the session's commit adds to the model's table: one file per day, its rows in time order.
+    that the session's commit adds to the model's table: one file per day, its rows in time order, written in
+    the background (`core.lake.staging`) while the caller goes on.
     APP_TRANSACTION (app id, version) is recorded with that commit, so a writer can tell what it already
     committed (`DeltaTable.transaction_version`)."""
     pending = _pending(session)
@@ -295,29 +234,13 @@ def stage_predictions(session: Session, *, model_id: int, rows: pa.Table,
         staged = pending.predictions[model_id] = _Staged(schema=schema)
     else:
         staged.schema = pa.unify_schemas([staged.schema, schema])
-    days = pc.cast(rows.column("ts"), pa.date32())
     base = f"{root}/models/{model_id}/predictions"
-    unique = pc.unique(days).to_pylist()
     with reachable():
-        for day in unique:
-            _stage_day(staged, fs, base, rows if len(unique) == 1
-                       else rows.filter(pc.equal(days, pa.scalar(day, pa.date32()))), day)
+        for day, part in by_day(rows):
+            staged.files.add(fs, base, day, part)
     staged.app_transaction = app_transaction or staged.app_transaction
-    staged.ids.append(rows.column("prediction_id").combine_chunks())
-    staged.ts.append(rows.column("ts").combine_chunks())
-
-
-def _stage_day(staged: _Staged, fs: pafs.FileSystem, base: str, part: pa.Table, day: object) -> None:
-    """One day's rows as one Parquet file in time order, remembered (before it is written, so that a rollback
-    deletes even a half-written one) with the Delta action that will add it."""
-    part = _by_time(part)
-    relative = f"day={day.isoformat()}/part-{uuid.uuid4().hex}.parquet"
-    staged.paths.append(f"{base}/{relative}")
-    fs.create_dir(f"{base}/day={day.isoformat()}", recursive=True)
-    pq.write_table(part, f"{base}/{relative}", filesystem=fs, **_write_options(part))
-    size = fs.get_file_info(f"{base}/{relative}").size
-    staged.actions.append(AddAction(relative, size, {"day": day.isoformat()}, int(time.time() * 1000), True,
-                                    _stats(part)))
+    staged.ids.extend(rows.column("prediction_id").chunks)  # the caller's arrays, not a copy
+    staged.ts.extend(rows.column("ts").chunks)
 
 
 def stage_labels(session: Session, *, model_id: int, rows: pa.Table) -> None:
@@ -330,7 +253,8 @@ def staged_predictions(session: Session, *, model_id: int) -> pa.Table | None:
     staged = session.info.get("lake", _Pending()).predictions.get(model_id)
     if staged is None or not staged.ids:
         return None
-    return pa.table({"prediction_id": pa.concat_arrays(staged.ids), "ts": pa.concat_arrays(staged.ts)})
+    return pa.table({"prediction_id": pa.chunked_array(staged.ids, pa.string()),
+                     "ts": pa.chunked_array(staged.ts, pa.timestamp("us"))})
 
 
 def _commit(session: Session) -> None:
@@ -359,7 +283,8 @@ def _commit_staged(pending: _Pending) -> None:
         recorded = None
         if staged.app_transaction is not None:
             recorded = CommitProperties(app_transactions=[Transaction(*staged.app_transaction)])
-        current.create_write_transaction(staged.actions, mode="append", schema=schema, partition_by=["day"],
+        actions = staged.files.actions()
+        current.create_write_transaction(actions, mode="append", schema=schema, partition_by=["day"],
                                          commit_properties=recorded)
         del pending.predictions[model_id]
     for model_id, parts in list(pending.labels.items()):
@@ -379,7 +304,8 @@ def _discard(session: Session) -> None:
         return
     fs, _root = location().filesystem()
     for staged in pending.predictions.values():
-        for path in staged.paths:
+        staged.files.stop()
+        for path in staged.files.paths:
             try:
                 fs.delete_file(path)
             except (FileNotFoundError, OSError):

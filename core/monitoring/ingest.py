@@ -71,13 +71,22 @@ def _where(mask: pa.Array) -> list[int]:
     return pc.indices_nonzero(pc.fill_null(mask, True)).to_pylist()
 
 
-def _numbers(col: pa.Array, *, column: str, offset: int, name: str, what: str = "numbers") -> pa.Array:
-    """Text or numbers as float64; names the rows whose text is not a number."""
+def _numbers(col: pa.Array, *, column: str, offset: int, name: str, what: str = "numbers",
+             show_trimmed: bool = False) -> pa.Array:
+    """Text or numbers as float64, surrounding spaces ignored; names the rows whose text is not a number (as
+    written, or trimmed with SHOW_TRIMMED)."""
     if not pa.types.is_string(col.type):
         return col.cast(pa.float64())
     try:
-        return pc.cast(pc.utf8_trim_whitespace(col), pa.float64())
+        return pc.cast(col, pa.float64())  # plain numbers, the usual case, need no trimmed copy
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    trimmed = pc.utf8_trim_whitespace(col)
+    try:
+        return pc.cast(trimmed, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if show_trimmed:
+            col = trimmed
         bad, values = [], []
         for i, text in enumerate(col.to_pylist()):
             try:
@@ -93,11 +102,11 @@ def _numbers(col: pa.Array, *, column: str, offset: int, name: str, what: str = 
 
 def _feature_numbers(col: pa.Array, *, column: str, offset: int, name: str) -> pa.Array:
     """A numeric field as float64 (null when missing, infinite or NaN); names the rows that are not numbers."""
-    if pa.types.is_string(col.type):
-        col = _numbers(pc.utf8_trim_whitespace(col), column=column, offset=offset, name=name)
-    col = col.cast(pa.float64())
-    finite = pc.fill_null(pc.is_finite(col), False)
-    return pc.if_else(finite, col, pa.scalar(None, pa.float64()))
+    col = _numbers(col, column=column, offset=offset, name=name, show_trimmed=True)
+    finite = pc.is_finite(col)
+    if pc.all(finite).as_py() is not False:  # nothing to blank: every value present is finite
+        return col
+    return pc.if_else(pc.fill_null(finite, False), col, pa.scalar(None, pa.float64()))
 
 
 def _feature_strings(col: pa.Array) -> pa.Array:
@@ -152,8 +161,8 @@ def _ids(col: pa.Array, *, column: str, offset: int, name: str, seen: set[str]) 
 
 
 def _prediction_ids(col: pa.Array, *, column: str, offset: int, name: str) -> pa.Array:
-    """A chunk's prediction ids, trimmed: none blank, none longer than 128 characters, none repeated within
-    the chunk (repeats across chunks and against stored ids are found once the whole file is read)."""
+    """A chunk's prediction ids, trimmed: none blank, none longer than 128 characters (repeats, within the file
+    and against stored ids, are found in one pass once the whole file is read)."""
     text = pc.utf8_trim_whitespace(col.cast(pa.string()))
     lengths = pc.utf8_length(text)
     blank = _where(pc.equal(lengths, 0))
@@ -162,8 +171,6 @@ def _prediction_ids(col: pa.Array, *, column: str, offset: int, name: str) -> pa
     long = _where(pc.greater(lengths, 128))
     if long:
         raise InvalidInput(f"{name}: {_rows(long, offset)} have a {column!r} longer than 128 characters")
-    if len(pc.unique(text)) < len(text):
-        _refuse_repeats(pa.chunked_array([text]), column=column, offset=offset, name=name)
     return text
 
 
@@ -221,9 +228,14 @@ def _environment_id(session: Session, environment: str | None) -> int | None:
 
 def logged_columns(model: Model) -> list[dict]:
     """Features, plus any column a business metric sums, as stored with each prediction."""
-    out = [dict(f) for f in model.features]
+    return logged_fields(features=model.features, business_metrics=model.business_metrics)
+
+
+def logged_fields(*, features: list[dict], business_metrics: list[dict]) -> list[dict]:
+    """A model's FEATURES, plus any column one of its BUSINESS_METRICS sums (optional), as logged."""
+    out = [dict(f) for f in features]
     names = {f["name"] for f in out}
-    for spec in model.business_metrics:
+    for spec in business_metrics:
         column = spec.get("column")
         if column and column not in names:
             out.append({"name": column, "type": "numeric", "optional": True})
@@ -284,8 +296,7 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
     if rows == 0:
         raise InvalidInput(f"{name} has no rows; nothing was ingested")
     every_id = pa.chunked_array(ids_read, type=pa.string())
-    if len(ids_read) > 1:
-        _refuse_repeats(every_id, column=id_col, offset=0, name=name)
+    _refuse_repeats(every_id, column=id_col, offset=0, name=name)
     if committed or staged_before is not None:
         _refuse_stored(every_id, model=m, staged=staged_before, column=id_col, name=name)
     audit.record(session, actor=actor.username, action="predictions.ingest", entity_type="model_version",

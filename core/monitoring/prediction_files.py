@@ -1,14 +1,19 @@
 """Reading prediction and label files in chunks: CSV and Parquet paths or uploads, and DataFrames.
 
-pyarrow's streaming CSV reader keeps one chunk in memory at a time (every column as text); a Parquet file is read
-one record batch at a time with its own types (text columns cast to text); a DataFrame is cut into chunks and
-converted column by column (numbers as float64, times as timestamps, everything else as text). A file is Parquet
-when it starts with Parquet's magic bytes, whatever its name.
+pyarrow's streaming CSV reader parses blocks of 1 MB (every column as text; a row may not be longer), gathered
+into chunks of about 32 MB; a Parquet file is read one record batch at a time with its own types (text columns
+cast to text). A file's chunks are read by a background thread a couple of chunks ahead of the caller: pyarrow
+parses without the GIL, so the next chunk is read while the caller validates and writes this one, and no more
+than those few chunks are in memory. A DataFrame is cut into chunks and converted column by column (numbers as
+float64, times as timestamps, everything else as text). A file is Parquet when it starts with Parquet's magic
+bytes, whatever its name.
 """
 
 from __future__ import annotations
 
 import io
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -21,7 +26,9 @@ import pyarrow.parquet as pq
 from core.errors import InvalidInput
 
 Source = pd.DataFrame | str | Path | BinaryIO | bytes
-CHUNK_BYTES = 32 << 20  # CSV bytes per chunk
+BLOCK_BYTES = 1 << 20  # CSV bytes parsed at a time: small blocks parse faster than large ones (they stay in cache)
+CHUNK_BYTES = 32 << 20  # CSV text per chunk handed to the caller
+AHEAD = 2  # chunks read ahead of the caller
 CHUNK_ROWS = 100_000  # DataFrame rows per chunk
 PARQUET_ROWS = 250_000  # Parquet rows per record batch
 
@@ -59,7 +66,8 @@ def is_parquet(source: Source) -> bool:
 
 def _parquet(source: str | Path | BinaryIO, name: str) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(source)
+        # Without pre-buffering: it keeps every byte read until the reader is closed (the whole file, in the end).
+        return pq.ParquetFile(source, pre_buffer=False)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InvalidInput(f"{name} is not a readable Parquet file: {str(exc).splitlines()[0]}; "
                            "nothing was ingested") from None
@@ -94,10 +102,22 @@ def _csv_batches(source: str | Path | BinaryIO, name: str, columns: list[str]) -
     options = pcsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string()), include_columns=columns,
                                   strings_can_be_null=True, quoted_strings_can_be_null=False)
     try:
-        yield from pcsv.open_csv(source, read_options=pcsv.ReadOptions(block_size=CHUNK_BYTES),
-                                 convert_options=options)
+        gathered, size = [], 0
+        blocks = pcsv.ReadOptions(block_size=min(BLOCK_BYTES, CHUNK_BYTES))
+        for block in pcsv.open_csv(source, read_options=blocks,
+                                   convert_options=options):
+            gathered.append(block)
+            size += block.nbytes
+            if size >= CHUNK_BYTES:
+                yield pa.concat_batches(gathered)
+                gathered, size = [], 0
+        if gathered:
+            yield pa.concat_batches(gathered)
     except pa.ArrowInvalid as exc:
-        raise InvalidInput(f"{name} is not a readable CSV: {str(exc).splitlines()[0]}; nothing was ingested") from None
+        first = str(exc).splitlines()[0]
+        if "straddling" in first:
+            first = f"a row is longer than {BLOCK_BYTES >> 20} MB"
+        raise InvalidInput(f"{name} is not a readable CSV: {first}; nothing was ingested") from None
 
 
 def _parquet_batches(source: str | Path | BinaryIO, name: str, columns: list[str],
@@ -139,6 +159,49 @@ def _frame_batches(frame: pd.DataFrame, columns: list[str], text: set[str]) -> I
         yield pa.RecordBatch.from_arrays(arrays, names=columns)
 
 
+_DONE = object()
+
+
+def _ahead(chunks: Iterator[pa.RecordBatch], depth: int = AHEAD) -> Iterator[pa.RecordBatch]:
+    """CHUNKS read by a background thread, up to DEPTH ahead of the caller; a reading error is raised to the
+    caller where the chunk would have been, and the thread stops when the caller stops early."""
+    handed: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand(item: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                handed.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not hand((chunk, None)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            hand((None, exc))
+            return
+        hand((_DONE, None))
+
+    reader = threading.Thread(target=read, name="watchtower-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            chunk, error = handed.get()
+            if error is not None:
+                raise error
+            if chunk is _DONE:
+                return
+            yield chunk
+    finally:
+        stop.set()
+        reader.join()
+
+
 def batches(source: Source, columns: list[str], *, text: set[str]) -> Iterator[pa.RecordBatch]:
     """The source's `columns` in chunks; `text` columns are always read as text (ids, categories)."""
     name = name_of(source)
@@ -149,5 +212,5 @@ def batches(source: Source, columns: list[str], *, text: set[str]) -> Iterator[p
     if isinstance(source, pd.DataFrame):
         return _frame_batches(source, columns, text)
     if is_parquet(source):
-        return _parquet_batches(source, name, columns, text)
-    return _csv_batches(source, name, columns)
+        return _ahead(_parquet_batches(source, name, columns, text))
+    return _ahead(_csv_batches(source, name, columns))

@@ -3,9 +3,11 @@ committed by the next one, and nothing is ever committed twice."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -83,6 +85,42 @@ def test_files_committed_but_not_deleted_are_not_committed_again(sqlite_home, tm
     s.append(model_id=MODEL, rows=rows("z"))
     assert s.flush() == 3, "only the file spooled after the commit is new"
     assert committed_ids() == sorted(f"{p}-{i}" for p in "xyz" for i in range(3))
+    s.close()
+
+
+def test_a_request_still_writing_while_a_later_one_is_flushed_is_committed_later_not_lost(sqlite_home,
+                                                                                        monkeypatch):
+    s = spool.Spool()
+    release, writing = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_first(fd: int) -> None:
+        if not writing.is_set():
+            writing.set()
+            assert release.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(spool.os, "fsync", slow_first)
+    first = threading.Thread(target=s.append, kwargs={"model_id": MODEL, "rows": rows("first")})
+    first.start()
+    assert writing.wait(10)
+    s.append(model_id=MODEL, rows=rows("second"))  # numbered after the first, written before it
+    assert s.flush() == 0, "nothing numbered from the file still being written is committed"
+    release.set()
+    first.join(10)
+    assert s.flush() == 6
+    assert committed_ids() == sorted(f"{p}-{i}" for p in ("first", "second") for i in range(3))
+    s.close()
+
+
+def test_a_spooled_file_cut_short_by_a_crash_is_dropped_and_the_rest_committed(sqlite_home):
+    s = spool.Spool()
+    s.append(model_id=MODEL, rows=rows("whole"))
+    s.append(model_id=MODEL, rows=rows("torn"))
+    torn = sorted((s.directory / str(MODEL)).glob("*.arrow"))[-1]
+    torn.write_bytes(torn.read_bytes()[:200])  # the process died before this request was answered
+    assert s.flush() == 3 and committed_ids() == ["whole-0", "whole-1", "whole-2"]
+    assert list((s.directory / str(MODEL)).glob("*.arrow")) == []
     s.close()
 
 

@@ -15,6 +15,7 @@ from core.access import SYSTEM, Actor
 from core.db import session_scope
 from core.entities import Environment
 from core.errors import Forbidden, InvalidInput, NotFound
+from core.lake import staging
 from core.models import registry
 from core.monitoring import ingest, prediction_files
 from core.projects import projects
@@ -193,6 +194,27 @@ def test_an_id_repeated_in_another_chunk_is_named_with_both_rows_and_nothing_is_
                                            r"file \('tx-7' at rows 8, 2501; 1 repeat"):
         ingest_file(predictions_csv(tmp_path, rows))
     assert len(stored_predictions()) == 0
+
+
+def test_a_staged_file_that_fails_to_write_fails_the_ingest_and_leaves_no_file_behind(backend, tmp_path,
+                                                                                       monkeypatch):
+    monkeypatch.setattr(prediction_files, "CHUNK_BYTES", 4096)  # many chunks, each written in the background
+    world()
+    rows = [{"id": f"tx-{i}", "ts": f"2026-05-{1 + i // 1000:02d}", "score": 0.5, "amount": i, "merchant": "fuel",
+             "card_age_days": i} for i in range(3000)]
+    real, written = staging.pq.write_table, []
+
+    def full_disk_on_the_third(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        written.append(args[1])
+        if len(written) == 3:
+            raise OSError(28, "No space left on device")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(staging.pq, "write_table", full_disk_on_the_third)
+    with pytest.raises(OSError, match="No space left"):
+        ingest_file(predictions_csv(tmp_path, rows))
+    assert len(written) >= 3 and len(stored_predictions()) == 0
+    assert not list((tmp_path / "home" / "lake").rglob("*.parquet")), "every staged file was deleted"
 
 
 def test_a_parquet_file_is_ingested_with_its_own_types_and_checked_like_a_csv(backend, tmp_path):
