@@ -90,26 +90,31 @@ class DuckDBEngine:
     name = "duckdb"
 
     def query(self, sql: str, *, views: dict[str, list[str]], schemas: dict[str, pa.Schema]) -> pa.Table:
-        import pyarrow.dataset as pads
-
-        where = lake.location()
         with lake.duck() as con:
             for view, files in views.items():
-                if where.remote:
-                    fs, _root = where.filesystem()
-                    paths = [f.split("://", 1)[1] for f in files]
-                    con.register(view, pads.dataset(paths, schema=schemas[view], filesystem=fs, format="parquet"))
-                elif not files:
-                    con.register(view, schemas[view].empty_table())
-                else:
-                    # DuckDB's own Parquet reader (parallel, pushing filters into row groups); files written before
-                    # a field was first logged lack its column: the table's schema, by name, supplies it as NULL.
-                    paths = [f.removeprefix("file://") for f in files]
-                    con.register(f"{view}__schema", schemas[view].empty_table())
-                    con.execute(f"CREATE TEMP VIEW {identifier(view)} AS SELECT * FROM {identifier(view + '__schema')} "
-                                f"UNION ALL BY NAME SELECT * FROM read_parquet({literal_list(paths)}, "
-                                "union_by_name = true, hive_partitioning = false)")
+                register_files(con, view, files, schemas[view])
             return plain_types(con.sql(sql).to_arrow_table())
+
+
+def register_files(con, view: str, files: list[str], schema: pa.Schema) -> None:  # noqa: ANN001 - a DuckDB connection
+    """Make VIEW on a DuckDB connection read a snapshot's Parquet FILES (`snapshot_files`) with SCHEMA."""
+    import pyarrow.dataset as pads
+
+    where = lake.location()
+    if where.remote:
+        fs, _root = where.filesystem()
+        paths = [f.split("://", 1)[1] for f in files]
+        con.register(view, pads.dataset(paths, schema=schema, filesystem=fs, format="parquet"))
+    elif not files:
+        con.register(view, schema.empty_table())
+    else:
+        # DuckDB's own Parquet reader (parallel, pushing filters into row groups); files written before a field
+        # was first logged lack its column: the table's schema, by name, supplies it as NULL.
+        paths = [f.removeprefix("file://") for f in files]
+        con.register(f"{view}__schema", schema.empty_table())
+        con.execute(f"CREATE TEMP VIEW {identifier(view)} AS SELECT * FROM {identifier(view + '__schema')} "
+                    f"UNION ALL BY NAME SELECT * FROM read_parquet({literal_list(paths)}, "
+                    "union_by_name = true, hive_partitioning = false)")
 
 
 _spark = None

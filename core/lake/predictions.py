@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from sqlmodel import Session
 
 from core.entities import ModelVersion
+from core.lake import engines
 from core.lake import tables as lake
 
 _ID_BLOCK = 1_000_000  # ids per lookup
@@ -97,21 +98,27 @@ def repeated_ids(ids: pa.ChunkedArray) -> tuple[list[tuple[str, list[int]]], int
 def stored_positions(*, model_id: int, ids: pa.ChunkedArray,
                      staged: pa.Table | None) -> tuple[list[tuple[str, int]], int]:
     """Which of IDS the model already has, committed or in STAGED (ids staged earlier in the unit of work): the
-    first five in file order with their 0-based positions, and how many in all. One scan of the stored ids."""
+    first five in file order with their 0-based positions, and how many in all. One scan of the stored ids
+    (of each source)."""
     incoming = pa.table({"prediction_id": ids, "position": pa.array(np.arange(len(ids), dtype=np.int64))})  # noqa: F841
-    preds = lake.dataset(model_id, "predictions")
-    sources = [s for s in (preds, staged) if s is not None]
-    if not sources:
-        return [], 0
+    current = lake.table(model_id, "predictions")
+    snapshot = engines.snapshot_files(model_id, "predictions", version=current.version()) if current else None
     clashes: list[tuple[str, int]] = []
     total = 0
     with lake.duck() as con:
+        sources = []
+        if snapshot is not None:  # the committed ids, read by DuckDB's Parquet reader (the id column only)
+            engines.register_files(con, "stored", *snapshot)
+            sources.append("stored")
+        if staged is not None:
+            con.register("staged", staged)
+            sources.append("staged")
         for source in sources:
-            con.register("source", source)
-            query = ("FROM incoming i WHERE i.prediction_id IN (SELECT prediction_id FROM source)")
-            total += con.execute(f"SELECT count(*) {query}").fetchone()[0]
-            clashes += con.execute(f"SELECT i.prediction_id, i.position {query} ORDER BY i.position LIMIT 5").fetchall()
-            con.unregister("source")
+            found = con.execute(
+                "SELECT prediction_id, position, count(*) OVER () FROM incoming "
+                f"WHERE prediction_id IN (SELECT prediction_id FROM {source}) ORDER BY position LIMIT 5").fetchall()
+            total += found[0][2] if found else 0
+            clashes += [(pid, position) for pid, position, _ in found]
     return sorted(clashes, key=lambda c: c[1])[:5], int(total)
 
 
