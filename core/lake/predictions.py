@@ -114,9 +114,13 @@ def stored_positions(*, model_id: int, ids: pa.ChunkedArray,
             con.register("staged", staged)
             sources.append("staged")
         for source in sources:
+            # The stored ids stream past a hash of the incoming ones (never the other way round); the few that
+            # match are then found in the file.
             found = con.execute(
-                "SELECT prediction_id, position, count(*) OVER () FROM incoming "
-                f"WHERE prediction_id IN (SELECT prediction_id FROM {source}) ORDER BY position LIMIT 5").fetchall()
+                f"WITH hits AS (SELECT DISTINCT prediction_id FROM {source} "
+                "WHERE prediction_id IN (SELECT prediction_id FROM incoming)) "
+                "SELECT i.prediction_id, i.position, count(*) OVER () FROM incoming i JOIN hits h "
+                "ON h.prediction_id = i.prediction_id ORDER BY i.position LIMIT 5").fetchall()
             total += found[0][2] if found else 0
             clashes += [(pid, position) for pid, position, _ in found]
     return sorted(clashes, key=lambda c: c[1])[:5], int(total)
