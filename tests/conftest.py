@@ -25,12 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
 from core import db
 from core.lake import spool
+from tests.support import demo_template as demo_seed
 from tests.support.mlflow_world import mlflow_server  # noqa: F401 - a session fixture: a real MLflow server
 
 PG_BASE = os.environ.get("WATCHTOWER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -68,7 +68,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.unit)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = selected
+    # Tests on the demo story last: the other tests run while its template is being seeded.
+    items[:] = sorted(selected, key=lambda item: "demo_template" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture(autouse=True)
@@ -155,44 +156,23 @@ def sqlite_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     db.dispose_engines()
 
 
-def _seed_demo_into(home: Path) -> None:
-    old = {k: os.environ.get(k) for k in ("WATCHTOWER_HOME", "WATCHTOWER_DATABASE_URL")}
-    os.environ["WATCHTOWER_HOME"] = str(home)
-    os.environ["WATCHTOWER_DATABASE_URL"] = f"sqlite:///{home / 'watchtower.db'}"
-    try:
-        from core.demo import seed_demo
-
-        seed_demo()
-    finally:
-        db.dispose_engines()
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def _shared_temp(factory: pytest.TempPathFactory) -> Path:
+    """The run's base temporary directory, which pytest-xdist workers share (each has its own below it)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session")
-def demo_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo story seeded once per test run into a template home (SQLite); tests copy it, never change it.
+    Its seeding starts in a process of its own once the run's tests are collected (tests/support/demo_template)."""
+    return demo_seed.wait(_shared_temp(tmp_path_factory))
 
-    Under pytest-xdist the workers share one template in the run's base temporary directory: the first
-    worker to need it seeds it under a file lock, the others wait and reuse it.
-    """
-    if worker_id == "master":
-        home = tmp_path_factory.mktemp("demo-template")
-        _seed_demo_into(home)
-        return home
-    shared = tmp_path_factory.getbasetemp().parent
-    home = shared / "demo-template"
-    done = shared / "demo-template.done"
-    with FileLock(str(shared / "demo-template.lock")):
-        if not done.exists():
-            shutil.rmtree(home, ignore_errors=True)
-            home.mkdir()
-            _seed_demo_into(home)
-            done.touch()
-    return home
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start seeding the demo template at once when a collected test needs it, so that other tests run meanwhile."""
+    if any("demo_template" in getattr(item, "fixturenames", ()) for item in session.items):
+        demo_seed.start(_shared_temp(session.config._tmp_path_factory))  # noqa: SLF001 - the session's factory
 
 
 @pytest.fixture
