@@ -125,6 +125,7 @@ class Recorded:
         return 0
 
 
+@pytest.mark.slow
 def test_serve_with_an_api_port_also_starts_the_scoring_api_which_answers_its_health_route(sqlite_home,
                                                                                            monkeypatch):
     started: list[Recorded] = []

@@ -244,6 +244,7 @@ def test_a_checkpoint_is_posted_to_a_write_once_store(backend, tmp_path):
     assert down.exit_code == 1 and "could not be sent" in down.output
 
 
+@pytest.mark.slow
 def test_the_worker_writes_checkpoints_on_a_schedule(sqlite_home, tmp_path):
     _trail(3)
     cp = tmp_path / "scheduled.jsonl"

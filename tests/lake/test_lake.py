@@ -95,6 +95,7 @@ def test_a_unit_of_work_that_fails_after_an_ingest_leaves_no_row_and_no_file(bac
     assert on_disk == files, "the rolled-back ingest's staged file was deleted"
 
 
+@pytest.mark.slow
 def test_a_writer_killed_in_the_middle_of_a_batch_leaves_no_partial_commit(backend, tmp_path):
     world()
     log(traffic(10))
