@@ -9,6 +9,7 @@ when an administrator allowed that exact file (sha256).
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import zipfile
 from collections.abc import Callable, Iterable
@@ -140,20 +141,24 @@ def save_estimator(estimator: Any) -> tuple[str, str]:
     return _relative(dest), digest
 
 
-def save_skops(estimator: Any) -> tuple[str, str, bool]:
-    """Dump an estimator with skops into the artifact store; return (path, sha256, whether the file is new).
+def save_skops(estimator: Any, *, check: Callable[[Any], None]) -> tuple[str, str, bool]:
+    """Dump an estimator with skops, CHECK the estimator loaded back from those bytes (it raises to refuse), and
+    only then write them into the artifact store; return (path, sha256, whether the file is new).
 
     For estimators Watchtower loaded from a source an administrator trusts (an MLflow tracking server): the
     file's types are trusted for this one artifact, and scoring it later never unpickles anything.
     """
+    data = skops.io.dumps(estimator)
+    check(skops.io.loads(data, trusted=skops.io.get_untrusted_types(data=data)))
+    digest = hashlib.sha256(data).hexdigest()
     store = get_settings().artifacts_dir
     store.mkdir(parents=True, exist_ok=True)
-    tmp = store / f"tmp-{id(estimator)}-{hashlib.sha1(repr(estimator).encode()).hexdigest()[:8]}.skops"
-    skops.io.dump(estimator, tmp)
-    digest = sha256_file(tmp)
     dest = store / f"{digest}.skops"
     new = not dest.exists()
-    tmp.replace(dest)
+    if new:
+        tmp = store / f"tmp-{digest}-{os.getpid()}.skops"
+        tmp.write_bytes(data)
+        tmp.replace(dest)
     return _relative(dest), digest, new
 
 

@@ -142,21 +142,17 @@ def _scored(loaded: Loaded, frame: pd.DataFrame, *, features: list[str], task: s
 
 
 def _stored(loaded: Loaded, scored: pd.DataFrame, features: list[str]) -> tuple[str | None, str | None, bool]:
-    """Save a scikit-learn model with skops, and check the stored file scores the reference as the loaded model did."""
+    """Save a scikit-learn model with skops, once the copy is seen to score the reference as the loaded model did."""
     if loaded.flavor != "sklearn":
         return None, None, False
-    path, sha, new = artifacts.save_skops(loaded.model)
-    try:
-        back = artifacts.load_estimator(path=path, sha256=sha, what="the model imported from MLflow")
-        sample = scored[features].head(50)
-        how = "predict_proba" if hasattr(loaded.model, "predict_proba") else "predict"
+    sample = scored[features].head(50)
+    how = "predict_proba" if hasattr(loaded.model, "predict_proba") else "predict"
+
+    def scores_the_same(back: object) -> None:
         if not np.allclose(getattr(back, how)(sample), getattr(loaded.model, how)(sample), equal_nan=True):
             raise InvalidInput("the model does not score the same once saved with skops; it cannot be imported")
-    except Exception:
-        if new:
-            artifacts.resolve(path).unlink(missing_ok=True)
-        raise
-    return path, sha, new
+
+    return artifacts.save_skops(loaded.model, check=scores_the_same)
 
 
 def import_from_mlflow(*, actor: Actor, project_key: str, model_uri: str, tracking_uri: str,
