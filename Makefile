@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 API_PORT ?= 8000
+# Compiled modules (and the tests' rewritten asserts) are cached in __pycache__: every process started after the
+# first imports the stack without compiling it again.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test test-fast test-unit e2e bench lint clean
 

@@ -71,9 +71,12 @@ def init_schema(engine: Engine) -> None:
     """Create missing tables, and add the nullable columns a newer release declares to existing ones."""
     import core.entities  # noqa: F401  (registers the tables)
 
+    existing = set(inspect(engine).get_table_names())
     SQLModel.metadata.create_all(engine)
     found = inspect(engine)
     for table in SQLModel.metadata.sorted_tables:
+        if table.name not in existing:  # just created with every column
+            continue
         have = {c["name"] for c in found.get_columns(table.name)}
         for column in table.columns:
             if column.name not in have and column.nullable:
