@@ -3,6 +3,7 @@ with three versions (v1 running in production), staging (allow) and production (
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +53,24 @@ def sample(rows: int = 300, seed: int = 7) -> pd.DataFrame:
 
 
 def fit(frame: pd.DataFrame, c: float = 1.0):  # noqa: ANN201 - a fitted scikit-learn pipeline
+    """A pipeline fitted on FRAME; on the world's own sample, fitted once per process (tests only save it)."""
+    if frame.equals(_SAMPLE):
+        return _fitted_on_sample(c)
+    return _fit(frame, c)
+
+
+def _fit(frame: pd.DataFrame, c: float):  # noqa: ANN202 - a fitted scikit-learn pipeline
     prep = ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["channel"])], remainder="passthrough")
     return make_pipeline(prep, LogisticRegression(C=c, max_iter=500)).fit(
         frame[["amount", "card_age_days", "channel"]], frame["is_fraud"])
+
+
+_SAMPLE = sample()
+
+
+@functools.cache
+def _fitted_on_sample(c: float):  # noqa: ANN202 - a fitted scikit-learn pipeline
+    return _fit(_SAMPLE, c)
 
 
 PASSWORD = "correct-horse-battery"
