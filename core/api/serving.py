@@ -257,7 +257,7 @@ def log_predictions(*, target: Served, features: dict[str, pa.Array], scores: np
     n = len(ids)
     rows = prediction_store.prediction_rows(
         version_id=target.version_id, environment_id=target.environment_id, ids=ids,
-        ts=pa.array([at] * n, type=pa.timestamp("us")), score=pa.array(scores, type=pa.float64()) if binary else None,
+        ts=pa.repeat(pa.scalar(at, pa.timestamp("us")), n), score=pa.array(scores, type=pa.float64()) if binary else None,
         predicted=pa.array(decisions if binary else scores, type=pa.float64()), features=features,
         logged_by=logged_by, batch=new_batch_id())
     spool.for_process().append(model_id=target.model_id, rows=rows)
