@@ -1,5 +1,8 @@
 """Reading a request's body: JSON without NaN or Infinity, records checked field by field against the model's
 features, a deployment's version and note; each problem names its field.
+
+A batch whose every value has its field's type is decoded straight into typed fields (msgspec), without a dict per
+record; any other body is read record by record, and that reading names the first problem.
 """
 
 from __future__ import annotations
