@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from threadpoolctl import threadpool_limits
 
 from core import artifacts
-from core.api.requests import Unavailable, invalid, parse_records, read_records, with_field
+from core.api.requests import Unavailable, invalid, read_body, with_field
 from core.clock import now
 from core.config import get_settings
 from core.db import session_scope
@@ -257,7 +257,7 @@ def log_predictions(*, target: Served, features: dict[str, pa.Array], scores: np
     n = len(ids)
     rows = prediction_store.prediction_rows(
         version_id=target.version_id, environment_id=target.environment_id, ids=ids,
-        ts=pa.array([at] * n, type=pa.timestamp("us")), score=pa.array(scores, type=pa.float64()) if binary else None,
+        ts=pa.repeat(pa.scalar(at, pa.timestamp("us")), n), score=pa.array(scores, type=pa.float64()) if binary else None,
         predicted=pa.array(decisions if binary else scores, type=pa.float64()), features=features,
         logged_by=logged_by, batch=new_batch_id())
     spool.for_process().append(model_id=target.model_id, rows=rows)
@@ -288,8 +288,7 @@ def new_ids(n: int) -> list[str]:
 def score_request(*, target: Served, body: bytes, cache: EstimatorCache, max_batch: int,
                   limit: ThreadLimit | None = None, logged_by: str | None = None) -> dict:
     """Validate, score and log one request; the answer holds a prediction id, score and decision per record."""
-    records = parse_records(body, max_batch=max_batch)
-    frame, logged = read_records(records, features=target.features, extras=target.extras)
+    frame, logged = read_body(body, features=target.features, extras=target.extras, max_batch=max_batch)
     estimator = cache.get(target)
     if limit is not None:
         limit.apply(cache.loads)

@@ -37,8 +37,9 @@ def prediction_rows(*, version_id: int, environment_id: int | None, ids: list[st
         "ts": ts.cast(pa.timestamp("us")),
         "score": score.cast(pa.float64()) if score is not None else pa.nulls(n, pa.float64()),
         "predicted": predicted.cast(pa.float64()) if predicted is not None else pa.nulls(n, pa.float64()),
-        "logged_by": pa.nulls(n, pa.string()) if logged_by is None else pa.array([logged_by] * n, pa.string()),
-        "batch": pa.array([batch] * n, pa.string()),
+        "logged_by": pa.nulls(n, pa.string()) if logged_by is None
+        else pa.repeat(pa.scalar(logged_by, pa.string()), n),
+        "batch": pa.repeat(pa.scalar(batch, pa.string()), n),
     }
     for name, values in features.items():
         columns[lake.feature_column(name)] = values
