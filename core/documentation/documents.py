@@ -27,6 +27,7 @@ from core.documentation.facts import (
     drift_of,
     evaluations,
     profile_reference,
+    stored_assessment,
     version_events,
 )
 from core.entities import (
@@ -44,7 +45,7 @@ from core.governance import deployer, reviews
 from core.models import registry
 from core.monitoring import evaluation_store
 from core.projects import projects
-from core.validation import lab
+from core.validation import lab, lab_results
 from core.vocabulary import DOCUMENT_FORMATS
 
 FORMATS = DOCUMENT_FORMATS
@@ -130,7 +131,8 @@ def gather(*, actor: Actor, model: str, version: int | None = None) -> ModelDocu
         version_reviews = tuple(r for r in reviews.reviews_for_model(session=s, model=m.name) if r.version == v.number)
         deployments = tuple(reversed([d for d in deployer.history(session=s, model=m.name, limit=1000)
                                       if d.version == v.number]))
-        opened, problem = _open_lab(s, actor=actor, model=m.name, version=info)
+        findings = _stored_findings(s, actor=actor, model=m.name, version=info)
+        opened, problem = (None, "") if findings else _open_lab(s, actor=actor, model=m.name, version=info)
         facts = dict(
             project=projects.get_project(session=s, key=project.key),
             initiative_description=initiative.description if initiative else "", model=registry.model_info(m),
@@ -143,7 +145,8 @@ def gather(*, actor: Actor, model: str, version: int | None = None) -> ModelDocu
         path=info.reference_path, sha256=info.reference_sha256, what=f"{m.name} v{info.number}")
     return ModelDocumentation(generated_at=read_at, generated_by=actor.username,
                               fields=profile_reference(reference, features=facts["model"].features, target=m.target),
-                              assessment=assess(opened, version=info, problem=problem), **facts)
+                              assessment=stored_assessment(findings) if findings else assess(
+                                  opened, version=info, problem=problem), **facts)
 
 
 def _reader(actor: Actor, permission: str) -> Actor:
@@ -159,6 +162,25 @@ def _reader(actor: Actor, permission: str) -> Actor:
     reader = Actor(username=actor.username, roles=("risk_manager",))
     require(reader, permission)
     return reader
+
+
+def _stored_findings(session: Session, *, actor: Actor, model: str, version: registry.VersionInfo
+                     ) -> lab_results.Findings | None:
+    """The lab's findings the worker stored for the version, when they are current and its artifact is intact.
+
+    Otherwise (none yet, pending, failed, computed against another champion, or an artifact that no longer
+    matches its sha256) the document runs the lab itself, which also reports a tampered artifact.
+    """
+    if not version.artifact_path:
+        return None
+    kept = lab_results.stored(session=session, actor=_reader(actor, "validation.view"), model=model,
+                              version=version.number)
+    if kept.status != "done":
+        return None
+    path = artifacts.resolve(version.artifact_path)
+    if not path.is_file() or artifacts.sha256_file(path) != version.artifact_sha256:
+        return None
+    return kept.findings
 
 
 def _open_lab(session: Session, *, actor: Actor, model: str, version: registry.VersionInfo

@@ -27,6 +27,7 @@ from core.validation import lab as validation_lab
 from core.validation.comparison import Importance
 from core.validation.diagnostics import Calibration, Diagnostic
 from core.validation.lab import ChallengerVerdict, Lab
+from core.validation.lab_results import Findings
 
 # Windows of this granularity are preferred for the trend tables: weekly reads best on a page.
 GRANULARITY_PREFERENCE = ("7D", "1M", "1D", "custom")
@@ -180,6 +181,12 @@ def assess(lab: Lab | None, *, version: VersionInfo, problem: str = "") -> Asses
         while len(_ASSESSMENTS) > MAX_CACHED_ASSESSMENTS:
             _ASSESSMENTS.popitem(last=False)
     return found
+
+
+def stored_assessment(findings: Findings) -> Assessment:
+    """The findings the worker computed and stored for the version (the ones the validation lab page shows)."""
+    return Assessment(diagnostics=tuple(findings.report.items), calibration=findings.report.calibration,
+                      importance=tuple(findings.importances), challenger=findings.verdict, data=findings.source)
 
 
 def forget_assessments() -> None:

@@ -34,7 +34,7 @@ from core.identity import users
 from core.models import registry
 from core.monitoring import evaluation_store
 from core.projects import projects
-from core.validation import diagnostics
+from core.validation import comparison, diagnostics, lab, lab_results
 from tests.support.people import cli_token
 from tests.support.skops_files import save_skops
 
@@ -297,8 +297,37 @@ def test_diagnostics_and_importance_are_the_validation_labs(reviewed):
     assert f"| {top.feature} | {top.mean:.4f} |" in md
 
 
-def test_a_tampered_artifact_is_reported_in_the_document(reviewed):
+def _store_the_labs_findings() -> None:
+    with session_scope() as s:
+        lab_results.queue(session=s, actor=SYSTEM, model="card-scorer", version=1)
+    assert lab_results.compute_queued() == [(1, "done")]
+
+
+def _assessment(md: str) -> str:
+    return md[md.index("## Diagnostics"):md.index("## Deployments")]
+
+
+def test_the_document_shows_the_labs_stored_findings_without_running_the_model_again(reviewed, monkeypatch):
+    computed_here = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="md").content.decode()
+    _store_the_labs_findings()
+
+    def computed(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("the document ran the lab although its findings were stored")
+
+    for module, name in ((comparison, "permutation_importances"), (lab, "permutation_importances"),
+                         (lab, "open_lab"), (diagnostics, "diagnose")):
+        monkeypatch.setattr(module, name, computed)
+    for fmt in ("md", "html", "pdf"):
+        documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt=fmt)
+    stored = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="md").content.decode()
+    assert _assessment(stored) == _assessment(computed_here)
+
+
+@pytest.mark.parametrize("findings", ["none stored", "stored"])
+def test_a_tampered_artifact_is_reported_in_the_document(reviewed, findings):
     v, _ = reviewed
+    if findings == "stored":  # the findings were computed before the file was changed: the model is not trusted
+        _store_the_labs_findings()
     path = artifacts.resolve(v.artifact_path)
     path.write_bytes(path.read_bytes() + b"tampered")
     md = documentation.generate(actor=RHEA, model="card-scorer", version=1, fmt="md").content.decode()

@@ -44,7 +44,7 @@ def key() -> str:
     sources = sorted(p for p in (ROOT / "core").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     for path in [*sources, Path(__file__).resolve(), ROOT / "pyproject.toml"]:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    packages = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions())
+    packages = sorted({f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()})
     settings = sorted(f"{k}={v}" for k, v in os.environ.items()
                       if k.startswith("WATCHTOWER_") and k not in _OWN_SETTINGS and not k.startswith("WATCHTOWER_TEST"))
     digest.update("\n".join([sys.version, *packages, *settings]).encode())
