@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from streamlit.components.v2 import manifest_scanner
 from streamlit.testing.v1 import AppTest
 
 from core.db import session_scope
 from core.identity import users
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# Each AppTest scans every installed package's metadata for Streamlit components before its first run, about a
+# third of a page test's time. The installed packages do not change while the tests run: scan once per process.
+manifest_scanner.scan_component_manifests = functools.cache(manifest_scanner.scan_component_manifests)
 
 
 def open_page(page: str | None, *, username: str, timeout: float = 120) -> AppTest:
