@@ -31,7 +31,7 @@ test: $(VENV)/.test
 
 # Unit and integration tests on SQLite only, without the slowest ones and the browser.
 test-fast: $(VENV)/.test
-	WATCHTOWER_TEST_BACKENDS=sqlite $(PY) -m pytest -q -n 3 --dist loadgroup -m "not e2e and not slow"
+	WATCHTOWER_TEST_BACKENDS=sqlite $(PY) -m pytest -q -n 2 --dist loadgroup -m "not e2e and not slow"
 
 # The tests that need no database, no files and no browser.
 test-unit: $(VENV)/.test
