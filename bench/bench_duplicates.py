@@ -2,7 +2,8 @@
 
 A synthetic model's predictions table is written on disk (STORED ids over 180 day partitions, one field). Then,
 each in its own process so that nothing is cached between them:
-- the check alone: `stored_positions` of 100,000 new ids against every stored id (one scan of the stored ids);
+- the check alone: `stored_positions` of 100,000 new ids (staged in a Parquet file, as an ingest stages them)
+  against every stored id (one scan of the stored ids);
 - the baseline: the same semi-join written by hand in DuckDB over the same Parquet files (and, for scale, a scan
   reading every stored id once, `max(prediction_id)`, the least any check against all stored ids must do);
 - the whole ingest of a 100,000-row file of new ids through `ingest.ingest_predictions`, and the same file into
@@ -111,9 +112,14 @@ def check(home: str, stored: str) -> dict:
 
     with session_scope() as s:
         model_id = registry.model_row(s, "stored").id
-    ids = pa.chunked_array([_ids(stored, NEW)])
+    import pyarrow.parquet as pq
+
+    ids = _ids(stored, NEW)
+    staged = f"{home}/incoming.parquet"  # the new ids as an ingest stages them: a Parquet file
+    pq.write_table(pa.table({"prediction_id": ids}), staged)
     started = time.perf_counter()
-    clashes, total = predictions.stored_positions(model_id=model_id, ids=ids, staged=None)
+    clashes, total = predictions.stored_positions(model_id=model_id, files=([staged], pa.schema([("prediction_id", pa.string())])),
+                                                  earlier=None, ids_again=lambda: iter([ids]))
     assert total == 0 and clashes == [], (total, clashes)
     return {"seconds": time.perf_counter() - started}
 

@@ -7,6 +7,7 @@ window is filtered, joined and projected by the engine and only its own rows rea
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -61,70 +62,73 @@ def _ids_table(ids: list[str]) -> pa.Table:
     return pa.table({"prediction_id": pa.array(ids, type=pa.string())})
 
 
-def _id_hashes(ids: pa.ChunkedArray) -> np.ndarray:
-    """A 64-bit hash of each id (DuckDB's), in order, computed a chunk at a time: 8 bytes per id."""
-    out = np.empty(len(ids), dtype=np.uint64)
+CHECK_MEMORY = "256MB"  # DuckDB's memory for an ingest's id checks (unless set): above it, they spill to disk
+_ID_ONLY = pa.schema([("prediction_id", pa.string())])
+
+Files = tuple[list[str], pa.Schema]  # Parquet files and their schema (`engines.snapshot_files`, `staged_files`)
+IdsAgain = Callable[[], Iterator[pa.Array]]  # the file's prediction ids read again, chunk by chunk, in file order
+
+
+def _in_file_order(con, table: str, ids_again: IdsAgain) -> Iterator[list[tuple[str, int]]]:  # noqa: ANN001
+    """For each chunk of the file read again, its ids found in TABLE (a TEMP table of ids), with their 0-based
+    positions in the file, in order."""
     start = 0
-    with lake.duck() as con:
-        for chunk in ids.chunks:
-            part = pa.table({"prediction_id": chunk,  # noqa: F841 - scanned by DuckDB
-                             "position": pa.array(np.arange(start, start + len(chunk), dtype=np.int64))})
-            found = con.execute("SELECT position, hash(prediction_id) AS h FROM part").fetchnumpy()
-            out[found["position"]] = found["h"]
-            start += len(chunk)
-    return out
+    for chunk in ids_again():
+        part = pa.table({"prediction_id": chunk,  # noqa: F841 - scanned by DuckDB
+                         "position": pa.array(np.arange(start, start + len(chunk), dtype=np.int64))})
+        yield con.execute(f"SELECT p.prediction_id, p.position FROM part p JOIN {table} t "
+                          "ON t.prediction_id = p.prediction_id ORDER BY p.position").fetchall()
+        start += len(chunk)
 
 
-def repeated_ids(ids: pa.ChunkedArray) -> tuple[list[tuple[str, list[int]]], int]:
-    """Ids that appear more than once among IDS (the first five in file order, each with its 0-based positions)
-    and how many repeats there are in all. The ids are compared by a 64-bit hash first, sorted in numpy; only
-    the ids whose hash repeats are then compared as text, so the check holds about 8 bytes per id besides the
-    ids themselves, whatever their number."""
-    ordered = _id_hashes(ids)
-    ordered.sort()  # in place: the hashes in file order are computed again only when some repeat
-    suspects = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    del ordered
-    if len(suspects) == 0:
-        return [], 0
-    hashes = _id_hashes(ids)
-    at = np.minimum(np.searchsorted(suspects, hashes), len(suspects) - 1)
-    positions = np.flatnonzero(suspects[at] == hashes)
-    groups: dict[str, list[int]] = {}
-    for position, pid in zip(positions.tolist(), ids.take(pa.array(positions)).to_pylist(), strict=True):
-        groups.setdefault(pid, []).append(position)
-    repeated = sorted((found for found in groups.items() if len(found[1]) > 1), key=lambda found: found[1][0])
-    return repeated[:5], sum(len(found) - 1 for _pid, found in repeated)
+def repeated_ids(*, files: Files, ids_again: IdsAgain) -> tuple[list[tuple[str, list[int]]], int]:
+    """Ids that appear more than once in one ingest's staged FILES: the first five in file order, each with its
+    0-based positions, and how many repeats there are in all. DuckDB groups the ids out of core (its memory is
+    limited and it spills), so no id is held in this process's memory whatever the file's size; only when some
+    id repeats is the file read again (IDS_AGAIN) to find where."""
+    with lake.duck(default_memory=CHECK_MEMORY) as con:
+        engines.register_files(con, "incoming", files[0], _ID_ONLY)
+        con.execute("CREATE TEMP TABLE repeats AS SELECT prediction_id, count(*) - 1 AS extra FROM incoming "
+                    "GROUP BY prediction_id HAVING count(*) > 1")
+        total = int(con.execute("SELECT coalesce(sum(extra), 0) FROM repeats").fetchone()[0])
+        if total == 0:
+            return [], 0
+        groups: dict[str, list[int]] = {}  # in order of first appearance
+        for found in _in_file_order(con, "repeats", ids_again):
+            for pid, position in found:
+                if pid in groups or len(groups) < 5:
+                    groups.setdefault(pid, []).append(position)
+    return list(groups.items()), total
 
 
-def stored_positions(*, model_id: int, ids: pa.ChunkedArray,
-                     staged: pa.Table | None) -> tuple[list[tuple[str, int]], int]:
-    """Which of IDS the model already has, committed or in STAGED (ids staged earlier in the unit of work): the
-    first five in file order with their 0-based positions, and how many in all. One scan of the stored ids
-    (of each source)."""
-    incoming = pa.table({"prediction_id": ids, "position": pa.array(np.arange(len(ids), dtype=np.int64))})  # noqa: F841
+def stored_positions(*, model_id: int, files: Files, earlier: Files | None,
+                     ids_again: IdsAgain) -> tuple[list[tuple[str, int]], int]:
+    """Which ids of one ingest's staged FILES the model already has, committed or staged EARLIER in the unit of
+    work: the first five in file order with their 0-based positions, and how many in all (the file's ids are
+    known not to repeat). One scan of the stored ids, streaming past a hash of the incoming ones that DuckDB
+    spills to disk above its memory limit; only when some clash is the file read again (IDS_AGAIN) to find
+    where."""
     current = lake.table(model_id, "predictions")
     snapshot = engines.snapshot_files(model_id, "predictions", version=current.version()) if current else None
-    clashes: list[tuple[str, int]] = []
-    total = 0
-    with lake.duck() as con:
-        sources = []
-        if snapshot is not None:  # the committed ids, read by DuckDB's Parquet reader (the id column only)
-            engines.register_files(con, "stored", *snapshot)
-            sources.append("stored")
-        if staged is not None:
-            con.register("staged", staged)
-            sources.append("staged")
-        for source in sources:
-            # The stored ids stream past a hash of the incoming ones (never the other way round); the few that
-            # match are then found in the file.
-            found = con.execute(
-                f"WITH hits AS (SELECT DISTINCT prediction_id FROM {source} "
-                "WHERE prediction_id IN (SELECT prediction_id FROM incoming)) "
-                "SELECT i.prediction_id, i.position, count(*) OVER () FROM incoming i JOIN hits h "
-                "ON h.prediction_id = i.prediction_id ORDER BY i.position LIMIT 5").fetchall()
-            total += found[0][2] if found else 0
-            clashes += [(pid, position) for pid, position, _ in found]
-    return sorted(clashes, key=lambda c: c[1])[:5], int(total)
+    known = [found for found in (snapshot, earlier) if found is not None]
+    if not known:
+        return [], 0
+    with lake.duck(default_memory=CHECK_MEMORY) as con:
+        engines.register_files(con, "incoming", files[0], _ID_ONLY)
+        for i, (paths, _schema) in enumerate(known):  # the id column only
+            engines.register_files(con, f"known{i}", paths, _ID_ONLY)
+        stored = " UNION ALL ".join(f"SELECT prediction_id FROM known{i}" for i in range(len(known)))
+        con.execute(f"CREATE TEMP TABLE hits AS SELECT DISTINCT prediction_id FROM ({stored}) "
+                    "WHERE prediction_id IN (SELECT prediction_id FROM incoming)")
+        total = int(con.execute("SELECT count(*) FROM hits").fetchone()[0])
+        if total == 0:
+            return [], 0
+        clashes: list[tuple[str, int]] = []
+        for found in _in_file_order(con, "hits", ids_again):
+            clashes += found
+            if len(clashes) >= 5:
+                break
+    return clashes[:5], total
 
 
 def stored_labels(session: Session, *, model_id: int,
@@ -132,7 +136,7 @@ def stored_labels(session: Session, *, model_id: int,
     """The known prediction ids among `ids` with their label (None when none yet), and their earliest and
     latest prediction time."""
     preds = lake.dataset(model_id, "predictions")
-    staged = lake.staged_predictions(session, model_id=model_id)
+    staged = lake.staged_files(session, model_id=model_id)
     labels = lake.dataset(model_id, "labels")
     known: dict[str, float | None] = {}
     times: list[datetime] = []
@@ -141,17 +145,21 @@ def stored_labels(session: Session, *, model_id: int,
             con.execute("CREATE TEMP TABLE labels (prediction_id VARCHAR, label DOUBLE)")
         else:
             con.register("labels", labels)
+        sources = []
+        if preds is not None:
+            con.register("committed", preds)
+            sources.append("committed")
+        if staged is not None:  # predictions staged earlier in this unit of work, read from their files
+            engines.register_files(con, "staged", staged[0], pa.schema([("prediction_id", pa.string()),
+                                                                       ("ts", pa.timestamp("us"))]))
+            sources.append("staged")
         for start in range(0, len(ids), _ID_BLOCK):
             wanted = _ids_table(ids[start:start + _ID_BLOCK])  # noqa: F841 - scanned by DuckDB
-            for source in (preds, staged):
-                if source is None:
-                    continue
-                con.register("source", source)
+            for source in sources:
                 rows = con.execute(
-                    "SELECT p.prediction_id, l.label, p.ts FROM source p "
+                    f"SELECT p.prediction_id, l.label, p.ts FROM {source} p "
                     "LEFT JOIN labels l ON l.prediction_id = p.prediction_id "
                     "WHERE p.prediction_id IN (SELECT prediction_id FROM wanted)").fetchall()
-                con.unregister("source")
                 for pid, label, ts in rows:
                     known[pid] = label
                     times.append(ts)

@@ -152,6 +152,13 @@ class StagedFiles:
         return AddAction(relative, size, {"day": day.isoformat()}, int(time.time() * 1000), True,
                          file_stats(part, written[0]))
 
+    def written(self) -> list[str]:
+        """Every file staged so far, once written: waits for the writes in flight (the first failed one raises)
+        without stopping the writer, so that more can be staged after a read of these."""
+        while self._writes:
+            self._actions.append(self._writes.popleft().result())
+        return list(self.paths)
+
     def actions(self) -> list[AddAction]:
         """The actions adding every staged file, once all are written (the first failed write raises)."""
         try:

@@ -198,8 +198,6 @@ def new_batch_id() -> str:
 class _Staged:
     schema: pa.Schema
     files: StagedFiles = field(default_factory=StagedFiles)
-    ids: list[pa.Array] = field(default_factory=list)  # staged prediction ids and times, for reads in the same unit
-    ts: list[pa.Array] = field(default_factory=list)
     app_transaction: tuple[str, int] | None = None  # (app id, version) recorded with the commit, for exactly-once
 
 
@@ -239,8 +237,6 @@ def stage_predictions(session: Session, *, model_id: int, rows: pa.Table,
         for day, part in by_day(rows):
             staged.files.add(fs, base, day, part)
     staged.app_transaction = app_transaction or staged.app_transaction
-    staged.ids.extend(rows.column("prediction_id").chunks)  # the caller's arrays, not a copy
-    staged.ts.extend(rows.column("ts").chunks)
 
 
 def stage_labels(session: Session, *, model_id: int, rows: pa.Table) -> None:
@@ -248,13 +244,20 @@ def stage_labels(session: Session, *, model_id: int, rows: pa.Table) -> None:
     _pending(session).labels.setdefault(model_id, []).append(rows.select(LABEL_SCHEMA.names).cast(LABEL_SCHEMA))
 
 
-def staged_predictions(session: Session, *, model_id: int) -> pa.Table | None:
-    """Prediction ids and times staged in this unit of work and not yet committed."""
+def staged_files(session: Session, *, model_id: int) -> tuple[list[str], pa.Schema] | None:
+    """The Parquet files of the predictions staged in this unit of work and not yet committed, once written, with
+    their schema (as `engines.snapshot_files` gives a snapshot's: `engines.register_files` reads both), or None
+    while nothing is staged. Staged rows are read from their files, never kept in memory."""
     staged = session.info.get("lake", _Pending()).predictions.get(model_id)
-    if staged is None or not staged.ids:
+    if staged is None:
         return None
-    return pa.table({"prediction_id": pa.chunked_array(staged.ids, pa.string()),
-                     "ts": pa.chunked_array(staged.ts, pa.timestamp("us"))})
+    with reachable():
+        paths = staged.files.written()
+    if not paths:
+        return None
+    where = location()
+    scheme = f"{urlparse(where.url).scheme}://" if where.remote else ""
+    return [scheme + path for path in paths], pa.schema([f for f in staged.schema if f.name != "day"])
 
 
 def _commit(session: Session) -> None:
@@ -350,11 +353,11 @@ def dataset(model_id: int, name: str, *, version: int | None = None) -> pads.Dat
 
 
 @contextmanager
-def duck() -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to this process's in-memory DuckDB, which has a memory limit and spills to the home's
-    temporary directory. Each caller gets a connection of its own: what it registers or creates as TEMP is
-    its own, and gone when the block ends."""
-    memory = os.environ.get(MEMORY_SETTING) or "2GB"
+def duck(*, default_memory: str = "2GB") -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to this process's in-memory DuckDB, which has a memory limit (the setting, else
+    DEFAULT_MEMORY) and spills to the home's temporary directory. Each caller gets a connection of its own: what
+    it registers or creates as TEMP is its own, and gone when the block ends."""
+    memory = os.environ.get(MEMORY_SETTING) or default_memory
     spill = get_settings().home / "tmp" / "duckdb"
     key = (memory, str(spill))
     with _guard:

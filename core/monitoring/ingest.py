@@ -4,11 +4,13 @@ Files are streamed in record batches (pyarrow's CSV reader, every column read as
 validated with vector operations, then staged in the lake (`core.monitoring.lake`) as typed columns: numbers
 as float64, categories as text. The lake commits what was staged when the caller's unit of work commits, so
 a problem anywhere in the file raises before anything is committed (all-or-nothing), while the file is never
-held in memory whole.
+held in memory whole. Its ids are checked once it is read, by DuckDB over the files just staged (none is kept in
+this process's memory); the file is read a second time only to name the rows of a refused id.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,6 +26,8 @@ from core.entities import Environment, Model
 from core.errors import InvalidInput, NotFound
 from core.lake import tables as lake
 from core.lake.predictions import (
+    Files,
+    IdsAgain,
     insert_labels,
     insert_predictions,
     repeated_ids,
@@ -174,17 +178,18 @@ def _prediction_ids(col: pa.Array, *, column: str, offset: int, name: str) -> pa
     return text
 
 
-def _refuse_repeats(ids: pa.ChunkedArray, *, column: str, offset: int, name: str) -> None:
-    repeated, total = repeated_ids(ids)
+def _refuse_repeats(files: Files, *, ids_again: IdsAgain, column: str, name: str) -> None:
+    repeated, total = repeated_ids(files=files, ids_again=ids_again)
     if repeated:
         shown = ", ".join(repr(pid) for pid, _positions in repeated)
-        where = "; ".join(f"{pid!r} at {_rows(positions, offset)}" for pid, positions in repeated)
+        where = "; ".join(f"{pid!r} at {_rows(positions, 0)}" for pid, positions in repeated)
         raise InvalidInput(f"{name}: column {column!r}: prediction id(s) {shown} appear more than once in the file "
                            f"({where}; {total} repeat(s)); nothing was ingested")
 
 
-def _refuse_stored(ids: pa.ChunkedArray, *, model: Model, staged: pa.Table | None, column: str, name: str) -> None:
-    clashes, total = stored_positions(model_id=model.id, ids=ids, staged=staged)
+def _refuse_stored(files: Files, *, model: Model, earlier: Files | None, ids_again: IdsAgain, column: str,
+                   name: str) -> None:
+    clashes, total = stored_positions(model_id=model.id, files=files, earlier=earlier, ids_again=ids_again)
     if clashes:
         shown = ", ".join(repr(pid) for pid, _position in clashes)
         raise InvalidInput(f"{name}: column {column!r}: prediction id(s) {shown} are already stored for {model.name} "
@@ -265,8 +270,7 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
                                  *(c["name"] for c in columns)]))
     ignored = column_mapping.check_incoming(columns=header(source), features=m.features, read=wanted, source=name)
     committed = lake.table(m.id, "predictions") is not None
-    staged_before = lake.staged_predictions(session, model_id=m.id)  # an earlier ingest in this unit of work
-    ids_read: list[pa.Array] = []  # the file's ids, checked once the file is read (repeats, stored ids)
+    staged_before = lake.staged_files(session, model_id=m.id)  # an earlier ingest in this unit of work
     rows = 0
     span: tuple = (None, None)
     received = now()
@@ -275,7 +279,6 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
         if batch.num_rows == 0:
             continue
         ids = _prediction_ids(batch.column(id_col), column=id_col, offset=rows, name=name)
-        ids_read.append(ids)
         ts = (timestamps(batch.column(ts_col), column=ts_col, offset=rows, name=name) if ts_col
               else pa.array([received] * batch.num_rows, type=pa.timestamp("us")))
         score = predicted = None
@@ -295,10 +298,20 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
         rows += batch.num_rows
     if rows == 0:
         raise InvalidInput(f"{name} has no rows; nothing was ingested")
-    every_id = pa.chunked_array(ids_read, type=pa.string())
-    _refuse_repeats(every_id, column=id_col, offset=0, name=name)
+    # The file's ids are checked once it is read, from the files just staged (none is kept in memory): repeats
+    # within the file, then ids the model already has.
+    staged_now = lake.staged_files(session, model_id=m.id)
+    files = (staged_now[0][len(staged_before[0]) if staged_before else 0:], staged_now[1])
+
+    def ids_again() -> Iterator[pa.Array]:  # where a refused id is: the file's ids read again, in order
+        if hasattr(source, "seek"):
+            source.seek(0)
+        for again in batches(source, [id_col], text={id_col}):
+            yield _prediction_ids(again.column(id_col), column=id_col, offset=0, name=name)
+
+    _refuse_repeats(files, ids_again=ids_again, column=id_col, name=name)
     if committed or staged_before is not None:
-        _refuse_stored(every_id, model=m, staged=staged_before, column=id_col, name=name)
+        _refuse_stored(files, model=m, earlier=staged_before, ids_again=ids_again, column=id_col, name=name)
     audit.record(session, actor=actor.username, action="predictions.ingest", entity_type="model_version",
                  entity_id=f"{m.name}:v{v.number}", project_id=m.project_id,
                  details={"rows": rows, "source": name, "environment": environment})

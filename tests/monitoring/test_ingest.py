@@ -196,6 +196,42 @@ def test_an_id_repeated_in_another_chunk_is_named_with_both_rows_and_nothing_is_
     assert len(stored_predictions()) == 0
 
 
+def test_an_uploaded_file_with_a_repeated_id_and_a_stored_one_is_refused_naming_their_rows(backend, tmp_path,
+                                                                                          monkeypatch):
+    monkeypatch.setattr(prediction_files, "CHUNK_BYTES", 4096)  # several chunks, read again to find the rows
+    world()
+    rows = [{"id": f"tx-{i}", "ts": "2026-05-01", "score": 0.5, "amount": i, "merchant": "fuel", "card_age_days": i}
+            for i in range(3000)]
+    ingest_file(predictions_csv(tmp_path, rows[:10], name="first.csv"))
+    later = [dict(r, id=f"new-{i}") for i, r in enumerate(rows)]
+    later[1200]["id"], later[2999]["id"] = "new-4", "new-4"
+    upload = io.BytesIO(predictions_csv(tmp_path, later, name="upload.csv").read_bytes())
+    with pytest.raises(InvalidInput, match=r"'new-4' appear more than once in the file \('new-4' at rows 5, 1201, "
+                                           r"3000; 2 repeat"):
+        ingest_file(upload)
+    later[1200]["id"], later[2999]["id"] = "tx-3", "tx-9"
+    upload = io.BytesIO(predictions_csv(tmp_path, later, name="upload.csv").read_bytes())
+    with pytest.raises(InvalidInput, match=r"'tx-3', 'tx-9' are already stored for fraud \(rows 1201, 3000; 2 in all"):
+        ingest_file(upload)
+    assert len(stored_predictions()) == 10
+
+
+def test_a_second_file_in_the_same_unit_of_work_may_not_log_an_id_the_first_staged(backend, tmp_path):
+    world()
+    first = predictions_csv(tmp_path, name="first.csv")
+    second = predictions_csv(tmp_path, [{"id": "tx-9", "ts": "2026-05-02", "score": 0.5, "amount": 1, "merchant": "x",
+                                         "card_age_days": 1},
+                                        {"id": "tx-2", "ts": "2026-05-02", "score": 0.5, "amount": 1, "merchant": "x",
+                                         "card_age_days": 1}], name="second.csv")
+    with pytest.raises(InvalidInput, match=r"'tx-2' are already stored for fraud \(row 2; 1 in all\)"), \
+            session_scope() as s:
+        ingest.ingest_predictions(session=s, actor=MAYA, model="fraud", source=first, id_col="id", ts_col="ts",
+                                  score_col="score")
+        ingest.ingest_predictions(session=s, actor=MAYA, model="fraud", source=second, id_col="id", ts_col="ts",
+                                  score_col="score")
+    assert len(stored_predictions()) == 0
+
+
 def test_a_staged_file_that_fails_to_write_fails_the_ingest_and_leaves_no_file_behind(backend, tmp_path,
                                                                                        monkeypatch):
     monkeypatch.setattr(prediction_files, "CHUNK_BYTES", 4096)  # many chunks, each written in the background
