@@ -83,13 +83,19 @@ def _in_file_order(con, table: str, ids_again: IdsAgain) -> Iterator[list[tuple[
 
 def repeated_ids(*, files: Files, ids_again: IdsAgain) -> tuple[list[tuple[str, list[int]]], int]:
     """Ids that appear more than once in one ingest's staged FILES: the first five in file order, each with its
-    0-based positions, and how many repeats there are in all. DuckDB groups the ids out of core (its memory is
-    limited and it spills), so no id is held in this process's memory whatever the file's size; only when some
-    id repeats is the file read again (IDS_AGAIN) to find where."""
+    0-based positions, and how many repeats there are in all. DuckDB groups the ids' 64-bit hashes out of core
+    (its memory is limited and it spills), so no id is held in this process's memory whatever the file's size;
+    only the ids whose hash repeats are then compared as text, and only when some id repeats is the file read
+    again (IDS_AGAIN) to find where."""
     with lake.duck(default_memory=CHECK_MEMORY) as con:
         engines.register_files(con, "incoming", files[0], _ID_ONLY)
+        suspects = con.execute("SELECT count(*) FROM (SELECT hash(prediction_id) FROM incoming GROUP BY 1 "
+                               "HAVING count(*) > 1)").fetchone()[0]
+        if suspects == 0:
+            return [], 0
         con.execute("CREATE TEMP TABLE repeats AS SELECT prediction_id, count(*) - 1 AS extra FROM incoming "
-                    "GROUP BY prediction_id HAVING count(*) > 1")
+                    "WHERE hash(prediction_id) IN (SELECT hash(prediction_id) FROM incoming GROUP BY 1 "
+                    "HAVING count(*) > 1) GROUP BY prediction_id HAVING count(*) > 1")
         total = int(con.execute("SELECT coalesce(sum(extra), 0) FROM repeats").fetchone()[0])
         if total == 0:
             return [], 0
