@@ -117,6 +117,18 @@ def register_files(con, view: str, files: list[str], schema: pa.Schema) -> None:
                     "union_by_name = true, hive_partitioning = false)")
 
 
+def register_ids(con, view: str, files: list[str]) -> None:  # noqa: ANN001 - a DuckDB connection
+    """Make VIEW read only the prediction ids of prediction FILES (every one has them): without the union of
+    the files' schemas, whose state per file took 0.3 GB more at 5,000 files."""
+    ids = pa.schema([("prediction_id", pa.string())])
+    if lake.location().remote or not files:
+        register_files(con, view, files, ids)  # a pyarrow dataset with that schema reads that column only
+        return
+    paths = [f.removeprefix("file://") for f in files]
+    con.execute(f"CREATE TEMP VIEW {identifier(view)} AS SELECT prediction_id FROM read_parquet("
+                f"{literal_list(paths)}, hive_partitioning = false)")
+
+
 _spark = None
 
 

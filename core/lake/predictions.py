@@ -63,7 +63,6 @@ def _ids_table(ids: list[str]) -> pa.Table:
 
 
 CHECK_MEMORY = "256MB"  # DuckDB's memory for an ingest's id checks (unless set): above it, they spill to disk
-_ID_ONLY = pa.schema([("prediction_id", pa.string())])
 
 Files = tuple[list[str], pa.Schema]  # Parquet files and their schema (`engines.snapshot_files`, `staged_files`)
 IdsAgain = Callable[[], Iterator[pa.Array]]  # the file's prediction ids read again, chunk by chunk, in file order
@@ -88,7 +87,7 @@ def repeated_ids(*, files: Files, ids_again: IdsAgain) -> tuple[list[tuple[str, 
     only the ids whose hash repeats are then compared as text, and only when some id repeats is the file read
     again (IDS_AGAIN) to find where."""
     with lake.duck(default_memory=CHECK_MEMORY) as con:
-        engines.register_files(con, "incoming", files[0], _ID_ONLY)
+        engines.register_ids(con, "incoming", files[0])
         suspects = con.execute("SELECT count(*) FROM (SELECT hash(prediction_id) FROM incoming GROUP BY 1 "
                                "HAVING count(*) > 1)").fetchone()[0]
         if suspects == 0:
@@ -120,9 +119,9 @@ def stored_positions(*, model_id: int, files: Files, earlier: Files | None,
     if not known:
         return [], 0
     with lake.duck(default_memory=CHECK_MEMORY) as con:
-        engines.register_files(con, "incoming", files[0], _ID_ONLY)
-        for i, (paths, _schema) in enumerate(known):  # the id column only
-            engines.register_files(con, f"known{i}", paths, _ID_ONLY)
+        engines.register_ids(con, "incoming", files[0])
+        for i, (paths, _schema) in enumerate(known):
+            engines.register_ids(con, f"known{i}", paths)
         stored = " UNION ALL ".join(f"SELECT prediction_id FROM known{i}" for i in range(len(known)))
         con.execute(f"CREATE TEMP TABLE hits AS SELECT DISTINCT prediction_id FROM ({stored}) "
                     "WHERE prediction_id IN (SELECT prediction_id FROM incoming)")
