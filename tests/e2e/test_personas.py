@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from core.access import pages_for
-from tests.e2e.conftest import assert_no_exception, goto, main_text, nav_titles, sign_in, wait_idle
+from tests.e2e.conftest import (
+    TIMEOUT_MS,
+    assert_no_exception,
+    goto,
+    main_text,
+    nav_titles,
+    sign_in,
+    wait_idle,
+)
 
 PERSONAS = {"bianca": ("Bianca Rossi", "business", "Business stakeholder"),
             "dario": ("Dario Conti", "data_scientist", "Data scientist"),
@@ -20,6 +28,8 @@ OWN_TEXT = {"pages/project.py": "Anti-money laundering monitoring (AML)"}
 @pytest.mark.e2e
 @pytest.mark.parametrize("username", list(PERSONAS))
 def test_persona_visits_every_page_of_their_navigation(page, username):
+    from playwright.sync_api import expect
+
     sign_in(page, username)
     name, role, role_label = PERSONAS[username]
     sidebar = page.get_by_test_id("stSidebar").inner_text()
@@ -29,10 +39,12 @@ def test_persona_visits_every_page_of_their_navigation(page, username):
     assert sorted(nav_titles(page)) == sorted(spec.title for spec in specs), "the navigation holds exactly the persona's pages"
     for spec in specs:
         goto(page, spec.title)
-        assert_no_exception(page)
-        text = main_text(page)
         expected = OWN_TEXT.get(spec.path, spec.title)
-        assert expected in text, f"{username} on {spec.title}: {expected!r} not shown"
+        # On a busy machine the page's run may start after goto saw the previous one finish: wait for its text.
+        expect(page.get_by_test_id("stMain")).to_contain_text(expected, timeout=TIMEOUT_MS)
+        wait_idle(page)
+        assert_no_exception(page)
+        assert expected in main_text(page), f"{username} on {spec.title}: {expected!r} not shown"
 
 
 @pytest.mark.e2e
