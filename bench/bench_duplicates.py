@@ -118,8 +118,8 @@ def check(home: str, stored: str) -> dict:
     staged = f"{home}/incoming.parquet"  # the new ids as an ingest stages them: a Parquet file
     pq.write_table(pa.table({"prediction_id": ids}), staged)
     started = time.perf_counter()
-    clashes, total = predictions.stored_positions(model_id=model_id, files=([staged], pa.schema([("prediction_id", pa.string())])),
-                                                  earlier=None, ids_again=lambda: iter([ids]))
+    clashes, total = predictions.stored_positions(model_id=model_id, files=[staged], earlier=None,
+                                                  ids_again=lambda: iter([ids]))
     assert total == 0 and clashes == [], (total, clashes)
     return {"seconds": time.perf_counter() - started}
 

@@ -64,7 +64,6 @@ def _ids_table(ids: list[str]) -> pa.Table:
 
 CHECK_MEMORY = "256MB"  # DuckDB's memory for an ingest's id checks (unless set): above it, they spill to disk
 
-Files = tuple[list[str], pa.Schema]  # Parquet files and their schema (`engines.snapshot_files`, `staged_files`)
 IdsAgain = Callable[[], Iterator[pa.Array]]  # the file's prediction ids read again, chunk by chunk, in file order
 
 
@@ -80,21 +79,21 @@ def _in_file_order(con, table: str, ids_again: IdsAgain) -> Iterator[list[tuple[
         start += len(chunk)
 
 
-def repeated_ids(*, files: Files, ids_again: IdsAgain) -> tuple[list[tuple[str, list[int]]], int]:
-    """Ids that appear more than once in one ingest's staged FILES: the first five in file order, each with its
+def repeated_ids(*, files: list[str], ids_again: IdsAgain) -> tuple[list[tuple[str, list[int]]], int]:
+    """Ids that appear more than once in one ingest's staged prediction FILES: the first five in file order, each with its
     0-based positions, and how many repeats there are in all. DuckDB groups the ids' 64-bit hashes out of core
     (its memory is limited and it spills), so no id is held in this process's memory whatever the file's size;
     only the ids whose hash repeats are then compared as text, and only when some id repeats is the file read
     again (IDS_AGAIN) to find where."""
     with lake.duck(default_memory=CHECK_MEMORY) as con:
-        engines.register_ids(con, "incoming", files[0])
-        suspects = con.execute("SELECT count(*) FROM (SELECT hash(prediction_id) FROM incoming GROUP BY 1 "
-                               "HAVING count(*) > 1)").fetchone()[0]
-        if suspects == 0:
+        engines.register_ids(con, "incoming", files)
+        con.execute("CREATE TEMP TABLE suspects AS SELECT hash(prediction_id) AS h FROM incoming GROUP BY 1 "
+                    "HAVING count(*) > 1")
+        if con.execute("SELECT count(*) FROM suspects").fetchone()[0] == 0:
             return [], 0
         con.execute("CREATE TEMP TABLE repeats AS SELECT prediction_id, count(*) - 1 AS extra FROM incoming "
-                    "WHERE hash(prediction_id) IN (SELECT hash(prediction_id) FROM incoming GROUP BY 1 "
-                    "HAVING count(*) > 1) GROUP BY prediction_id HAVING count(*) > 1")
+                    "WHERE hash(prediction_id) IN (SELECT h FROM suspects) GROUP BY prediction_id "
+                    "HAVING count(*) > 1")
         total = int(con.execute("SELECT coalesce(sum(extra), 0) FROM repeats").fetchone()[0])
         if total == 0:
             return [], 0
@@ -106,21 +105,21 @@ def repeated_ids(*, files: Files, ids_again: IdsAgain) -> tuple[list[tuple[str, 
     return list(groups.items()), total
 
 
-def stored_positions(*, model_id: int, files: Files, earlier: Files | None,
+def stored_positions(*, model_id: int, files: list[str], earlier: list[str] | None,
                      ids_again: IdsAgain) -> tuple[list[tuple[str, int]], int]:
-    """Which ids of one ingest's staged FILES the model already has, committed or staged EARLIER in the unit of
-    work: the first five in file order with their 0-based positions, and how many in all (the file's ids are
+    """Which ids of one ingest's staged prediction FILES the model already has, committed or in the files staged
+    EARLIER in the unit of work: the first five in file order with their 0-based positions, and how many in all (the file's ids are
     known not to repeat). One scan of the stored ids, streaming past a hash of the incoming ones that DuckDB
     spills to disk above its memory limit; only when some clash is the file read again (IDS_AGAIN) to find
     where."""
     current = lake.table(model_id, "predictions")
     snapshot = engines.snapshot_files(model_id, "predictions", version=current.version()) if current else None
-    known = [found for found in (snapshot, earlier) if found is not None]
+    known = [paths for paths in (snapshot[0] if snapshot else None, earlier) if paths is not None]
     if not known:
         return [], 0
     with lake.duck(default_memory=CHECK_MEMORY) as con:
-        engines.register_ids(con, "incoming", files[0])
-        for i, (paths, _schema) in enumerate(known):
+        engines.register_ids(con, "incoming", files)
+        for i, paths in enumerate(known):
             engines.register_ids(con, f"known{i}", paths)
         stored = " UNION ALL ".join(f"SELECT prediction_id FROM known{i}" for i in range(len(known)))
         con.execute(f"CREATE TEMP TABLE hits AS SELECT DISTINCT prediction_id FROM ({stored}) "
@@ -155,8 +154,8 @@ def stored_labels(session: Session, *, model_id: int,
             con.register("committed", preds)
             sources.append("committed")
         if staged is not None:  # predictions staged earlier in this unit of work, read from their files
-            engines.register_files(con, "staged", staged[0], pa.schema([("prediction_id", pa.string()),
-                                                                       ("ts", pa.timestamp("us"))]))
+            schema = pa.schema([("prediction_id", pa.string()), ("ts", pa.timestamp("us"))])
+            engines.register_files(con, "staged", staged, schema)
             sources.append("staged")
         for start in range(0, len(ids), _ID_BLOCK):
             wanted = _ids_table(ids[start:start + _ID_BLOCK])  # noqa: F841 - scanned by DuckDB

@@ -162,8 +162,7 @@ class StagedFiles:
     def actions(self) -> list[AddAction]:
         """The actions adding every staged file, once all are written (the first failed write raises)."""
         try:
-            while self._writes:
-                self._actions.append(self._writes.popleft().result())
+            self.written()
         finally:
             self.stop()
         return self._actions

@@ -244,10 +244,10 @@ def stage_labels(session: Session, *, model_id: int, rows: pa.Table) -> None:
     _pending(session).labels.setdefault(model_id, []).append(rows.select(LABEL_SCHEMA.names).cast(LABEL_SCHEMA))
 
 
-def staged_files(session: Session, *, model_id: int) -> tuple[list[str], pa.Schema] | None:
-    """The Parquet files of the predictions staged in this unit of work and not yet committed, once written, with
-    their schema (as `engines.snapshot_files` gives a snapshot's: `engines.register_files` reads both), or None
-    while nothing is staged. Staged rows are read from their files, never kept in memory."""
+def staged_files(session: Session, *, model_id: int) -> list[str] | None:
+    """The Parquet files of the predictions staged in this unit of work and not yet committed, once written (as
+    `engines.snapshot_files` names a snapshot's), or None while nothing is staged. Staged rows are read from
+    their files, never kept in memory."""
     staged = session.info.get("lake", _Pending()).predictions.get(model_id)
     if staged is None:
         return None
@@ -257,7 +257,7 @@ def staged_files(session: Session, *, model_id: int) -> tuple[list[str], pa.Sche
         return None
     where = location()
     scheme = f"{urlparse(where.url).scheme}://" if where.remote else ""
-    return [scheme + path for path in paths], pa.schema([f for f in staged.schema if f.name != "day"])
+    return [scheme + path for path in paths]
 
 
 def _commit(session: Session) -> None:

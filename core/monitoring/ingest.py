@@ -26,7 +26,6 @@ from core.entities import Environment, Model
 from core.errors import InvalidInput, NotFound
 from core.lake import tables as lake
 from core.lake.predictions import (
-    Files,
     IdsAgain,
     insert_labels,
     insert_predictions,
@@ -178,7 +177,7 @@ def _prediction_ids(col: pa.Array, *, column: str, offset: int, name: str) -> pa
     return text
 
 
-def _refuse_repeats(files: Files, *, ids_again: IdsAgain, column: str, name: str) -> None:
+def _refuse_repeats(files: list[str], *, ids_again: IdsAgain, column: str, name: str) -> None:
     repeated, total = repeated_ids(files=files, ids_again=ids_again)
     if repeated:
         shown = ", ".join(repr(pid) for pid, _positions in repeated)
@@ -187,7 +186,7 @@ def _refuse_repeats(files: Files, *, ids_again: IdsAgain, column: str, name: str
                            f"({where}; {total} repeat(s)); nothing was ingested")
 
 
-def _refuse_stored(files: Files, *, model: Model, earlier: Files | None, ids_again: IdsAgain, column: str,
+def _refuse_stored(files: list[str], *, model: Model, earlier: list[str] | None, ids_again: IdsAgain, column: str,
                    name: str) -> None:
     clashes, total = stored_positions(model_id=model.id, files=files, earlier=earlier, ids_again=ids_again)
     if clashes:
@@ -300,9 +299,8 @@ def ingest_predictions(*, session: Session, actor: Actor, model: str, source: So
         raise InvalidInput(f"{name} has no rows; nothing was ingested")
     # The file's ids are checked once it is read, from the files just staged (none is kept in memory): repeats
     # within the file, then ids the model already has.
-    staged_now = lake.staged_files(session, model_id=m.id)
+    files = lake.staged_files(session, model_id=m.id)[len(staged_before or []):]  # this file's
     pa.default_memory_pool().release_unused()  # what the reading kept for reuse (240 MB at 10M rows) goes back
-    files = (staged_now[0][len(staged_before[0]) if staged_before else 0:], staged_now[1])
 
     def ids_again() -> Iterator[pa.Array]:  # where a refused id is: the file's ids read again, in order
         if hasattr(source, "seek"):
